@@ -1,0 +1,55 @@
+"""The GraphQL schema, built once per process."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types.execution import ExecutionContext
+
+from gateway.errors import GatewayError
+from gateway.schema.query import Query
+from gateway.schema.scalars import SCALARS
+
+
+def read_field(source: Any, name: str) -> Any:
+    """Default resolver: upstream JSON objects stay dicts, and a field reads its key."""
+    if type(source) is dict:
+        return source.get(name)
+    return getattr(source, name, None)
+
+
+log = logging.getLogger("gateway.errors")
+
+
+class GatewaySchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log each error once, at the level it deserves: bad requests quietly, upstream failures as
+        one line, and only unexpected exceptions with a traceback."""
+        for error in errors:
+            original = error.original_error
+            if error.path is None:
+                log.info("request rejected: %s", error.message)
+            elif isinstance(original, GatewayError):
+                log.warning("field %s: %s [%s]", ".".join(map(str, error.path)), error.message, original.code)
+            else:
+                log.error("unexpected error at %s", ".".join(map(str, error.path)), exc_info=original)
+
+
+def build_schema() -> strawberry.Schema:
+    return GatewaySchema(
+        query=Query,
+        config=StrawberryConfig(default_resolver=read_field, scalar_map=SCALARS),
+    )
+
+
+schema = build_schema()
+
+
+def schema_sdl() -> str:
+    return schema.as_str() + "\n"

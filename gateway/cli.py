@@ -1,0 +1,151 @@
+"""The `casegraph` command: serve, demo, demo-upstream, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from gateway.config import ConfigError, load_settings
+
+SCHEMA_FILE = Path("schema.graphql")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    from gateway.app import create_app
+
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
+    settings = load_settings(**overrides)
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+    return 0
+
+
+def demo_upstream(args: argparse.Namespace) -> int:
+    from gateway.demo import create_app as create_demo
+
+    configure_logging("info")
+    uvicorn.run(create_demo(seed=args.seed), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    """The demo upstream and the gateway in one process, talking over real HTTP on loopback."""
+    from gateway.app import create_app
+    from gateway.demo import DEMO_TOKEN
+    from gateway.demo import create_app as create_demo
+
+    upstream = f"http://127.0.0.1:{args.upstream_port}"
+    settings = load_settings(
+        v1_url=upstream,
+        v2_url=upstream,
+        auth_mode="token",
+        upstream_token=DEMO_TOKEN,
+        host=args.host,
+        port=args.port,
+    )
+    configure_logging(settings.log_level)
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(
+                create_demo(seed=args.seed), host="127.0.0.1", port=args.upstream_port, log_level="warning"
+            )
+        ),
+        uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings),
+                host=settings.host,
+                port=settings.port,
+                log_level="warning",
+                access_log=False,
+            )
+        ),
+    ]
+    print(
+        f"casegraph demo: demo upstream on {upstream}, gateway on http://{settings.host}:{settings.port}\n"
+        f"  GraphiQL: open http://{settings.host}:{settings.port}/graphql in a browser\n"
+        f"  curl:     curl -s http://{settings.host}:{settings.port}/graphql -H 'content-type: application/json' "
+        '-d \'{"query": "{ cases(perPage: 3) { items { caseId name priority } pageInfo { count } } }"}\'\n'
+        "  Ctrl-C stops both.",
+        flush=True,
+    )
+
+    async def run() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
+    asyncio.run(run())
+    return 0
+
+
+def export_schema(args: argparse.Namespace) -> int:
+    from gateway.schema import schema_sdl
+
+    sdl = schema_sdl()
+    target = Path(args.output)
+    if args.check:
+        if not target.exists() or target.read_text() != sdl:
+            print(f"{target} differs from the schema in code: run `casegraph export-schema`", file=sys.stderr)
+            return 1
+        print(f"{target} is up to date")
+        return 0
+    target.write_text(sdl)
+    print(f"wrote {target} ({len(sdl.splitlines())} lines)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="casegraph", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="serve the gateway (configured by environment variables / .env)")
+    p.add_argument("--host", default=None, help="overrides HOST")
+    p.add_argument("--port", type=int, default=None, help="overrides PORT")
+    p.set_defaults(run=serve)
+
+    p = sub.add_parser("demo", help="serve the gateway on the embedded demo upstream, with GraphiQL")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--upstream-port", type=int, default=8001)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(run=demo)
+
+    p = sub.add_parser("demo-upstream", help="serve only the demo upstream (v1 and v2 APIs)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8001)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(run=demo_upstream)
+
+    p = sub.add_parser("export-schema", help="write the schema SDL (schema.graphql) from the code")
+    p.add_argument("--output", default=str(SCHEMA_FILE))
+    p.add_argument("--check", action="store_true", help="fail if the file differs from the code")
+    p.set_defaults(run=export_schema)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ConfigError as exc:
+        print(f"casegraph: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Gateway configuration: environment variables, or a `.env` file in the working directory.
+
+Every setting is documented in the README's configuration table; the variable name is the field
+name in capitals (`v2_url` -> `V2_URL`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    v1_url: AnyHttpUrl = Field(
+        AnyHttpUrl("http://127.0.0.1:8001"), description="Base URL of the v1 API (before /api/v1)."
+    )
+    v2_url: AnyHttpUrl = Field(
+        AnyHttpUrl("http://127.0.0.1:8001"), description="Base URL of the v2 API (before /api/v2)."
+    )
+    auth_mode: Literal["passthrough", "token"] = Field(
+        "passthrough",
+        description="passthrough: forward the caller's Authorization header; token: send UPSTREAM_TOKEN.",
+    )
+    upstream_token: SecretStr | None = Field(None, description="Bearer token used when AUTH_MODE=token.")
+    connect_timeout: float = Field(3.0, gt=0, le=60, description="Upstream connect timeout, seconds.")
+    read_timeout: float = Field(10.0, gt=0, le=300, description="Upstream read timeout, seconds.")
+    max_connections: int = Field(100, ge=1, le=10_000, description="Pooled upstream connections.")
+    host: str = Field("127.0.0.1", description="Address the gateway listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the gateway listens on.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    v2_link_label: str = Field(
+        "Tines case", min_length=1, description="v1 reference label whose value is the v2 case id."
+    )
+    v1_link_metadata_key: str = Field(
+        "trackops_case_id", min_length=1, description="v2 metadata key holding the v1 case id."
+    )
+    sla_warning_percent: float = Field(
+        75.0, ge=0, le=100, description="SLA.status is WARNING from this percent elapsed on."
+    )
+    graphiql: bool = Field(True, description="Serve GraphiQL to browsers at /graphql.")
+
+    @model_validator(mode="after")
+    def _token_mode_needs_token(self) -> Settings:
+        if self.auth_mode == "token" and not self.upstream_token:
+            raise ValueError("UPSTREAM_TOKEN is required when AUTH_MODE=token")
+        return self
+
+    @property
+    def v1_base(self) -> str:
+        return str(self.v1_url).rstrip("/")
+
+    @property
+    def v2_base(self) -> str:
+        return str(self.v2_url).rstrip("/")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning a validation failure into one message naming each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            message = err["msg"].removeprefix("Value error, ")
+            name = "_".join(str(part) for part in err["loc"]).upper()
+            problems.append(f"{name}: {message}" if name else message)
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,34 @@
+"""The caller's upstream credential: forwarded, never shown.
+
+`Credential` is the only object that holds a token. Its repr, str and fingerprint never contain the
+token, so it is safe in logs, errors and cache keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from gateway.config import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    header: str | None = field(repr=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """A short one-way hash of the credential, for cache keys and logs ("anon" without one)."""
+        if not self.header:
+            return "anon"
+        return hashlib.sha256(self.header.encode()).hexdigest()[:32]
+
+    def __str__(self) -> str:
+        return f"Credential({self.fingerprint[:8]})"
+
+
+def credential_for(settings: Settings, authorization: str | None) -> Credential:
+    """The credential to send upstream for a caller with this Authorization header."""
+    if settings.auth_mode == "token" and settings.upstream_token is not None:
+        return Credential("Bearer " + settings.upstream_token.get_secret_value())
+    return Credential(authorization or None)

@@ -1,0 +1,57 @@
+"""Errors the gateway reports to GraphQL clients, each with a stable `extensions.code`.
+
+graphql-core copies an exception's `extensions` onto the GraphQL error, so raising one of these in a
+resolver (or returning it from a dataloader) gives a field error with the code and the rest of the
+answer intact. Messages never include credentials or upstream bodies beyond their `error` text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    code = "INTERNAL_SERVER_ERROR"
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions: dict[str, Any] = {"code": self.code, **extra}
+
+
+class BadUserInput(GatewayError):
+    """An argument the upstream would refuse; raised before any upstream call."""
+
+    code = "BAD_USER_INPUT"
+
+
+class NotFound(GatewayError):
+    code = "NOT_FOUND"
+
+
+class Unauthenticated(GatewayError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(GatewayError):
+    code = "FORBIDDEN"
+
+
+class UpstreamError(GatewayError):
+    """The upstream failed or answered something unusable."""
+
+    code = "UPSTREAM_ERROR"
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "UPSTREAM_TIMEOUT"
+
+
+class UpstreamRateLimited(UpstreamError):
+    code = "UPSTREAM_RATE_LIMITED"
+
+
+class UpstreamBadRequest(UpstreamError):
+    """The upstream refused the parameters (400) although the gateway had validated them."""
+
+    code = "UPSTREAM_BAD_REQUEST"

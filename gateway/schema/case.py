@@ -1,0 +1,363 @@
+"""The v2 `Case` and the types nested in it.
+
+Every type here is read straight from the upstream JSON dict: the Python field name is the upstream
+key (`opened_by` -> GraphQL `openedBy`), and the schema's default resolver reads `dict[key]`. Only
+fields that fetch something (linked cases, pages of activities and records) or derive something
+(`SLA.status`) have resolvers, written on the type itself; they fetch through the per-request
+dataloaders in `gateway/loaders.py`.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.dataloader import DataLoader
+from strawberry.scalars import JSON
+
+from gateway.context import Context
+from gateway.loaders import PageKey
+from gateway.schema.page import PageInfo, check_page, page_info_from_meta
+from gateway.schema.scalars import DateTime
+from gateway.upstream.v2 import MAX_PER_PAGE
+
+
+@strawberry.enum(description="The case status.")
+class CaseStatus(Enum):
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"
+
+
+@strawberry.enum(description="The case priority.")
+class Priority(Enum):
+    CRITICAL = "CRITICAL"
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+    INFO = "INFO"
+
+
+@strawberry.enum(
+    description="Where an SLA stands, derived by the gateway from `exceeded` and `percentElapsed`."
+)
+class SLAStatus(Enum):
+    OK = "OK"
+    WARNING = "WARNING"
+    EXCEEDED = "EXCEEDED"
+
+
+@strawberry.type(description="A user: a case author, opener, resolver, assignee or actor.")
+class Assignee:
+    user_id: strawberry.ID = strawberry.field(description="The user's ID.")
+    first_name: str | None = strawberry.field(description="The user's first name.")
+    last_name: str | None = strawberry.field(description="The user's last name.")
+    email: str | None = strawberry.field(description="The user's email address.")
+    avatar_url: str | None = strawberry.field(description="URL of the user's avatar image (may be empty).")
+    is_service_account: bool | None = strawberry.field(
+        description="Whether the user is a service account (automation) rather than a person."
+    )
+
+
+@strawberry.type(description="A tag associated with cases.")
+class Tag:
+    id: int = strawberry.field(description="The tag's ID.")
+    name: str = strawberry.field(description="The tag's name.")
+
+
+@strawberry.type(description="An object describing the case sub-status.")
+class SubStatus:
+    id: int = strawberry.field(description="The sub-status ID.")
+    name: str = strawberry.field(description="The sub-status name, e.g. 'To do'.")
+
+
+@strawberry.type(description="The team the case is within.")
+class Team:
+    id: int = strawberry.field(description="The team ID.")
+    name: str = strawberry.field(description="The team name.")
+
+
+@strawberry.type(description="The case input (custom field definition) a field value belongs to.")
+class CaseInput:
+    id: int = strawberry.field(description="The case input ID.")
+    key: str = strawberry.field(description="The case input's slug, used by the `fields` filters.")
+    name: str = strawberry.field(description="The case input's display name.")
+
+
+@strawberry.type(description="A field value for the case.")
+class CaseField:
+    id: int = strawberry.field(description="The field value ID.")
+    value: str | None = strawberry.field(description="The value.")
+    case_input: CaseInput | None = strawberry.field(description="The case input this value is for.")
+
+
+@strawberry.type(description="A team case action taken within the case.")
+class Activity:
+    id: int = strawberry.field(description="The activity ID.")
+    activity_type: str = strawberry.field(
+        description="The kind of action, e.g. CREATED, COMMENTED, ASSIGNED, STATUS_CHANGED."
+    )
+    value: str | None = strawberry.field(description="The action's value, e.g. the comment text.")
+    user: Assignee | None = strawberry.field(description="The user who took the action.")
+    created_at: DateTime = strawberry.field(description="When the action was taken.")
+
+
+@strawberry.type(description="A case action for a downstream action associated with the case.")
+class Action:
+    id: int = strawberry.field(description="The action ID.")
+    url: str | None = strawberry.field(description="The URL the action opens.")
+    label: str | None = strawberry.field(description="The action's label.")
+    action_type: str | None = strawberry.field(description="The action type, e.g. 'page'.")
+
+
+@strawberry.type(description="A case linked to this case, as the upstream lists it: ID and name.")
+class LinkedCaseRef:
+    case_id: int = strawberry.field(description="The linked case's ID.")
+    name: str | None = strawberry.field(description="The linked case's name.")
+
+
+@strawberry.type(description="An SLA on the case. Times are in seconds.")
+class SLA:
+    remaining_time_seconds: float | None = strawberry.field(
+        description="Seconds left before the SLA is exceeded."
+    )
+    current_time_seconds: float | None = strawberry.field(description="Seconds elapsed on the SLA so far.")
+    percent_elapsed: float | None = strawberry.field(description="Percent of the SLA time elapsed.")
+    exceeded: bool | None = strawberry.field(description="Whether the SLA has been exceeded.")
+    sla_type: str | None = strawberry.field(
+        description="The SLA type, e.g. response, resolution, completion."
+    )
+
+    @strawberry.field(
+        description="OK, WARNING (at or past the gateway's SLA_WARNING_PERCENT of the time, default 75) or "
+        "EXCEEDED. Derived by the gateway; no upstream call."
+    )
+    def status(self, parent: strawberry.Parent[dict[str, Any]], info: strawberry.Info[Context]) -> SLAStatus:
+        if parent.get("exceeded"):
+            return SLAStatus.EXCEEDED
+        if (parent.get("percent_elapsed") or 0) >= info.context.settings.sla_warning_percent:
+            return SLAStatus.WARNING
+        return SLAStatus.OK
+
+
+@strawberry.type(description="One value within a record result.")
+class RecordValue:
+    id: int = strawberry.field(description="The record field ID.")
+    name: str = strawberry.field(description="The record field name.")
+    value: str | None = strawberry.field(description="The record field value.")
+
+
+@strawberry.type(description="One record: the values of a record type's fields, as captured at one time.")
+class RecordResult:
+    id: int = strawberry.field(description="The record ID.")
+    results: list[RecordValue] = strawberry.field(description="The record's field ids, names and values.")
+    created_at: DateTime | None = strawberry.field(description="When the record was created.")
+
+
+@strawberry.type(description="The records associated with the case, grouped by record type.")
+class Record:
+    record_type_id: int = strawberry.field(description="The record type ID.")
+    record_type_name: str = strawberry.field(description="The record type name.")
+    record_type_record_results: list[RecordResult] = strawberry.field(
+        description="The records of this type on the case."
+    )
+
+
+@strawberry.type(
+    description="A closure requirement: a formula rule that must evaluate to true to close the case."
+)
+class ClosureCondition:
+    formula: str = strawberry.field(description="The formula, e.g. '=SIZE(team_case.assignees) > 2'.")
+    name: str | None = strawberry.field(description="The condition's name.")
+
+
+@strawberry.type(description="An element of a block.")
+class BlockElement:
+    id: int = strawberry.field(description="The element ID.")
+    element_id: int = strawberry.field(description="The ID of the element the block shows.")
+
+
+@strawberry.type(description="A block on the case: its type and element ids.")
+class Block:
+    id: int = strawberry.field(description="The block ID.")
+    block_type: str = strawberry.field(description="The block type, e.g. 'note'.")
+    elements: list[BlockElement] = strawberry.field(description="The block's elements.")
+
+
+@strawberry.type(description="A user assigned to a task.")
+class TaskAssignee:
+    id: strawberry.ID = strawberry.field(description="The user's ID.")
+
+
+@strawberry.type(description="A task associated with the case.")
+class Task:
+    id: int = strawberry.field(description="The task ID.")
+    description: str | None = strawberry.field(description="What the task is.")
+    completed: bool = strawberry.field(description="Whether the task is completed.")
+    assignees: list[TaskAssignee] = strawberry.field(description="The users assigned to the task.")
+    created_at: DateTime | None = strawberry.field(description="When the task was created.")
+    updated_at: DateTime | None = strawberry.field(description="When the task was last updated.")
+
+
+@strawberry.type(
+    description="Upstream pagination metadata for a list embedded in a case (activities, records): page URLs "
+    "and counts. Use `Case.activityPage` / `Case.recordPage` to fetch the further pages."
+)
+class PageMeta:
+    current_page: str | None = strawberry.field(description="URL of the current page.")
+    previous_page: str | None = strawberry.field(description="URL of the previous page, if any.")
+    next_page: str | None = strawberry.field(description="URL of the next page, if any.")
+    next_page_number: int | None = strawberry.field(description="Number of the next page, if any.")
+    per_page: int | None = strawberry.field(description="Items per page.")
+    pages: int | None = strawberry.field(description="Number of pages.")
+    count: int | None = strawberry.field(description="Total number of items.")
+
+
+@strawberry.type(description="A page of a case's activities.")
+class ActivityPage:
+    items: list[Activity] = strawberry.field(description="The activities on this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page stands.")
+
+
+@strawberry.type(description="A page of a case's records, grouped by record type.")
+class RecordPage:
+    items: list[Record] = strawberry.field(description="The records on this page, grouped by record type.")
+    page_info: PageInfo = strawberry.field(description="Where this page stands; counts are of records.")
+
+
+async def embedded_or_fetched_page(
+    case: dict[str, Any], key: str, loader: DataLoader[PageKey, dict[str, Any]], page: int, per_page: int
+) -> Any:
+    """Page `page` of a case's `activities` or `records`: the embedded first page when it is the page asked
+    for (no upstream call), else one fetch through the per-request loader."""
+    check_page(page, per_page, MAX_PER_PAGE)
+    embedded, meta = case.get(key), case.get(f"{key}_meta")
+    if page == 1 and embedded is not None and isinstance(meta, dict) and meta.get("per_page") == per_page:
+        data = {key: embedded, "meta": meta}
+    else:
+        data = await loader.load((case["case_id"], page, per_page))
+    return {"items": data[key], "page_info": page_info_from_meta(page, per_page, data.get("meta"))}
+
+
+@strawberry.type(description="A case in the v2 cases API: the core object holding the case's data.")
+class Case:
+    case_id: int = strawberry.field(description="The ID of the case.")
+    name: str | None = strawberry.field(description="The case name.")
+    description: str | None = strawberry.field(description="The case description.")
+    status: CaseStatus = strawberry.field(description="The case status - open or closed.")
+    sub_status: SubStatus | None = strawberry.field(description="An object describing the case sub-status.")
+    priority: Priority | None = strawberry.field(
+        description="The case priority - critical, high, medium, low or info."
+    )
+    url: str | None = strawberry.field(description="The case URL.")
+    metadata: JSON | None = strawberry.field(
+        description="Case related metadata represented as key-value pairs."
+    )
+    author: Assignee | None = strawberry.field(description="An object describing the case author.")
+    opened_by: Assignee | None = strawberry.field(
+        description="An object describing the user who opened the case."
+    )
+    resolved_by: Assignee | None = strawberry.field(
+        description="An object describing the user who resolved the case."
+    )
+    assignees: list[Assignee] | None = strawberry.field(description="An array of users assigned to the case.")
+    tags: list[Tag] | None = strawberry.field(description="An array of tags associated with the case.")
+    fields: list[CaseField] | None = strawberry.field(description="An array of field values for the case.")
+    activities: list[Activity] | None = strawberry.field(
+        description="An array of team case actions taken within the case: the first page, as embedded in "
+        "the case (no extra upstream call). `activitiesMeta` counts them all; `activityPage` fetches more."
+    )
+    activities_meta: PageMeta | None = strawberry.field(
+        description="Metadata defining pagination params required to fetch additional activities for the case."
+    )
+    team: Team | None = strawberry.field(description="The team the case is within - ID & name.")
+    actions: list[Action] | None = strawberry.field(
+        description="An array of case actions for downstream actions associated with the case."
+    )
+    linked_cases: list[LinkedCaseRef] | None = strawberry.field(
+        name="linkedCaseRefs",
+        description="The cases linked to this case as the upstream lists them (ID & name), at no extra cost. "
+        "`linkedCases` gives the full cases.",
+    )
+    sla: SLA | None = strawberry.field(
+        description="An object describing the case SLA status. Times are in seconds."
+    )
+    slas: list[SLA] | None = strawberry.field(
+        description="An array of SLAs for the case. Times are in seconds."
+    )
+    opened_at: DateTime | None = strawberry.field(
+        description="ISO 8601 Timestamp representing the date and time the case was opened at."
+    )
+    resolved_at: DateTime | None = strawberry.field(
+        description="ISO 8601 Timestamp representing the date and time the case was resolved at."
+    )
+    created_at: DateTime = strawberry.field(
+        description="ISO 8601 Timestamp representing the date and time the case was created at."
+    )
+    updated_at: DateTime | None = strawberry.field(
+        description="ISO 8601 Timestamp representing the date and time the case was updated at."
+    )
+    records: list[Record] | None = strawberry.field(
+        description="An array of records associated with the case, grouped by record type. Each record result "
+        "includes the field id, name, and value. The first page, as embedded; `recordPage` fetches more."
+    )
+    records_meta: PageMeta | None = strawberry.field(
+        description="Metadata defining pagination params required to fetch additional records for the case."
+    )
+    closure_conditions: list[ClosureCondition] | None = strawberry.field(
+        description="An array of closure requirements in the form of a set of formula rules that need to "
+        "evaluate to true to enable the closing of a case."
+    )
+    blocks: list[Block] | None = strawberry.field(
+        description="An array of block objects specifying containing the block type and block element ids."
+    )
+    tasks: list[Task] | None = strawberry.field(description="An array of tasks associated with the case.")
+
+    @strawberry.field(
+        name="linkedCases",
+        description="The cases linked to this case, in full. Upstream cost: the linked ids of every case in "
+        "the answer are fetched together, one v2 call per 50 distinct ids (ids already fetched are free). "
+        "A linked case that no longer exists is null, with a NOT_FOUND error.",
+    )
+    async def full_linked_cases(
+        self, parent: strawberry.Parent[dict[str, Any]], info: strawberry.Info[Context]
+    ) -> list[Case | None] | None:
+        refs = parent.get("linked_cases")
+        if refs is None:
+            return None
+        ids = [ref["case_id"] for ref in refs]
+        return await info.context.loaders.case.load_many(ids)  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="A page of the case's activities, beyond the first page embedded in `activities`. Upstream "
+        "cost: one v2 call per case and page (none for page 1 at the embedded page size)."
+    )
+    async def activity_page(
+        self,
+        parent: strawberry.Parent[dict[str, Any]],
+        info: strawberry.Info[Context],
+        page: int = 1,
+        per_page: int = 20,
+    ) -> ActivityPage:
+        return await embedded_or_fetched_page(
+            parent, "activities", info.context.loaders.activities, page, per_page
+        )
+
+    @strawberry.field(
+        description="A page of the case's records (grouped by record type), beyond the first page embedded in "
+        "`records`. Upstream cost: one v2 call per case and page (none for page 1 at the embedded page size)."
+    )
+    async def record_page(
+        self,
+        parent: strawberry.Parent[dict[str, Any]],
+        info: strawberry.Info[Context],
+        page: int = 1,
+        per_page: int = 20,
+    ) -> RecordPage:
+        return await embedded_or_fetched_page(parent, "records", info.context.loaders.records, page, per_page)
+
+
+@strawberry.type(description="A page of v2 cases.")
+class CasePage:
+    items: list[Case] = strawberry.field(description="The cases on this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page stands.")

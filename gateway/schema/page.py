@@ -1,0 +1,53 @@
+"""Page info shared by every paginated list (v2 cases, v1 cases, activities, records)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from gateway.errors import BadUserInput
+
+
+@strawberry.type(description="Where a page stands in its list.")
+class PageInfo:
+    page: int = strawberry.field(description="This page's number, from 1.")
+    per_page: int = strawberry.field(description="Items per page.")
+    pages: int = strawberry.field(description="Number of pages.")
+    count: int = strawberry.field(description="Total number of items across all pages.")
+    has_next_page: bool = strawberry.field(description="Whether a page follows this one.")
+    has_previous_page: bool = strawberry.field(description="Whether a page precedes this one.")
+
+
+def page_info(page: int, per_page: int, pages: int, count: int) -> dict[str, Any]:
+    return {
+        "page": page,
+        "per_page": per_page,
+        "pages": pages,
+        "count": count,
+        "has_next_page": page < pages,
+        "has_previous_page": page > 1,
+    }
+
+
+def page_info_from_meta(page: int, per_page: int, meta: Any) -> dict[str, Any]:
+    """Page info from a v2 `meta` object (`pages`, `count`); absent numbers fall back to this page."""
+    meta = meta if isinstance(meta, dict) else {}
+    return page_info(
+        page, int(meta.get("per_page") or per_page), int(meta.get("pages") or 0), int(meta.get("count") or 0)
+    )
+
+
+def check_page(page: int, per_page: int, max_per_page: int) -> None:
+    """Reject page arguments the upstream would refuse, before any upstream call."""
+    if page < 1:
+        raise BadUserInput(f"page must be 1 or more, got {page}.", argument="page")
+    if not 1 <= per_page <= max_per_page:
+        raise BadUserInput(
+            f"perPage must be between 1 and {max_per_page}, got {per_page}.", argument="perPage"
+        )
+
+
+def check_id(value: int, argument: str) -> None:
+    if value < 1:
+        raise BadUserInput(f"{argument} must be a positive id, got {value}.", argument=argument)
