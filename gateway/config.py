@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     connect_timeout: float = Field(3.0, gt=0, le=60, description="Upstream connect timeout, seconds.")
     read_timeout: float = Field(10.0, gt=0, le=300, description="Upstream read timeout, seconds.")
     max_connections: int = Field(100, ge=1, le=10_000, description="Pooled upstream connections.")
+    v1_concurrency: int = Field(
+        8, ge=1, le=100, description="Most v1 single-case GETs one GraphQL request runs at once."
+    )
     host: str = Field("127.0.0.1", description="Address the gateway listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the gateway listens on.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")

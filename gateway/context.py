@@ -8,6 +8,7 @@ from gateway.config import Settings
 from gateway.credentials import Credential
 from gateway.loaders import Loaders
 from gateway.upstream.http import UpstreamHTTP
+from gateway.upstream.v1 import V1API
 from gateway.upstream.v2 import V2API
 
 
@@ -17,12 +18,13 @@ class Services:
 
     settings: Settings
     http: UpstreamHTTP
+    v1: V1API
     v2: V2API
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
         http = UpstreamHTTP(settings)
-        return cls(settings=settings, http=http, v2=V2API(http, settings.v2_base))
+        return cls(settings, http, V1API(http, settings.v1_base), V2API(http, settings.v2_base))
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -37,7 +39,8 @@ class Context:
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services.v2, self.credential)
+        services = self.services
+        self.loaders = Loaders(services.v1, services.v2, self.credential, services.settings.v1_concurrency)
 
     @property
     def settings(self) -> Settings:

@@ -1,34 +1,57 @@
 """Per-request dataloaders: every nested lookup goes through here, batched and deduplicated.
 
-A loader lives for one GraphQL request and one credential, so its memo never crosses callers.
+A `Loaders` lives for one GraphQL request and one credential, so its memo never crosses callers.
 What each loader costs upstream is stated on it; the schema's field descriptions repeat it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import orjson
 from strawberry.dataloader import DataLoader
 
 from gateway.credentials import Credential
 from gateway.errors import NotFound
 from gateway.upstream import v2 as v2api
+from gateway.upstream.v1 import V1API
 
 Case = dict[str, Any]
 PageKey = tuple[int, int, int]  # case_id, page, per_page
+# Whose cases: ("assignee", user id) or ("tag", tag name), with the caller's filters (canonical JSON),
+# order and how many cases per parent.
+RelatedKey = tuple[str, str, str, str | None, int]
+
+# How each kind of parent is matched: the any-of filter that serves many parents in one call, the
+# all-of filter that narrows to one parent, and how to tell whose a case is.
+RELATED = {
+    "assignee": (
+        "assignees",
+        "and_assignees",
+        lambda case: {a.get("user_id") for a in case.get("assignees") or []},
+    ),
+    "tag": ("or_tags", "and_tags", lambda case: {t.get("name") for t in case.get("tags") or []}),
+}
 
 
 class Loaders:
-    def __init__(self, v2: v2api.V2API, credential: Credential) -> None:
+    def __init__(self, v1: V1API, v2: v2api.V2API, credential: Credential, v1_concurrency: int = 8) -> None:
+        self.v1 = v1
         self.v2 = v2
         self.credential = credential
-        # v2 cases by id: one `case_ids` list call per 50 distinct ids (one single GET for one id).
+        self.v1_limit = asyncio.Semaphore(v1_concurrency)
+        # v2 cases by id: one `case_ids` list call per 50 distinct ids (a single GET for one id).
         self.case: DataLoader[int, Case] = DataLoader(self._load_cases, max_batch_size=v2api.MAX_PER_PAGE)
-        # A case's activities/records pages: one call per distinct (case, page, perPage).
+        # v1 cases by id: the v1 API cannot batch, so one GET per distinct id, at most v1_concurrency at once.
+        self.legacy_case: DataLoader[int, Case] = DataLoader(self._load_legacy_cases)
+        # A case's activities/records pages: one call per distinct (case, page, perPage), concurrently.
         self.activities: DataLoader[PageKey, dict[str, Any]] = DataLoader(self._load_activities)
         self.records: DataLoader[PageKey, dict[str, Any]] = DataLoader(self._load_records)
+        # The cases of users / tags: parents sharing filters are served by combined any-of calls.
+        self.related: DataLoader[RelatedKey, list[Case]] = DataLoader(self._load_related)
 
     def prime_cases(self, cases: Sequence[Case]) -> None:
         """Cases already fetched by a list answer later lookups of the same ids for free."""
@@ -36,6 +59,12 @@ class Loaders:
             case_id = case.get("case_id")
             if isinstance(case_id, int):
                 self.case.prime(case_id, case)
+
+    def prime_legacy_cases(self, cases: Sequence[Case]) -> None:
+        for case in cases:
+            case_id = case.get("id")
+            if isinstance(case_id, int):
+                self.legacy_case.prime(case_id, case)
 
     async def _load_cases(self, ids: list[int]) -> list[Case | BaseException]:
         if len(ids) == 1:
@@ -46,8 +75,16 @@ class Loaders:
         page = await self.v2.list_cases(
             self.credential, filters={"case_ids": ids}, per_page=v2api.MAX_PER_PAGE
         )
+        self.prime_cases(page["cases"])
         by_id = {case.get("case_id"): case for case in page["cases"]}
         return [by_id.get(i) or NotFound(f"No v2 case {i}.", caseId=i) for i in ids]
+
+    async def _load_legacy_cases(self, ids: list[int]) -> list[Case | BaseException]:
+        async def one(case_id: int) -> Case:
+            async with self.v1_limit:
+                return await self.v1.get_case(self.credential, case_id)
+
+        return await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
 
     async def _each(
         self, fetch: Callable[..., Awaitable[dict[str, Any]]], keys: list[PageKey]
@@ -60,3 +97,62 @@ class Loaders:
 
     async def _load_records(self, keys: list[PageKey]) -> list[dict[str, Any] | BaseException]:
         return await self._each(self.v2.case_records, keys)
+
+    async def _load_related(self, keys: list[RelatedKey]) -> list[list[Case] | BaseException]:
+        groups: dict[tuple[str, str, str | None, int], list[str]] = {}
+        for kind, parent, filters, order, first in keys:
+            groups.setdefault((kind, filters, order, first), []).append(parent)
+        found: dict[RelatedKey, list[Case] | BaseException] = {}
+
+        async def serve(group: tuple[str, str, str | None, int], parents: list[str]) -> None:
+            kind, filters, order, first = group
+            try:
+                by_parent = await self._related_group(kind, parents, orjson.loads(filters), order, first)
+            except Exception as exc:
+                by_parent = dict.fromkeys(parents, exc)
+            for parent in parents:
+                found[(kind, parent, filters, order, first)] = by_parent[parent]
+
+        await asyncio.gather(*(serve(group, parents) for group, parents in groups.items()))
+        return [found[key] for key in keys]
+
+    async def _related_group(
+        self, kind: str, parents: list[str], filters: dict[str, Any], order: str | None, first: int
+    ) -> dict[str, Any]:
+        """The first `first` cases of each parent. Several parents: one combined any-of listing, paged
+        until every parent has its share; parents still short after a bounded number of pages (or when
+        the caller's own filter uses the any-of key) get a call of their own."""
+        any_key, all_key, owners_of = RELATED[kind]
+        result: dict[str, list[Case]] = {parent: [] for parent in parents}
+        short = list(parents)
+        if len(parents) > 1 and any_key not in filters:
+            max_pages = math.ceil(len(parents) * first / v2api.MAX_PER_PAGE) + 1
+            page, pages = 1, 1
+            while short and page <= min(pages, max_pages):
+                data = await self.v2.list_cases(
+                    self.credential,
+                    filters={**filters, any_key: parents},
+                    order=order,
+                    page=page,
+                    per_page=v2api.MAX_PER_PAGE,
+                )
+                self.prime_cases(data["cases"])
+                for case in data["cases"]:
+                    for owner in owners_of(case) & set(short):
+                        if len(result[owner]) < first:
+                            result[owner].append(case)
+                pages = int((data.get("meta") or {}).get("pages") or 0)
+                exhausted = page >= pages
+                short = [] if exhausted else [p for p in parents if len(result[p]) < first]
+                page += 1
+
+        async def alone(parent: str) -> None:
+            narrowed = {**filters, all_key: [*filters.get(all_key, []), parent]}
+            data = await self.v2.list_cases(
+                self.credential, filters=narrowed, order=order, page=1, per_page=first
+            )
+            self.prime_cases(data["cases"])
+            result[parent] = data["cases"]
+
+        await asyncio.gather(*(alone(parent) for parent in short))
+        return result

@@ -2,49 +2,57 @@
 
 Every type here is read straight from the upstream JSON dict: the Python field name is the upstream
 key (`opened_by` -> GraphQL `openedBy`), and the schema's default resolver reads `dict[key]`. Only
-fields that fetch something (linked cases, pages of activities and records) or derive something
-(`SLA.status`) have resolvers, written on the type itself; they fetch through the per-request
-dataloaders in `gateway/loaders.py`.
+fields that fetch something (links, linked cases, pages of activities and records, a user's or a
+tag's cases) or derive something (`SLA.status`, global ids) have resolvers, written on the type
+itself; they fetch through the per-request dataloaders in `gateway/loaders.py`.
 """
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import orjson
 import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
 from gateway.context import Context
+from gateway.errors import BadUserInput
+from gateway.links import v1_id_of
 from gateway.loaders import PageKey
+from gateway.schema.enums import CaseOrder, CaseStatus, Priority, SLAStatus
+from gateway.schema.filters import CaseFilter, check_filter, to_upstream
+from gateway.schema.node import Node, global_id
 from gateway.schema.page import PageInfo, check_page, page_info_from_meta
 from gateway.schema.scalars import DateTime
-from gateway.upstream.v2 import MAX_PER_PAGE
+from gateway.upstream.v2 import DEFAULT_PER_PAGE, MAX_PER_PAGE
 
+if TYPE_CHECKING:
+    from gateway.schema.legacy import LegacyCase
 
-@strawberry.enum(description="The case status.")
-class CaseStatus(Enum):
-    OPEN = "OPEN"
-    CLOSED = "CLOSED"
-
-
-@strawberry.enum(description="The case priority.")
-class Priority(Enum):
-    CRITICAL = "CRITICAL"
-    HIGH = "HIGH"
-    MEDIUM = "MEDIUM"
-    LOW = "LOW"
-    INFO = "INFO"
-
-
-@strawberry.enum(
-    description="Where an SLA stands, derived by the gateway from `exceeded` and `percentElapsed`."
+Parent = strawberry.Parent[dict[str, Any]]
+Info = strawberry.Info[Context]
+RELATED_COST = (
+    "Upstream cost: every {parent} in the answer asking with the same arguments is served together by one "
+    "v2 listing with the any-of `{any_key}` filter (further pages only while a {parent} still lacks cases, "
+    "bounded; then a call per {parent} still short). The same {parent} twice costs nothing more."
 )
-class SLAStatus(Enum):
-    OK = "OK"
-    WARNING = "WARNING"
-    EXCEEDED = "EXCEEDED"
+
+
+async def related_cases(
+    info: Info, kind: str, parent: str, filter: CaseFilter | None, order: CaseOrder | None, first: int
+) -> list[Case]:
+    if not 1 <= first <= MAX_PER_PAGE:
+        raise BadUserInput(f"first must be between 1 and {MAX_PER_PAGE}, got {first}.", argument="first")
+    filters = check_filter(to_upstream(filter)) if filter else {}
+    key = (
+        kind,
+        parent,
+        orjson.dumps(filters, option=orjson.OPT_SORT_KEYS).decode(),
+        order.value if order else None,
+        first,
+    )
+    return await info.context.loaders.related.load(key)  # type: ignore[return-value]
 
 
 @strawberry.type(description="A user: a case author, opener, resolver, assignee or actor.")
@@ -58,11 +66,39 @@ class Assignee:
         description="Whether the user is a service account (automation) rather than a person."
     )
 
+    @strawberry.field(
+        description="The cases assigned to this user: the first `first` in `order`. "
+        + RELATED_COST.format(parent="user", any_key="assignees")
+    )
+    async def cases(
+        self,
+        parent: Parent,
+        info: Info,
+        filter: CaseFilter | None = None,
+        order: CaseOrder | None = None,
+        first: int = DEFAULT_PER_PAGE,
+    ) -> list[Case]:
+        return await related_cases(info, "assignee", str(parent["user_id"]), filter, order, first)
+
 
 @strawberry.type(description="A tag associated with cases.")
 class Tag:
     id: int = strawberry.field(description="The tag's ID.")
     name: str = strawberry.field(description="The tag's name.")
+
+    @strawberry.field(
+        description="The cases with this tag: the first `first` in `order`. "
+        + RELATED_COST.format(parent="tag", any_key="or_tags")
+    )
+    async def cases(
+        self,
+        parent: Parent,
+        info: Info,
+        filter: CaseFilter | None = None,
+        order: CaseOrder | None = None,
+        first: int = DEFAULT_PER_PAGE,
+    ) -> list[Case]:
+        return await related_cases(info, "tag", str(parent["name"]), filter, order, first)
 
 
 @strawberry.type(description="An object describing the case sub-status.")
@@ -132,7 +168,7 @@ class SLA:
         description="OK, WARNING (at or past the gateway's SLA_WARNING_PERCENT of the time, default 75) or "
         "EXCEEDED. Derived by the gateway; no upstream call."
     )
-    def status(self, parent: strawberry.Parent[dict[str, Any]], info: strawberry.Info[Context]) -> SLAStatus:
+    def status(self, parent: Parent, info: Info) -> SLAStatus:
         if parent.get("exceeded"):
             return SLAStatus.EXCEEDED
         if (parent.get("percent_elapsed") or 0) >= info.context.settings.sla_warning_percent:
@@ -240,7 +276,15 @@ async def embedded_or_fetched_page(
 
 
 @strawberry.type(description="A case in the v2 cases API: the core object holding the case's data.")
-class Case:
+class Case(Node):
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Any) -> bool:
+        return isinstance(obj, dict) and "case_id" in obj
+
+    @strawberry.field(description="The global ID of the case (see `Query.node`).")
+    def id(self, parent: Parent) -> strawberry.ID:
+        return global_id("Case", parent["case_id"])
+
     case_id: int = strawberry.field(description="The ID of the case.")
     name: str | None = strawberry.field(description="The case name.")
     description: str | None = strawberry.field(description="The case description.")
@@ -319,9 +363,7 @@ class Case:
         "the answer are fetched together, one v2 call per 50 distinct ids (ids already fetched are free). "
         "A linked case that no longer exists is null, with a NOT_FOUND error.",
     )
-    async def full_linked_cases(
-        self, parent: strawberry.Parent[dict[str, Any]], info: strawberry.Info[Context]
-    ) -> list[Case | None] | None:
+    async def full_linked_cases(self, parent: Parent, info: Info) -> list[Case | None] | None:
         refs = parent.get("linked_cases")
         if refs is None:
             return None
@@ -334,8 +376,8 @@ class Case:
     )
     async def activity_page(
         self,
-        parent: strawberry.Parent[dict[str, Any]],
-        info: strawberry.Info[Context],
+        parent: Parent,
+        info: Info,
         page: int = 1,
         per_page: int = 20,
     ) -> ActivityPage:
@@ -349,12 +391,26 @@ class Case:
     )
     async def record_page(
         self,
-        parent: strawberry.Parent[dict[str, Any]],
-        info: strawberry.Info[Context],
+        parent: Parent,
+        info: Info,
         page: int = 1,
         per_page: int = 20,
     ) -> RecordPage:
         return await embedded_or_fetched_page(parent, "records", info.context.loaders.records, page, per_page)
+
+    @strawberry.field(
+        description="The v1 case this case points back at (its metadata key V1_LINK_METADATA_KEY, default "
+        "trackops_case_id), or null when it has none; null with a NOT_FOUND error when that v1 case does not "
+        "exist. Upstream cost: one v1 call per distinct v1 case in the answer (the v1 API cannot batch), run "
+        "concurrently up to V1_CONCURRENCY at once."
+    )
+    async def legacy_case(
+        self, parent: Parent, info: Info
+    ) -> Annotated[LegacyCase, strawberry.lazy("gateway.schema.legacy")] | None:
+        v1_id = v1_id_of(parent, info.context.settings.v1_link_metadata_key)
+        if v1_id is None:
+            return None
+        return await info.context.loaders.legacy_case.load(v1_id)  # type: ignore[return-value]
 
 
 @strawberry.type(description="A page of v2 cases.")

@@ -12,35 +12,13 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from strawberry.utils.str_converters import to_camel_case
 
-from gateway.schema.case import CaseStatus, Priority
-from gateway.schema.scalars import DateOrDateTime, RelativeDate, TimeRange
+from gateway.errors import BadUserInput
+from gateway.schema.enums import CaseStatus, Priority, SLAStatusFilter, SLATypeFilter
+from gateway.schema.scalars import Date, DateOrDateTime, DateTime, RelativeDate, TimeRange
 
 DEPRECATED = "Deprecated upstream: use {} instead."
-
-
-@strawberry.enum(description="The order of the case list.")
-class CaseOrder(Enum):
-    RECENTLY_EDITED = "RECENTLY_EDITED"
-    LEAST_RECENTLY_EDITED = "LEAST_RECENTLY_EDITED"
-    PRIORITY_ASC = "PRIORITY_ASC"
-    PRIORITY_DESC = "PRIORITY_DESC"
-    OPENED_ASC = "OPENED_ASC"
-    OPENED_DESC = "OPENED_DESC"
-    CREATED_ASC = "CREATED_ASC"
-    CREATED_DESC = "CREATED_DESC"
-
-
-@strawberry.enum(name="SLAStatusFilter", description="An SLA status to filter cases by.")
-class SLAStatusFilter(Enum):
-    WARNING = "warning"
-    EXCEEDED = "exceeded"
-
-
-@strawberry.enum(name="SLATypeFilter", description="An SLA type to filter cases by.")
-class SLATypeFilter(Enum):
-    RESOLUTION = "resolution"
-    RESPONSE = "response"
 
 
 @strawberry.input(description="A metadata key and value to match.")
@@ -165,6 +143,59 @@ class CaseFilter:
     my_open_tasks: bool | None = _f("Cases that have open tasks assigned to the current user.")
 
 
+@strawberry.input(
+    description="Filters for the v1 case list (the request parameters of GET /api/v1/cases). All given must hold."
+)
+class LegacyCaseFilter:
+    id: int | None = _f("ID of the case.")
+    client: int | None = _f("ID of the root (parent) client the case is assigned to.")
+    location: int | None = _f("ID of the client location the case is assigned to.")
+    case_region: int | None = _f("ID of the case region the case is assigned to.")
+    case_status: int | None = _f("ID of the case status the case currently resides in.")
+    created_from: Date | None = _f("Created on or after the date, as determined by the user.")
+    created_to: Date | None = _f("Created on or before the date, as determined by the user.")
+    from_: Date | None = strawberry.field(
+        name="from", default=None, description="Alias of createdFrom (sent as the upstream alias `From`)."
+    )
+    to_: Date | None = strawberry.field(
+        name="to", default=None, description="Alias of createdTo (sent as the upstream alias `To`)."
+    )
+    created_from_system: DateTime | None = _f(
+        "Created on or after the timestamp, as determined by the system."
+    )
+    created_to_system: DateTime | None = _f(
+        "Created on or before the timestamp, as determined by the system."
+    )
+    due_from: Date | None = _f("Due on or after the date.")
+    due_to: Date | None = _f("Due on or before the date.")
+    updated_from: DateTime | None = _f("Updated on or after the timestamp.")
+    updated_to: DateTime | None = _f("Updated on or before the timestamp.")
+    is_request: bool | None = _f("When true, only return case requests. When false, only return cases.")
+    primary_contact: int | None = _f("ID of the primary client contact assigned to the case.")
+    primary_investigator: int | None = _f("ID of the primary investigator assigned to the case.")
+    primary_manager: int | None = _f("ID of the primary case manager assigned to the case.")
+    primary_salesperson: int | None = _f("ID of the primary salesperson assigned to the case.")
+    primary_subject: int | None = _f("ID of the primary subject assigned to the case.")
+    reference_value_1: str | None = _f(
+        "Value of the 1st reference on the case (e.g. a claim number). The corresponding reference label is "
+        "defined in the case type configuration."
+    )
+    reference_value_2: str | None = _f("Value of the 2nd reference on the case (if in use).")
+    reference_value_3: str | None = _f("Value of the 3rd reference on the case (if in use).")
+    series_number: int | None = _f(
+        "The series number, as indicated by the case number. Related/Re-Opened cases share the series number."
+    )
+    series_instance: int | None = _f(
+        "The series instance, as indicated by the case number. Incremented each time a case is re-opened."
+    )
+    case_number: str | None = _f("The fully formatted Trackops case number, as it appears in your system.")
+
+
+# Input fields whose upstream name is not their Python name.
+UPSTREAM_NAMES = {"from_": "From", "to_": "To"}
+ALIASES = {"From": "created_from", "To": "created_to"}
+
+
 def to_upstream(value: Any) -> Any:
     """An input value as the upstream expects it: inputs as objects without unset fields, enums as values."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -172,10 +203,27 @@ def to_upstream(value: Any) -> Any:
         for field in dataclasses.fields(value):
             item = getattr(value, field.name)
             if item is not None and item is not strawberry.UNSET:
-                out[field.name] = to_upstream(item)
+                out[UPSTREAM_NAMES.get(field.name, field.name)] = to_upstream(item)
         return out
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, list):
         return [to_upstream(item) for item in value]
     return value
+
+
+def check_filter(filters: dict[str, Any], argument: str = "filter") -> dict[str, Any]:
+    """Reject what the upstream would refuse, before any call: ids below 1, an alias beside its parameter."""
+    for key, value in filters.items():
+        numbers = value if isinstance(value, list) else [value]
+        for number in numbers:
+            if isinstance(number, int) and not isinstance(number, bool) and number < 1:
+                name = f"{argument}.{to_camel_case(ALIASES.get(key, key))}"
+                raise BadUserInput(f"{name} must be a positive id, got {number}.", argument=name)
+    for alias, parameter in ALIASES.items():
+        if alias in filters and parameter in filters:
+            raise BadUserInput(
+                f"{argument}.{alias.lower()} is an alias of {argument}.{to_camel_case(parameter)}: give one of them.",
+                argument=f"{argument}.{alias.lower()}",
+            )
+    return filters

@@ -8,9 +8,14 @@ import strawberry
 
 from gateway.context import Context
 from gateway.schema.case import Case, CasePage
-from gateway.schema.filters import CaseFilter, CaseOrder, to_upstream
-from gateway.schema.page import check_id, check_page, page_info_from_meta
-from gateway.upstream.v2 import DEFAULT_PER_PAGE, MAX_PER_PAGE
+from gateway.schema.enums import CaseOrder
+from gateway.schema.filters import CaseFilter, LegacyCaseFilter, check_filter, to_upstream
+from gateway.schema.legacy import LegacyCase, LegacyCasePage
+from gateway.schema.node import Node, parse_global_id
+from gateway.schema.page import check_id, check_page, page_info, page_info_from_meta
+from gateway.upstream import v1, v2
+
+Info = strawberry.Info[Context]
 
 
 def arg(description: str) -> Any:
@@ -20,27 +25,26 @@ def arg(description: str) -> Any:
 @strawberry.type(description="Cases from the v2 cases API and the v1 investigations API, in one schema.")
 class Query:
     @strawberry.field(
-        description="A page of v2 cases the credential has access to, filtered and ordered. Upstream cost: one "
-        "v2 call."
+        description="A page of v2 cases the credential has access to, filtered and ordered. Upstream cost: "
+        "one v2 call. The cases it returns answer `case(id)` and links to them in the same query for free."
     )
     async def cases(
         self,
-        info: strawberry.Info[Context],
+        info: Info,
         filter: Annotated[CaseFilter | None, arg("Filters; all given must hold.")] = None,
-        order: Annotated[
-            CaseOrder | None, arg("The order (the upstream's default: newest created first).")
-        ] = None,
+        order: Annotated[CaseOrder | None, arg("The order (upstream default: newest created first).")] = None,
         page: Annotated[int, arg("The page, from 1.")] = 1,
-        per_page: Annotated[int, arg(f"Cases per page, 1 to {MAX_PER_PAGE}.")] = DEFAULT_PER_PAGE,
+        per_page: Annotated[int, arg(f"Cases per page, 1 to {v2.MAX_PER_PAGE}.")] = v2.DEFAULT_PER_PAGE,
         team_id: Annotated[int | None, arg("Only cases of this team.")] = None,
     ) -> CasePage:
-        check_page(page, per_page, MAX_PER_PAGE)
+        check_page(page, per_page, v2.MAX_PER_PAGE)
         if team_id is not None:
             check_id(team_id, "teamId")
+        filters = check_filter(to_upstream(filter)) if filter else None
         ctx = info.context
         data = await ctx.services.v2.list_cases(
             ctx.credential,
-            filters=to_upstream(filter) if filter else None,
+            filters=filters,
             order=order.value if order else None,
             page=page,
             per_page=per_page,
@@ -51,10 +55,43 @@ class Query:
 
     @strawberry.field(
         description="One v2 case by its ID, or null with a NOT_FOUND error. Upstream cost: one v2 call, shared "
-        "with other case lookups in the same query (and free if a list in the query already has it)."
+        "with the other v2 case lookups of the query (free when a list in the query already has it)."
     )
-    async def case(
-        self, info: strawberry.Info[Context], id: Annotated[int, arg("The case ID.")]
-    ) -> Case | None:
+    async def case(self, info: Info, id: Annotated[int, arg("The v2 case ID.")]) -> Case | None:
         check_id(id, "id")
         return await info.context.loaders.case.load(id)  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="A page of v1 cases, filtered by any v1 request parameter. Upstream cost: one v1 call."
+    )
+    async def legacy_cases(
+        self,
+        info: Info,
+        filter: Annotated[LegacyCaseFilter | None, arg("Filters; all given must hold.")] = None,
+        page: Annotated[int, arg("The page, from 1.")] = 1,
+        per_page: Annotated[int, arg(f"Cases per page, 1 to {v1.MAX_PER_PAGE}.")] = v1.DEFAULT_PER_PAGE,
+    ) -> LegacyCasePage:
+        check_page(page, per_page, v1.MAX_PER_PAGE)
+        params = check_filter(to_upstream(filter)) if filter else {}
+        ctx = info.context
+        data = await ctx.services.v1.list_cases(ctx.credential, params, page=page, per_page=per_page)
+        ctx.loaders.prime_legacy_cases(data["cases"])
+        info_ = page_info(data["page"], data["per_page"], data["pages"], data["count"])
+        return {"items": data["cases"], "page_info": info_}  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="One v1 case by its numeric ID, or null with a NOT_FOUND error. Upstream cost: one v1 call "
+        "(shared with the other lookups of the same v1 case in the query)."
+    )
+    async def legacy_case(self, info: Info, id: Annotated[int, arg("The v1 case ID.")]) -> LegacyCase | None:
+        check_id(id, "id")
+        return await info.context.loaders.legacy_case.load(id)  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="Any object by its global ID (a `Case` or a `LegacyCase`). Upstream cost: as `case` or "
+        "`legacyCase`."
+    )
+    async def node(self, info: Info, id: Annotated[strawberry.ID, arg("A global ID.")]) -> Node | None:
+        type_name, raw_id = parse_global_id(id)
+        loader = info.context.loaders.case if type_name == "Case" else info.context.loaders.legacy_case
+        return await loader.load(raw_id)  # type: ignore[return-value]

@@ -1,0 +1,123 @@
+"""The v1 `LegacyCase` and the types nested in it, read straight from the upstream dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from gateway.context import Context
+from gateway.links import v2_id_of
+from gateway.schema.case import Case
+from gateway.schema.node import Node, global_id
+from gateway.schema.page import PageInfo
+from gateway.schema.scalars import Date, DateTime
+
+Parent = strawberry.Parent[dict[str, Any]]
+Info = strawberry.Info[Context]
+
+
+@strawberry.type(
+    description="A v1 record referenced by a case (client, location, region, status, person...)."
+)
+class NamedRef:
+    id: int = strawberry.field(description="Its ID: the value the matching v1 filter takes.")
+    name: str | None = strawberry.field(description="Its name.")
+
+
+@strawberry.type(description="The case type: its name and the labels of the case's three references.")
+class CaseType:
+    id: int = strawberry.field(description="The case type ID.")
+    name: str | None = strawberry.field(description="The case type name.")
+    reference_labels: list[str | None] | None = strawberry.field(
+        description="Labels of reference_value_1..3, in order (null where a reference is not in use)."
+    )
+
+
+@strawberry.type(description="A case reference with its label from the case type.")
+class Reference:
+    position: int = strawberry.field(description="1, 2 or 3: which referenceValue it is.")
+    label: str | None = strawberry.field(description="The label from the case type configuration.")
+    value: str | None = strawberry.field(description="The reference's value.")
+
+
+@strawberry.type(
+    description="A case in the v1 investigations API (Trackops). Cases are the core objects that store the "
+    "majority of data throughout the system."
+)
+class LegacyCase(Node):
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Any) -> bool:
+        return isinstance(obj, dict) and "case_number" in obj
+
+    @strawberry.field(description="The global ID of the case (see `Query.node`).")
+    def id(self, parent: Parent) -> strawberry.ID:
+        return global_id("LegacyCase", parent["id"])
+
+    @strawberry.field(name="legacyId", description="The numeric v1 ID of the case.")
+    def legacy_id(self, parent: Parent) -> int:
+        return parent["id"]
+
+    case_number: str | None = strawberry.field(
+        description="The fully formatted Trackops case number, as it appears in your system."
+    )
+    series_number: int | None = strawberry.field(
+        description="The series number, as indicated by the case number. Related/Re-Opened cases share it."
+    )
+    series_instance: int | None = strawberry.field(
+        description="The series instance: incremented each time a case is re-opened (01, 02, 03...)."
+    )
+    client: NamedRef | None = strawberry.field(
+        description="The root (parent) client the case is assigned to."
+    )
+    location: NamedRef | None = strawberry.field(description="The client location the case is assigned to.")
+    case_region: NamedRef | None = strawberry.field(description="The case region the case is assigned to.")
+    case_status: NamedRef | None = strawberry.field(
+        description="The case status the case currently resides in."
+    )
+    case_type: CaseType | None = strawberry.field(description="The case type, with its reference labels.")
+    is_request: bool | None = strawberry.field(description="True for a case request, false for a case.")
+    created_on: Date | None = strawberry.field(description="Created on this date, as determined by the user.")
+    created_at: DateTime | None = strawberry.field(
+        description="Created at this time, as determined by the system."
+    )
+    due_on: Date | None = strawberry.field(description="The due date.")
+    updated_at: DateTime | None = strawberry.field(description="When the case was last updated.")
+    primary_contact: NamedRef | None = strawberry.field(description="The primary client contact.")
+    primary_investigator: NamedRef | None = strawberry.field(description="The primary investigator.")
+    primary_manager: NamedRef | None = strawberry.field(description="The primary case manager.")
+    primary_salesperson: NamedRef | None = strawberry.field(description="The primary salesperson.")
+    primary_subject: NamedRef | None = strawberry.field(description="The primary subject.")
+    reference_value_1: str | None = strawberry.field(
+        description="Value of the 1st reference (e.g. a claim number); its label is in caseType.referenceLabels."
+    )
+    reference_value_2: str | None = strawberry.field(description="Value of the 2nd reference, if in use.")
+    reference_value_3: str | None = strawberry.field(description="Value of the 3rd reference, if in use.")
+
+    @strawberry.field(description="The references in use, each with its label. No upstream call.")
+    def references(self, parent: Parent) -> list[Reference]:
+        labels = (parent.get("case_type") or {}).get("reference_labels") or []
+        out = []
+        for position in (1, 2, 3):
+            label = labels[position - 1] if position <= len(labels) else None
+            value = parent.get(f"reference_value_{position}")
+            if label is not None or value is not None:
+                out.append({"position": position, "label": label, "value": value})
+        return out  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="The v2 case this case points at (the reference labelled V2_LINK_LABEL, default 'Tines "
+        "case'), or null when it has none; null with a NOT_FOUND error when that v2 case does not exist. Upstream "
+        "cost: the v2 cases of every legacy case in the answer are fetched together, one v2 call per 50 ids."
+    )
+    async def case(self, parent: Parent, info: Info) -> Case | None:
+        v2_id = v2_id_of(parent, info.context.settings.v2_link_label)
+        if v2_id is None:
+            return None
+        return await info.context.loaders.case.load(v2_id)  # type: ignore[return-value]
+
+
+@strawberry.type(description="A page of v1 cases.")
+class LegacyCasePage:
+    items: list[LegacyCase] = strawberry.field(description="The cases on this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page stands (from the v1 X-* headers).")

@@ -1,0 +1,63 @@
+"""The v1 investigations API: the one place v1 URLs and query parameters are built.
+
+`GET /api/v1/cases` answers a bare array; its pagination travels in the X-Total-Count, X-Page,
+X-Per-Page and X-Total-Pages headers. The v1 API cannot fetch several cases by id in one call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.credentials import Credential
+from gateway.errors import UpstreamError
+from gateway.upstream.http import UpstreamHTTP, path_segment
+
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 25
+
+
+def _header_int(headers: Mapping[str, str], name: str, default: int) -> int:
+    try:
+        return int(headers.get(name, default))
+    except ValueError:
+        return default
+
+
+class V1API:
+    name = "v1"
+
+    def __init__(self, http: UpstreamHTTP, base_url: str) -> None:
+        self.http = http
+        self.base = base_url
+
+    async def list_cases(
+        self,
+        credential: Credential,
+        params: Mapping[str, Any],
+        page: int = 1,
+        per_page: int = DEFAULT_PER_PAGE,
+    ) -> dict[str, Any]:
+        """GET /api/v1/cases -> {"cases": [...], "page": n, "per_page": n, "pages": n, "count": n}."""
+        query = {**params, "page": page, "per_page": per_page}
+        response = await self.http.get_json(self.name, self.base, "/api/v1/cases", query, credential)
+        if not isinstance(response.data, list):
+            raise UpstreamError("The v1 upstream sent an unexpected case list response.")
+        headers = response.headers
+        count = _header_int(headers, "X-Total-Count", len(response.data))
+        size = _header_int(headers, "X-Per-Page", per_page)
+        return {
+            "cases": response.data,
+            "page": _header_int(headers, "X-Page", page),
+            "per_page": size,
+            "count": count,
+            "pages": _header_int(headers, "X-Total-Pages", -(-count // size) if size else 0),
+        }
+
+    async def get_case(self, credential: Credential, case_id: int) -> dict[str, Any]:
+        """GET /api/v1/cases/{case_id} -> one case."""
+        path = f"/api/v1/cases/{path_segment(case_id)}"
+        response = await self.http.get_json(self.name, self.base, path, {}, credential)
+        if not isinstance(response.data, dict) or "id" not in response.data:
+            raise UpstreamError("The v1 upstream sent an unexpected case response.")
+        return response.data
