@@ -1,0 +1,93 @@
+"""The gateway process against the demo upstream process, over real HTTP."""
+
+from __future__ import annotations
+
+from tests.schema_walk import expected, selection
+from tests.support import AUTH
+
+
+def test_every_field_of_every_case_equals_the_upstream_json(gateway, upstream):
+    direct = upstream.get("/api/v2/cases", per_page=50, order="CREATED_ASC").json()
+    answer = gateway.query("{ cases(perPage: 50, order: CREATED_ASC) { items %s } }" % selection("Case"))
+    assert "errors" not in answer
+    assert len(direct["cases"]) == 50
+    assert answer["data"]["cases"]["items"] == expected("Case", direct["cases"])
+
+
+def test_one_case_equals_the_upstream_json(gateway, upstream, calls):
+    direct = upstream.get("/api/v2/cases/7").json()
+    calls.reset()
+    answer = gateway.query("{ case(id: 7) %s }" % selection("Case"))
+    assert answer == {"data": {"case": expected("Case", direct)}}
+    assert [(r["method"], r["path"]) for r in calls.requests()] == [("GET", "/api/v2/cases/7")]
+
+
+def test_every_field_of_legacy_cases_equals_the_upstream_json(gateway, upstream):
+    direct = upstream.get("/api/v1/cases", per_page=100)
+    answer = gateway.query(
+        "{ legacyCases(perPage: 100) { items %s pageInfo { page perPage pages count } } }"
+        % selection("LegacyCase")
+    )
+    assert "errors" not in answer
+    assert answer["data"]["legacyCases"]["items"] == expected("LegacyCase", direct.json())
+    assert answer["data"]["legacyCases"]["pageInfo"] == {
+        "page": 1,
+        "perPage": 100,
+        "pages": int(direct.headers["X-Total-Pages"]),
+        "count": int(direct.headers["X-Total-Count"]),
+    }
+
+
+def test_case_page_info(gateway, upstream):
+    total = upstream.get("/api/v2/cases", per_page=1).json()["meta"]["count"]
+    answer = gateway.query(
+        "{ cases(page: 2, perPage: 7) { pageInfo { page perPage pages count hasNextPage hasPreviousPage } } }"
+    )
+    assert answer["data"]["cases"]["pageInfo"] == {
+        "page": 2,
+        "perPage": 7,
+        "pages": -(-total // 7),
+        "count": total,
+        "hasNextPage": True,
+        "hasPreviousPage": True,
+    }
+
+
+def test_unknown_case_is_null_with_not_found_and_the_rest_intact(gateway, calls):
+    answer = gateway.query("{ a: case(id: 1) { caseId } b: case(id: 999999) { caseId } }")
+    assert answer["data"] == {"a": {"caseId": 1}, "b": None}
+    [error] = answer["errors"]
+    assert error["path"] == ["b"]
+    assert error["extensions"]["code"] == "NOT_FOUND"
+    assert len(calls.requests()) == 1  # both ids in one `case_ids` call
+
+
+def test_bad_credentials_are_unauthenticated_and_never_echoed(gateway, calls):
+    answer = gateway.query("{ case(id: 1) { caseId } }", headers={"Authorization": "Bearer s3cret-wrong"})
+    assert answer["data"] == {"case": None}
+    assert answer["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert "s3cret" not in str(answer)
+    assert "s3cret" not in gateway.process.log()
+
+
+def test_missing_credentials_are_unauthenticated(gateway, calls):
+    answer = gateway.query("{ cases { items { caseId } } }", headers={})
+    assert answer["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert calls.requests()[0]["authorized_as"] is None
+
+
+def test_get_request_runs_a_query(gateway):
+    response = gateway.client.get("/graphql", params={"query": "{ case(id: 2) { caseId } }"}, headers=AUTH)
+    assert response.status_code == 200
+    assert response.json() == {"data": {"case": {"caseId": 2}}}
+
+
+def test_graphiql_is_served_to_browsers(gateway):
+    response = gateway.client.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "graphiql" in response.text.lower()
+
+
+def test_healthz(gateway):
+    assert gateway.client.get("/healthz").json() == {"ok": True}
