@@ -87,3 +87,11 @@ def test_token_mode_sends_the_configured_token():
     )
     with pytest.raises(ConfigError):
         load_settings(auth_mode="token")
+
+
+def test_readme_documents_every_setting():
+    from gateway.config import Settings
+
+    readme = (ROOT / "README.md").read_text()
+    undocumented = [name.upper() for name in Settings.model_fields if f"| `{name.upper()}` |" not in readme]
+    assert undocumented == []
