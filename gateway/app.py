@@ -19,7 +19,7 @@ from strawberry.types import ExecutionResult
 
 from gateway.config import Settings, load_settings
 from gateway.context import Context, Services
-from gateway.credentials import credential_for
+from gateway.credentials import Caller, credential_for
 from gateway.errors import GatewayError
 from gateway.schema import schema
 
@@ -59,7 +59,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Any, response: Any) -> Context:
         credential = credential_for(self.services.settings, request.headers.get("authorization"))
-        return Context(self.services, credential)
+        return Context(self.services, Caller(credential))
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         response: GraphQLHTTPResponse = {"data": result.data}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +36,24 @@ class Settings(BaseSettings):
     v1_concurrency: int = Field(
         8, ge=1, le=100, description="Most v1 single-case GETs one GraphQL request runs at once."
     )
+    cache_url: str | None = Field(
+        None, description="redis://host:port/db to share the cache between processes; unset: in memory."
+    )
+    cache_ttl: float = Field(
+        30.0, ge=0, le=86_400, description="Seconds upstream answers stay cached; 0 disables."
+    )
+    cache_ttl_list: float | None = Field(
+        None,
+        ge=0,
+        le=86_400,
+        description="TTL for list answers (cases, activities, records); default CACHE_TTL.",
+    )
+    cache_ttl_case: float | None = Field(
+        None, ge=0, le=86_400, description="TTL for single-case answers; default CACHE_TTL."
+    )
+    cache_timeout: float = Field(
+        0.25, gt=0, le=10, description="Longest wait for one Redis operation, seconds."
+    )
     host: str = Field("127.0.0.1", description="Address the gateway listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the gateway listens on.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
@@ -55,6 +73,13 @@ class Settings(BaseSettings):
         if self.auth_mode == "token" and not self.upstream_token:
             raise ValueError("UPSTREAM_TOKEN is required when AUTH_MODE=token")
         return self
+
+    @field_validator("cache_url")
+    @classmethod
+    def _cache_url_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "memory://")):
+            raise ValueError("must start with redis://, rediss:// or memory://")
+        return value or None
 
     @property
     def v1_base(self) -> str:

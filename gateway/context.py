@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.cache import UpstreamCache
 from gateway.config import Settings
-from gateway.credentials import Credential
+from gateway.credentials import Caller
 from gateway.loaders import Loaders
 from gateway.upstream.http import UpstreamHTTP
 from gateway.upstream.v1 import V1API
@@ -17,30 +18,33 @@ class Services:
     """What lives as long as the process: settings and the pooled upstream client."""
 
     settings: Settings
+    cache: UpstreamCache
     http: UpstreamHTTP
     v1: V1API
     v2: V2API
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
-        http = UpstreamHTTP(settings)
-        return cls(settings, http, V1API(http, settings.v1_base), V2API(http, settings.v2_base))
+        cache = UpstreamCache(settings)
+        http = UpstreamHTTP(settings, cache)
+        return cls(settings, cache, http, V1API(http, settings.v1_base), V2API(http, settings.v2_base))
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        await self.cache.aclose()
 
 
 @dataclass
 class Context:
-    """One GraphQL request: the caller's credential and its own dataloaders (never shared)."""
+    """One GraphQL request: who is asking (credential, upstream cost so far) and its own dataloaders."""
 
     services: Services
-    credential: Credential
+    caller: Caller
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
         services = self.services
-        self.loaders = Loaders(services.v1, services.v2, self.credential, services.settings.v1_concurrency)
+        self.loaders = Loaders(services.v1, services.v2, self.caller, services.settings.v1_concurrency)
 
     @property
     def settings(self) -> Settings:

@@ -1,4 +1,5 @@
-"""The caller's upstream credential: forwarded, never shown.
+"""Who is asking: the caller's upstream credential (forwarded, never shown) and what the request
+has cost so far.
 
 `Credential` is the only object that holds a token. Its repr, str and fingerprint never contain the
 token, so it is safe in logs, errors and cache keys.
@@ -25,6 +26,21 @@ class Credential:
 
     def __str__(self) -> str:
         return f"Credential({self.fingerprint[:8]})"
+
+
+@dataclass(slots=True)
+class CallStats:
+    """One GraphQL request's upstream traffic."""
+
+    upstream_calls: int = 0  # requests this GraphQL request sent upstream
+    shared_calls: int = 0  # identical requests already in flight, which it waited on instead
+    cache_hits: int = 0  # answers it took from the cache
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    credential: Credential
+    stats: CallStats = field(default_factory=CallStats)
 
 
 def credential_for(settings: Settings, authorization: str | None) -> Credential:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from strawberry.dataloader import DataLoader
 
-from gateway.credentials import Credential
+from gateway.credentials import Caller
 from gateway.errors import NotFound
 from gateway.upstream import v2 as v2api
 from gateway.upstream.v1 import V1API
@@ -38,10 +38,10 @@ RELATED = {
 
 
 class Loaders:
-    def __init__(self, v1: V1API, v2: v2api.V2API, credential: Credential, v1_concurrency: int = 8) -> None:
+    def __init__(self, v1: V1API, v2: v2api.V2API, caller: Caller, v1_concurrency: int = 8) -> None:
         self.v1 = v1
         self.v2 = v2
-        self.credential = credential
+        self.caller = caller
         self.v1_limit = asyncio.Semaphore(v1_concurrency)
         # v2 cases by id: one `case_ids` list call per 50 distinct ids (a single GET for one id).
         self.case: DataLoader[int, Case] = DataLoader(self._load_cases, max_batch_size=v2api.MAX_PER_PAGE)
@@ -69,12 +69,10 @@ class Loaders:
     async def _load_cases(self, ids: list[int]) -> list[Case | BaseException]:
         if len(ids) == 1:
             try:
-                return [await self.v2.get_case(self.credential, ids[0])]
+                return [await self.v2.get_case(self.caller, ids[0])]
             except NotFound as exc:
                 return [exc]
-        page = await self.v2.list_cases(
-            self.credential, filters={"case_ids": ids}, per_page=v2api.MAX_PER_PAGE
-        )
+        page = await self.v2.list_cases(self.caller, filters={"case_ids": ids}, per_page=v2api.MAX_PER_PAGE)
         self.prime_cases(page["cases"])
         by_id = {case.get("case_id"): case for case in page["cases"]}
         return [by_id.get(i) or NotFound(f"No v2 case {i}.", caseId=i) for i in ids]
@@ -82,7 +80,7 @@ class Loaders:
     async def _load_legacy_cases(self, ids: list[int]) -> list[Case | BaseException]:
         async def one(case_id: int) -> Case:
             async with self.v1_limit:
-                return await self.v1.get_case(self.credential, case_id)
+                return await self.v1.get_case(self.caller, case_id)
 
         return await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
 
@@ -90,7 +88,7 @@ class Loaders:
         self, fetch: Callable[..., Awaitable[dict[str, Any]]], keys: list[PageKey]
     ) -> list[dict[str, Any] | BaseException]:
         """Keys the upstream cannot batch: one call each, all at once; a failure stays with its key."""
-        return await asyncio.gather(*(fetch(self.credential, *key) for key in keys), return_exceptions=True)
+        return await asyncio.gather(*(fetch(self.caller, *key) for key in keys), return_exceptions=True)
 
     async def _load_activities(self, keys: list[PageKey]) -> list[dict[str, Any] | BaseException]:
         return await self._each(self.v2.case_activities, keys)
@@ -130,7 +128,7 @@ class Loaders:
             page, pages = 1, 1
             while short and page <= min(pages, max_pages):
                 data = await self.v2.list_cases(
-                    self.credential,
+                    self.caller,
                     filters={**filters, any_key: parents},
                     order=order,
                     page=page,
@@ -149,7 +147,7 @@ class Loaders:
         async def alone(parent: str) -> None:
             narrowed = {**filters, all_key: [*filters.get(all_key, []), parent]}
             data = await self.v2.list_cases(
-                self.credential, filters=narrowed, order=order, page=1, per_page=first
+                self.caller, filters=narrowed, order=order, page=1, per_page=first
             )
             self.prime_cases(data["cases"])
             result[parent] = data["cases"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 
@@ -41,10 +42,32 @@ class GatewaySchema(strawberry.Schema):
                 log.error("unexpected error at %s", ".".join(map(str, error.path)), exc_info=original)
 
 
+class UpstreamReport(SchemaExtension):
+    """`extensions.upstream` on every answer: what it cost upstream. An answer built only from the cache
+    also carries `extensions.cacheControl.fromCache = true`."""
+
+    def get_results(self) -> dict[str, Any]:
+        context = self.execution_context.context
+        stats = getattr(getattr(context, "caller", None), "stats", None)
+        if stats is None:
+            return {}
+        report: dict[str, Any] = {
+            "upstream": {
+                "calls": stats.upstream_calls,
+                "sharedCalls": stats.shared_calls,
+                "cacheHits": stats.cache_hits,
+            }
+        }
+        if stats.cache_hits and not stats.upstream_calls and not stats.shared_calls:
+            report["cacheControl"] = {"fromCache": True}
+        return report
+
+
 def build_schema() -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
         config=StrawberryConfig(default_resolver=read_field, scalar_map=SCALARS),
+        extensions=[UpstreamReport],
     )
 
 

@@ -43,7 +43,7 @@ class Query:
         filters = check_filter(to_upstream(filter)) if filter else None
         ctx = info.context
         data = await ctx.services.v2.list_cases(
-            ctx.credential,
+            ctx.caller,
             filters=filters,
             order=order.value if order else None,
             page=page,
@@ -74,7 +74,7 @@ class Query:
         check_page(page, per_page, v1.MAX_PER_PAGE)
         params = check_filter(to_upstream(filter)) if filter else {}
         ctx = info.context
-        data = await ctx.services.v1.list_cases(ctx.credential, params, page=page, per_page=per_page)
+        data = await ctx.services.v1.list_cases(ctx.caller, params, page=page, per_page=per_page)
         ctx.loaders.prime_legacy_cases(data["cases"])
         info_ = page_info(data["page"], data["per_page"], data["pages"], data["count"])
         return {"items": data["cases"], "page_info": info_}  # type: ignore[return-value]

@@ -1,12 +1,14 @@
 """The one pooled HTTP client to the upstreams, and the mapping of HTTP failures to gateway errors.
 
 Every upstream request goes through `UpstreamHTTP.get_json`: one place builds the URL's query string
-(canonical: sorted keys), sends the credential, parses the body once with orjson and turns failures
-into `GatewayError`s with stable codes.
+(canonical: sorted keys), looks in the cache, joins an identical request already in flight (within
+or across GraphQL requests of this process), sends the credential, parses the body once with orjson
+and turns failures into `GatewayError`s with stable codes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -17,8 +19,9 @@ from urllib.parse import quote, urlencode
 import httpx
 import orjson
 
+from gateway.cache import UpstreamCache, cache_key
 from gateway.config import Settings
-from gateway.credentials import Credential
+from gateway.credentials import Caller, Credential
 from gateway.errors import (
     Forbidden,
     GatewayError,
@@ -62,7 +65,9 @@ def path_segment(value: int | str) -> str:
 class UpstreamHTTP:
     """Owns the pooled `httpx.AsyncClient` (one per process); close it on shutdown."""
 
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, settings: Settings, cache: UpstreamCache, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
             limits=httpx.Limits(
@@ -72,15 +77,53 @@ class UpstreamHTTP:
             follow_redirects=False,
             transport=transport,
         )
+        self.cache = cache
         self.calls = 0
+        self._inflight: dict[str, asyncio.Future[UpstreamResponse]] = {}
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
     async def get_json(
-        self, api: str, base: str, path: str, params: Params, credential: Credential
+        self, api: str, base: str, path: str, params: Params, caller: Caller
     ) -> UpstreamResponse:
         qs = query_string(params)
+        key = cache_key(api, path, qs, caller.credential)
+        ttl = self.cache.ttl_for(path)
+        if ttl:
+            cached = await self.cache.get(key)
+            if cached is not None:
+                caller.stats.cache_hits += 1
+                return UpstreamResponse(cached.data, cached.headers)
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(
+                self._fetch_and_store(api, base, path, qs, caller.credential, key, ttl)
+            )
+            self._inflight[key] = task
+            task.add_done_callback(lambda done: self._settled(key, done))
+            caller.stats.upstream_calls += 1
+        else:
+            caller.stats.shared_calls += 1
+        # shield: a caller that goes away does not cancel the call the others are waiting on
+        return await asyncio.shield(task)
+
+    def _settled(self, key: str, task: asyncio.Future[UpstreamResponse]) -> None:
+        self._inflight.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here, so an error nobody waits for any more is not logged as lost
+
+    async def _fetch_and_store(
+        self, api: str, base: str, path: str, qs: str, credential: Credential, key: str, ttl: float
+    ) -> UpstreamResponse:
+        response = await self._fetch(api, base, path, qs, credential)
+        if ttl:
+            await self.cache.set(key, response.data, response.headers, ttl)
+        return response
+
+    async def _fetch(
+        self, api: str, base: str, path: str, qs: str, credential: Credential
+    ) -> UpstreamResponse:
         url = f"{base}{path}?{qs}" if qs else f"{base}{path}"
         headers = {"Accept": "application/json"}
         if credential.header:

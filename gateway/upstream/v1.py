@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.credentials import Credential
+from gateway.credentials import Caller
 from gateway.errors import UpstreamError
 from gateway.upstream.http import UpstreamHTTP, path_segment
 
@@ -33,14 +33,14 @@ class V1API:
 
     async def list_cases(
         self,
-        credential: Credential,
+        caller: Caller,
         params: Mapping[str, Any],
         page: int = 1,
         per_page: int = DEFAULT_PER_PAGE,
     ) -> dict[str, Any]:
         """GET /api/v1/cases -> {"cases": [...], "page": n, "per_page": n, "pages": n, "count": n}."""
         query = {**params, "page": page, "per_page": per_page}
-        response = await self.http.get_json(self.name, self.base, "/api/v1/cases", query, credential)
+        response = await self.http.get_json(self.name, self.base, "/api/v1/cases", query, caller)
         if not isinstance(response.data, list):
             raise UpstreamError("The v1 upstream sent an unexpected case list response.")
         headers = response.headers
@@ -54,10 +54,10 @@ class V1API:
             "pages": _header_int(headers, "X-Total-Pages", -(-count // size) if size else 0),
         }
 
-    async def get_case(self, credential: Credential, case_id: int) -> dict[str, Any]:
+    async def get_case(self, caller: Caller, case_id: int) -> dict[str, Any]:
         """GET /api/v1/cases/{case_id} -> one case."""
         path = f"/api/v1/cases/{path_segment(case_id)}"
-        response = await self.http.get_json(self.name, self.base, path, {}, credential)
+        response = await self.http.get_json(self.name, self.base, path, {}, caller)
         if not isinstance(response.data, dict) or "id" not in response.data:
             raise UpstreamError("The v1 upstream sent an unexpected case response.")
         return response.data

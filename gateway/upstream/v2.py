@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from gateway.credentials import Credential
+from gateway.credentials import Caller
 from gateway.errors import UpstreamError
 from gateway.upstream.http import UpstreamHTTP, path_segment
 
@@ -58,34 +58,30 @@ class V2API:
         self.http = http
         self.base = base_url
 
-    async def _get(self, path: str, params: dict[str, Any], credential: Credential) -> Any:
-        response = await self.http.get_json(self.name, self.base, path, params, credential)
+    async def _get(self, path: str, params: dict[str, Any], caller: Caller) -> Any:
+        response = await self.http.get_json(self.name, self.base, path, params, caller)
         return response.data
 
-    async def list_cases(self, credential: Credential, **params: Any) -> dict[str, Any]:
+    async def list_cases(self, caller: Caller, **params: Any) -> dict[str, Any]:
         """GET /api/v2/cases -> {"cases": [...], "meta": {...}}."""
-        data = await self._get("/api/v2/cases", list_params(**params), credential)
+        data = await self._get("/api/v2/cases", list_params(**params), caller)
         return _expect(data, "cases", "case list")
 
-    async def get_case(self, credential: Credential, case_id: int) -> dict[str, Any]:
+    async def get_case(self, caller: Caller, case_id: int) -> dict[str, Any]:
         """GET /api/v2/cases/{case_id} -> one case."""
-        data = await self._get(f"/api/v2/cases/{path_segment(case_id)}", {}, credential)
+        data = await self._get(f"/api/v2/cases/{path_segment(case_id)}", {}, caller)
         if not isinstance(data, dict) or "case_id" not in data:
             raise UpstreamError("The v2 upstream sent an unexpected case response.")
         return data
 
-    async def case_activities(
-        self, credential: Credential, case_id: int, page: int, per_page: int
-    ) -> dict[str, Any]:
+    async def case_activities(self, caller: Caller, case_id: int, page: int, per_page: int) -> dict[str, Any]:
         """GET /api/v2/cases/{case_id}/activities -> {"activities": [...], "meta": {...}}."""
         path = f"/api/v2/cases/{path_segment(case_id)}/activities"
-        data = await self._get(path, {"page": page, "per_page": per_page}, credential)
+        data = await self._get(path, {"page": page, "per_page": per_page}, caller)
         return _expect(data, "activities", "activities")
 
-    async def case_records(
-        self, credential: Credential, case_id: int, page: int, per_page: int
-    ) -> dict[str, Any]:
+    async def case_records(self, caller: Caller, case_id: int, page: int, per_page: int) -> dict[str, Any]:
         """GET /api/v2/cases/{case_id}/records -> {"records": [...], "meta": {...}}."""
         path = f"/api/v2/cases/{path_segment(case_id)}/records"
-        data = await self._get(path, {"page": page, "per_page": per_page}, credential)
+        data = await self._get(path, {"page": page, "per_page": per_page}, caller)
         return _expect(data, "records", "records")

@@ -1,0 +1,151 @@
+"""The upstream response cache (aiocache): in memory by default, Redis when CACHE_URL names one.
+
+Keys are made in one place, `cache_key`: API, path, the query string normalised (parameter order
+and `filters` key order do not matter) and the credential's fingerprint, so two callers with
+different credentials never share an entry, and no token is ever stored in clear.
+
+A cache failure is never a query failure: Redis errors and timeouts are logged (at most once per
+`RETRY_AFTER` seconds) and the cache is skipped until then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
+from aiocache import Cache, SimpleMemoryCache
+from aiocache.base import BaseCache
+from aiocache.serializers import BaseSerializer, NullSerializer
+
+from gateway.config import Settings
+from gateway.credentials import Credential
+
+log = logging.getLogger("gateway.cache")
+
+RETRY_AFTER = 5.0  # seconds the cache is skipped after a failure
+SINGLE_CASE = re.compile(r"^/api/v[12]/cases/[^/]+$")
+KEPT_HEADERS = ("x-total-count", "x-page", "x-per-page", "x-total-pages")
+
+
+class OrjsonSerializer(BaseSerializer):
+    """Entries as JSON bytes for Redis: one orjson dump on store, one parse on a hit."""
+
+    DEFAULT_ENCODING = None
+
+    def dumps(self, value: Any) -> bytes:
+        return orjson.dumps(value)
+
+    def loads(self, value: bytes | None) -> Any:
+        return None if value is None else orjson.loads(value)
+
+
+def cache_key(api: str, path: str, query: str, credential: Credential) -> str:
+    """The one place a cache key is made."""
+    pairs = []
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name == "filters":
+            with contextlib.suppress(orjson.JSONDecodeError):
+                value = orjson.dumps(orjson.loads(value), option=orjson.OPT_SORT_KEYS).decode()
+        pairs.append((name, value))
+    digest = hashlib.sha256(urlencode(sorted(pairs)).encode()).hexdigest()[:32]
+    return f"casegraph:{api}:{credential.fingerprint}:{path}:{digest}"
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    errors: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Cached:
+    """A cached upstream answer: the parsed body and the headers the gateway reads."""
+
+    data: Any
+    headers: dict[str, str]
+
+
+class UpstreamCache:
+    def __init__(self, settings: Settings) -> None:
+        self.ttl_list = settings.cache_ttl if settings.cache_ttl_list is None else settings.cache_ttl_list
+        self.ttl_case = settings.cache_ttl if settings.cache_ttl_case is None else settings.cache_ttl_case
+        if settings.cache_ttl == 0:
+            self.ttl_list = self.ttl_case = 0
+        self.shared = bool(settings.cache_url and not settings.cache_url.startswith("memory://"))
+        self.backend: BaseCache
+        if self.shared:
+            self.backend = Cache.from_url(settings.cache_url)
+            self.backend.serializer = OrjsonSerializer()
+            self.backend.timeout = settings.cache_timeout
+        else:
+            # In process: entries are the parsed objects themselves, never copied or re-parsed.
+            self.backend = SimpleMemoryCache(serializer=NullSerializer(), timeout=0)
+        self.stats = CacheStats()
+        self._skip_until = 0.0
+
+    @property
+    def kind(self) -> str:
+        return "redis" if self.shared else "memory"
+
+    def ttl_for(self, path: str) -> float:
+        """Seconds to keep an answer from this upstream path (0: do not cache)."""
+        return self.ttl_case if SINGLE_CASE.match(path) else self.ttl_list
+
+    def _failed(self, action: str, exc: BaseException) -> None:
+        self.stats.errors += 1
+        now = time.monotonic()
+        if now >= self._skip_until:
+            log.warning(
+                "cache %s failed (%s); serving without the cache for %.0fs",
+                action,
+                type(exc).__name__,
+                RETRY_AFTER,
+            )
+        self._skip_until = now + RETRY_AFTER
+
+    async def get(self, key: str) -> Cached | None:
+        if time.monotonic() < self._skip_until:
+            self.stats.misses += 1
+            return None
+        try:
+            value = await self.backend.get(key)
+        except Exception as exc:
+            self._failed("read", exc)
+            value = None
+        if value is None:
+            self.stats.misses += 1
+            return None
+        self.stats.hits += 1
+        if isinstance(value, Cached):
+            return value
+        return Cached(value["d"], value["h"])
+
+    async def set(self, key: str, data: Any, headers: Any, ttl: float) -> None:
+        if time.monotonic() < self._skip_until:
+            return
+        kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
+        value: Any = {"d": data, "h": kept} if self.shared else Cached(data, kept)
+        try:
+            await self.backend.set(key, value, ttl=ttl)
+        except Exception as exc:
+            self._failed("write", exc)
+
+    async def clear(self) -> None:
+        try:
+            await self.backend.clear(namespace=None)
+        except Exception as exc:
+            self._failed("clear", exc)
+
+    async def aclose(self) -> None:
+        try:
+            await self.backend.close()
+        except Exception as exc:  # closing a broken connection must not fail shutdown
+            log.debug("cache close: %s", type(exc).__name__)
