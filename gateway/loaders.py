@@ -7,6 +7,7 @@ What each loader costs upstream is stated on it; the schema's field descriptions
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -52,12 +53,28 @@ class Loaders:
         self.records: DataLoader[PageKey, dict[str, Any]] = DataLoader(self._load_records)
         # The cases of users / tags: parents sharing filters are served by combined any-of calls.
         self.related: DataLoader[RelatedKey, list[Case]] = DataLoader(self._load_related)
+        # v2 cases seen in this request's list answers, and the list calls still in flight.
+        self._known: dict[int, Case] = {}
+        self._listings: set[asyncio.Future[Any]] = set()
+
+    async def listing(self, fetch: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        """Run a v2 case listing so that case lookups of the same request wait for it and take their cases
+        from it: `case(id)` beside `cases` in one query costs nothing extra when the list has the id."""
+        task = asyncio.ensure_future(fetch)
+        self._listings.add(task)
+        try:
+            data = await task
+        finally:
+            self._listings.discard(task)
+        self.prime_cases(data["cases"])
+        return data
 
     def prime_cases(self, cases: Sequence[Case]) -> None:
         """Cases already fetched by a list answer later lookups of the same ids for free."""
         for case in cases:
             case_id = case.get("case_id")
             if isinstance(case_id, int):
+                self._known[case_id] = case
                 self.case.prime(case_id, case)
 
     def prime_legacy_cases(self, cases: Sequence[Case]) -> None:
@@ -67,15 +84,18 @@ class Loaders:
                 self.legacy_case.prime(case_id, case)
 
     async def _load_cases(self, ids: list[int]) -> list[Case | BaseException]:
-        if len(ids) == 1:
-            try:
-                return [await self.v2.get_case(self.caller, ids[0])]
-            except NotFound as exc:
-                return [exc]
-        page = await self.v2.list_cases(self.caller, filters={"case_ids": ids}, per_page=v2api.MAX_PER_PAGE)
-        self.prime_cases(page["cases"])
-        by_id = {case.get("case_id"): case for case in page["cases"]}
-        return [by_id.get(i) or NotFound(f"No v2 case {i}.", caseId=i) for i in ids]
+        if self._listings:
+            await asyncio.wait(list(self._listings))
+        missing = [i for i in ids if i not in self._known]
+        if len(missing) == 1:
+            with contextlib.suppress(NotFound):
+                self._known[missing[0]] = await self.v2.get_case(self.caller, missing[0])
+        elif missing:
+            page = await self.v2.list_cases(
+                self.caller, filters={"case_ids": missing}, per_page=v2api.MAX_PER_PAGE
+            )
+            self.prime_cases(page["cases"])
+        return [self._known.get(i) or NotFound(f"No v2 case {i}.", caseId=i) for i in ids]
 
     async def _load_legacy_cases(self, ids: list[int]) -> list[Case | BaseException]:
         async def one(case_id: int) -> Case:

@@ -42,15 +42,16 @@ class Query:
             check_id(team_id, "teamId")
         filters = check_filter(to_upstream(filter)) if filter else None
         ctx = info.context
-        data = await ctx.services.v2.list_cases(
-            ctx.caller,
-            filters=filters,
-            order=order.value if order else None,
-            page=page,
-            per_page=per_page,
-            team_id=team_id,
+        data = await ctx.loaders.listing(
+            ctx.services.v2.list_cases(
+                ctx.caller,
+                filters=filters,
+                order=order.value if order else None,
+                page=page,
+                per_page=per_page,
+                team_id=team_id,
+            )
         )
-        ctx.loaders.prime_cases(data["cases"])
         return {"items": data["cases"], "page_info": page_info_from_meta(page, per_page, data.get("meta"))}  # type: ignore[return-value]
 
     @strawberry.field(
