@@ -137,32 +137,37 @@ class Loaders:
     async def _related_group(
         self, kind: str, parents: list[str], filters: dict[str, Any], order: str | None, first: int
     ) -> dict[str, Any]:
-        """The first `first` cases of each parent. Several parents: one combined any-of listing, paged
-        until every parent has its share; parents still short after a bounded number of pages (or when
-        the caller's own filter uses the any-of key) get a call of their own."""
+        """The first `first` cases of each parent. Several parents: combined any-of listings of the parents
+        still short of cases; while that set stays the same the listing pages on, when it shrinks it restarts
+        on the smaller set, so a parent served once is never asked for again. Parents still short after a
+        bounded number of calls (or when the caller's own filter uses the any-of key) get a call of their own."""
         any_key, all_key, owners_of = RELATED[kind]
         result: dict[str, list[Case]] = {parent: [] for parent in parents}
-        short = list(parents)
-        if len(parents) > 1 and any_key not in filters:
-            max_pages = math.ceil(len(parents) * first / v2api.MAX_PER_PAGE) + 1
-            page, pages = 1, 1
-            while short and page <= min(pages, max_pages):
-                data = await self.v2.list_cases(
-                    self.caller,
-                    filters={**filters, any_key: parents},
-                    order=order,
-                    page=page,
-                    per_page=v2api.MAX_PER_PAGE,
-                )
-                self.prime_cases(data["cases"])
-                for case in data["cases"]:
-                    for owner in owners_of(case) & set(short):
-                        if len(result[owner]) < first:
-                            result[owner].append(case)
-                pages = int((data.get("meta") or {}).get("pages") or 0)
-                exhausted = page >= pages
-                short = [] if exhausted else [p for p in parents if len(result[p]) < first]
-                page += 1
+        short = list(parents) if any_key not in filters else []
+        asked: list[str] = []
+        page, calls = 1, 0
+        max_calls = math.ceil(len(parents) * first / v2api.MAX_PER_PAGE) + 1
+        while len(short) > 1 and calls < max_calls:
+            if short != asked:
+                asked, page = short, 1
+                for parent in asked:
+                    result[parent] = []
+            data = await self.v2.list_cases(
+                self.caller,
+                filters={**filters, any_key: asked},
+                order=order,
+                page=page,
+                per_page=v2api.MAX_PER_PAGE,
+            )
+            calls += 1
+            self.prime_cases(data["cases"])
+            for case in data["cases"]:
+                for owner in owners_of(case) & set(asked):
+                    if len(result[owner]) < first:
+                        result[owner].append(case)
+            exhausted = page >= int((data.get("meta") or {}).get("pages") or 0)
+            short = [] if exhausted else [p for p in asked if len(result[p]) < first]
+            page += 1
 
         async def alone(parent: str) -> None:
             narrowed = {**filters, all_key: [*filters.get(all_key, []), parent]}

@@ -9,6 +9,7 @@ itself; they fetch through the per-request dataloaders in `gateway/loaders.py`.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
@@ -367,8 +368,9 @@ class Case(Node):
         refs = parent.get("linked_cases")
         if refs is None:
             return None
-        ids = [ref["case_id"] for ref in refs]
-        return await info.context.loaders.case.load_many(ids)  # type: ignore[return-value]
+        # One failed id (a dangling link) is an error on its own list item, not on the whole list.
+        loader = info.context.loaders.case
+        return await asyncio.gather(*(loader.load(ref["case_id"]) for ref in refs), return_exceptions=True)  # type: ignore[return-value]
 
     @strawberry.field(
         description="A page of the case's activities, beyond the first page embedded in `activities`. Upstream "

@@ -60,10 +60,8 @@ def parse_datetime(value: Any) -> str:
 
 def parse_date_or_datetime(value: Any) -> str:
     text = _text(value, "DateOrDateTime")
-    if _DATE.fullmatch(text):
-        return parse_date(text)
     try:
-        return parse_datetime(text)
+        return parse_date(text) if _DATE.fullmatch(text) else parse_datetime(text)
     except ValueError:
         raise ValueError(
             f"expected a date (YYYY-MM-DD) or an ISO 8601 timestamp, got {text[:40]!r}"
