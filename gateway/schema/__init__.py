@@ -7,11 +7,12 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 
 from gateway.errors import GatewayError
+from gateway.execution import FastExecutor
 from gateway.schema.query import Query
 from gateway.schema.scalars import SCALARS
 
@@ -63,11 +64,14 @@ class UpstreamReport(SchemaExtension):
         return report
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(fast: bool = True) -> strawberry.Schema:
+    """The schema; `fast` selects the compiled execution path (`gateway.execution`), which the differential
+    test compares with graphql-core's plain execution (`fast=False`)."""
     return GatewaySchema(
         query=Query,
         config=StrawberryConfig(default_resolver=read_field, scalar_map=SCALARS),
-        extensions=[UpstreamReport],
+        extensions=[UpstreamReport, lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
+        execution_context_class=FastExecutor if fast else None,
     )
 
 

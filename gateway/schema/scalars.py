@@ -11,6 +11,8 @@ from typing import Any, NewType
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
+from gateway.execution import passes_strings_unchanged
+
 DateTime = NewType("DateTime", str)
 Date = NewType("Date", str)
 DateOrDateTime = NewType("DateOrDateTime", str)
@@ -85,6 +87,7 @@ def parse_time_range(value: Any) -> str:
     return text
 
 
+@passes_strings_unchanged
 def _pass_through(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
