@@ -77,7 +77,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"ok": True})
+    """Liveness, and the upstream cache's counters since start (the cache being down is not ill health:
+    queries go on without it, and `errors` counts its failures)."""
+    services: Services = request.app.state.services
+    return JSONResponse({"ok": True, "cache": services.cache.report()})
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -91,7 +94,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        log.info("gateway ready: v1=%s v2=%s auth=%s", settings.v1_base, settings.v2_base, settings.auth_mode)
+        log.info(
+            "gateway ready: v1=%s v2=%s auth=%s cache=%s",
+            settings.v1_base,
+            settings.v2_base,
+            settings.auth_mode,
+            services.cache.kind,
+        )
         yield
         await services.aclose()
 

@@ -5,7 +5,8 @@ and `filters` key order do not matter) and the credential's fingerprint, so two 
 different credentials never share an entry, and no token is ever stored in clear.
 
 A cache failure is never a query failure: Redis errors and timeouts are logged (at most once per
-`RETRY_AFTER` seconds) and the cache is skipped until then.
+`RETRY_AFTER` seconds) and the cache is skipped until then. `stats` counts hits, misses and errors
+for /healthz (and later /metrics).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import re
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+import httpx
 import orjson
-from aiocache import Cache, SimpleMemoryCache
+from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.base import BaseCache
 from aiocache.serializers import BaseSerializer, NullSerializer
 
@@ -30,6 +32,7 @@ from gateway.credentials import Credential
 log = logging.getLogger("gateway.cache")
 
 RETRY_AFTER = 5.0  # seconds the cache is skipped after a failure
+NAMESPACE = "casegraph"  # every key starts with "casegraph:"; `clear` removes only those
 SINGLE_CASE = re.compile(r"^/api/v[12]/cases/[^/]+$")
 KEPT_HEADERS = ("x-total-count", "x-page", "x-per-page", "x-total-pages")
 
@@ -55,14 +58,34 @@ def cache_key(api: str, path: str, query: str, credential: Credential) -> str:
                 value = orjson.dumps(orjson.loads(value), option=orjson.OPT_SORT_KEYS).decode()
         pairs.append((name, value))
     digest = hashlib.sha256(urlencode(sorted(pairs)).encode()).hexdigest()[:32]
-    return f"casegraph:{api}:{credential.fingerprint}:{path}:{digest}"
+    return f"{NAMESPACE}:{api}:{credential.fingerprint}:{path}:{digest}"
+
+
+def redis_backend(url: str, timeout: float) -> RedisCache:
+    """A Redis cache for redis://[user:password@]host[:port][/db], or rediss:// for TLS."""
+    parts = urlsplit(url)
+    db = parts.path.strip("/")
+    pool_kwargs: dict[str, Any] = {}
+    if parts.username:
+        pool_kwargs["username"] = unquote(parts.username)
+    return RedisCache(
+        serializer=OrjsonSerializer(),
+        endpoint=parts.hostname or "127.0.0.1",
+        port=parts.port or 6379,
+        db=int(db) if db.isdigit() else 0,
+        password=unquote(parts.password) if parts.password else None,
+        ssl=parts.scheme == "rediss",
+        create_connection_timeout=timeout,
+        connection_pool_kwargs=pool_kwargs,
+        timeout=timeout,
+    )
 
 
 @dataclass
 class CacheStats:
-    hits: int = 0
-    misses: int = 0
-    errors: int = 0
+    hits: int = 0  # lookups answered by the cache
+    misses: int = 0  # lookups it could not answer (including while it is skipped after a failure)
+    errors: int = 0  # failed cache operations (Redis down, timed out, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +93,7 @@ class Cached:
     """A cached upstream answer: the parsed body and the headers the gateway reads."""
 
     data: Any
-    headers: dict[str, str]
+    headers: httpx.Headers  # case-insensitive, as on a live response
 
 
 class UpstreamCache:
@@ -82,18 +105,27 @@ class UpstreamCache:
         self.shared = bool(settings.cache_url and not settings.cache_url.startswith("memory://"))
         self.backend: BaseCache
         if self.shared:
-            self.backend = Cache.from_url(settings.cache_url)
-            self.backend.serializer = OrjsonSerializer()
-            self.backend.timeout = settings.cache_timeout
+            assert settings.cache_url is not None
+            self.backend = redis_backend(settings.cache_url, settings.cache_timeout)
         else:
             # In process: entries are the parsed objects themselves, never copied or re-parsed.
             self.backend = SimpleMemoryCache(serializer=NullSerializer(), timeout=0)
         self.stats = CacheStats()
         self._skip_until = 0.0
+        self._failing = False
 
     @property
     def kind(self) -> str:
         return "redis" if self.shared else "memory"
+
+    def report(self) -> dict[str, Any]:
+        """The counters since start, as /healthz shows them."""
+        return {
+            "backend": self.kind,
+            "hits": self.stats.hits,
+            "misses": self.stats.misses,
+            "errors": self.stats.errors,
+        }
 
     def ttl_for(self, path: str) -> float:
         """Seconds to keep an answer from this upstream path (0: do not cache)."""
@@ -110,6 +142,12 @@ class UpstreamCache:
                 RETRY_AFTER,
             )
         self._skip_until = now + RETRY_AFTER
+        self._failing = True
+
+    def _worked(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.info("cache is working again")
 
     async def get(self, key: str) -> Cached | None:
         if time.monotonic() < self._skip_until:
@@ -120,32 +158,47 @@ class UpstreamCache:
         except Exception as exc:
             self._failed("read", exc)
             value = None
+        else:
+            self._worked()
         if value is None:
             self.stats.misses += 1
             return None
-        self.stats.hits += 1
         if isinstance(value, Cached):
+            self.stats.hits += 1
             return value
-        return Cached(value["d"], value["h"])
+        try:
+            cached = Cached(value["d"], httpx.Headers(value["h"]))
+        except (TypeError, KeyError, ValueError):  # not an entry this gateway wrote: ignore it
+            self.stats.misses += 1
+            return None
+        self.stats.hits += 1
+        return cached
 
     async def set(self, key: str, data: Any, headers: Any, ttl: float) -> None:
         if time.monotonic() < self._skip_until:
             return
         kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
-        value: Any = {"d": data, "h": kept} if self.shared else Cached(data, kept)
+        value: Any = {"d": data, "h": kept} if self.shared else Cached(data, httpx.Headers(kept))
         try:
             await self.backend.set(key, value, ttl=ttl)
         except Exception as exc:
             self._failed("write", exc)
+        else:
+            self._worked()
 
     async def clear(self) -> None:
+        """Drop the gateway's entries (only keys under `casegraph:`; never the rest of a shared Redis db)."""
         try:
-            await self.backend.clear(namespace=None)
+            await self.backend.clear(namespace=NAMESPACE)
         except Exception as exc:
             self._failed("clear", exc)
 
     async def aclose(self) -> None:
         try:
-            await self.backend.close()
+            client = getattr(self.backend, "client", None)
+            if client is not None and hasattr(client, "aclose"):
+                await client.aclose()  # redis-py >= 5 (its `close` is deprecated)
+            else:
+                await self.backend.close()
         except Exception as exc:  # closing a broken connection must not fail shutdown
             log.debug("cache close: %s", type(exc).__name__)

@@ -92,4 +92,10 @@ def test_graphiql_is_served_to_browsers(gateway):
 
 
 def test_healthz(gateway):
-    assert gateway.client.get("/healthz").json() == {"ok": True}
+    health = gateway.client.get("/healthz").json()
+    cache = health.pop("cache")
+    assert health == {"ok": True}
+    assert cache.pop("backend") == "memory"
+    assert cache["errors"] == 0
+    assert set(cache) == {"hits", "misses", "errors"}
+    assert all(type(n) is int and n >= 0 for n in cache.values())  # exact counts: tests/test_cache.py

@@ -90,12 +90,16 @@ class UpstreamHTTP:
         qs = query_string(params)
         key = cache_key(api, path, qs, caller.credential)
         ttl = self.cache.ttl_for(path)
-        if ttl:
+        # An identical request in flight is joined first: its answer is fresher than the cache's and
+        # costs no cache lookup. After the lookup (which may wait on Redis) look again, since one may
+        # have started meanwhile.
+        task = self._inflight.get(key)
+        if task is None and ttl:
             cached = await self.cache.get(key)
             if cached is not None:
                 caller.stats.cache_hits += 1
                 return UpstreamResponse(cached.data, cached.headers)
-        task = self._inflight.get(key)
+            task = self._inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(
                 self._fetch_and_store(api, base, path, qs, caller.credential, key, ttl)
