@@ -15,7 +15,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/casegraph demo
 
+# The Redis tests start their own redis-server (and stop it); install it when missing (we run as root).
 test: $(STAMP)
+	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 	$(BIN)/ruff check gateway tests
 	$(BIN)/python -m pytest
 
