@@ -1,7 +1,7 @@
 """The upstream response cache (aiocache): in memory by default, Redis when CACHE_URL names one.
 
-Keys are made in one place, `cache_key`: API, path, the query string normalised (parameter order
-and `filters` key order do not matter) and the credential's fingerprint, so two callers with
+Keys are made in one place, `cache_key`: API, upstream base URL, path, the query string normalised
+(parameter order and `filters` key order do not matter) and the credential's fingerprint, so two callers with
 different credentials never share an entry, and no token is ever stored in clear.
 
 A cache failure is never a query failure: Redis errors and timeouts are logged (at most once per
@@ -49,15 +49,16 @@ class OrjsonSerializer(BaseSerializer):
         return None if value is None else orjson.loads(value)
 
 
-def cache_key(api: str, path: str, query: str, credential: Credential) -> str:
-    """The one place a cache key is made."""
+def cache_key(api: str, path: str, query: str, credential: Credential, base: str = "") -> str:
+    """The one place a cache key is made. `base` (the upstream's base URL) is part of the digest, so
+    gateways in front of different upstreams never share entries, even in one Redis database."""
     pairs = []
     for name, value in parse_qsl(query, keep_blank_values=True):
         if name == "filters":
             with contextlib.suppress(orjson.JSONDecodeError):
                 value = orjson.dumps(orjson.loads(value), option=orjson.OPT_SORT_KEYS).decode()
         pairs.append((name, value))
-    digest = hashlib.sha256(urlencode(sorted(pairs)).encode()).hexdigest()[:32]
+    digest = hashlib.sha256(f"{base}\n{urlencode(sorted(pairs))}".encode()).hexdigest()[:32]
     return f"{NAMESPACE}:{api}:{credential.fingerprint}:{path}:{digest}"
 
 

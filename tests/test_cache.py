@@ -442,6 +442,7 @@ def test_cache_key_ignores_parameter_order_and_filters_key_order():
             "v2", "/api/v2/cases", f"page=1&per_page=5&filters={filters_a}", Credential("Bearer demo-token-2")
         ),
         cache_key("v2", "/api/v2/cases", f"page=1&per_page=5&filters={filters_a}", Credential(None)),
+        cache_key("v2", "/api/v2/cases", f"page=1&per_page=5&filters={filters_a}", cred, "http://other"),
     ]
     assert len({a, *different}) == 1 + len(different)
 

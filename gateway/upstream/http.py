@@ -88,7 +88,7 @@ class UpstreamHTTP:
         self, api: str, base: str, path: str, params: Params, caller: Caller
     ) -> UpstreamResponse:
         qs = query_string(params)
-        key = cache_key(api, path, qs, caller.credential)
+        key = cache_key(api, path, qs, caller.credential, base)
         ttl = self.cache.ttl_for(path)
         # An identical request in flight is joined first: its answer is fresher than the cache's and
         # costs no cache lookup. After the lookup (which may wait on Redis) look again, since one may
