@@ -9,7 +9,6 @@ itself; they fetch through the per-request dataloaders in `gateway/loaders.py`.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
@@ -20,7 +19,7 @@ from strawberry.scalars import JSON
 from gateway.context import Context
 from gateway.errors import BadUserInput
 from gateway.links import v1_id_of
-from gateway.loaders import PageKey
+from gateway.loaders import PageKey, all_now_or_later, now_or_later
 from gateway.schema.enums import CaseOrder, CaseStatus, Priority, SLAStatus
 from gateway.schema.filters import CaseFilter, check_filter, to_upstream
 from gateway.schema.node import Node, global_id
@@ -364,13 +363,12 @@ class Case(Node):
         "the answer are fetched together, one v2 call per 50 distinct ids (ids already fetched are free). "
         "A linked case that no longer exists is null, with a NOT_FOUND error.",
     )
-    async def full_linked_cases(self, parent: Parent, info: Info) -> list[Case | None] | None:
+    def full_linked_cases(self, parent: Parent, info: Info) -> list[Case | None] | None:
         refs = parent.get("linked_cases")
         if refs is None:
             return None
         # One failed id (a dangling link) is an error on its own list item, not on the whole list.
-        loader = info.context.loaders.case
-        return await asyncio.gather(*(loader.load(ref["case_id"]) for ref in refs), return_exceptions=True)  # type: ignore[return-value]
+        return all_now_or_later(info.context.loaders.case, [ref["case_id"] for ref in refs])  # type: ignore[no-any-return]
 
     @strawberry.field(
         description="A page of the case's activities, beyond the first page embedded in `activities`. Upstream "
@@ -406,13 +404,13 @@ class Case(Node):
         "exist. Upstream cost: one v1 call per distinct v1 case in the answer (the v1 API cannot batch), run "
         "concurrently up to V1_CONCURRENCY at once."
     )
-    async def legacy_case(
+    def legacy_case(
         self, parent: Parent, info: Info
     ) -> Annotated[LegacyCase, strawberry.lazy("gateway.schema.legacy")] | None:
         v1_id = v1_id_of(parent, info.context.settings.v1_link_metadata_key)
         if v1_id is None:
             return None
-        return await info.context.loaders.legacy_case.load(v1_id)  # type: ignore[return-value]
+        return now_or_later(info.context.loaders.legacy_case, v1_id)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="A page of v2 cases.")

@@ -8,6 +8,7 @@ import strawberry
 
 from gateway.context import Context
 from gateway.links import v2_id_of
+from gateway.loaders import now_or_later
 from gateway.schema.case import Case
 from gateway.schema.node import Node, global_id
 from gateway.schema.page import PageInfo
@@ -110,11 +111,11 @@ class LegacyCase(Node):
         "case'), or null when it has none; null with a NOT_FOUND error when that v2 case does not exist. Upstream "
         "cost: the v2 cases of every legacy case in the answer are fetched together, one v2 call per 50 ids."
     )
-    async def case(self, parent: Parent, info: Info) -> Case | None:
+    def case(self, parent: Parent, info: Info) -> Case | None:
         v2_id = v2_id_of(parent, info.context.settings.v2_link_label)
         if v2_id is None:
             return None
-        return await info.context.loaders.case.load(v2_id)  # type: ignore[return-value]
+        return now_or_later(info.context.loaders.case, v2_id)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="A page of v1 cases.")

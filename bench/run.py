@@ -1,0 +1,370 @@
+"""The gateway benchmark: real processes, real HTTP, a real load generator (wrk).
+
+    python -m bench.run [--duration 10] [--connections 8] [--workers 1]
+
+Starts the demo upstream and the gateway as separate processes on loopback, then for each scenario:
+counts the upstream calls of one query (from the demo upstream's own request log), drives load with
+`wrk` and records req/s, p50/p99 latency, the gateway's CPU per request (from /proc, all its worker
+processes), its peak RSS and the upstream calls per query under load. It also measures, in process,
+the CPU of executing the 50-case query on the fast path and on graphql-core's plain execution.
+Results go to bench/results/<date>-<host>.md and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.schema_walk import selection  # noqa: E402
+from tests.support import AUTH, free_port, gateway_env, start, stop  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+FULL_50 = "{ cases(perPage: 50) { items %s } }" % selection("Case")
+FAN_OUT = (
+    "{ legacyCases(perPage: 20) { items { legacyId caseNumber case { caseId name status priority } } } }"
+)
+ORDERS = ["CREATED_DESC", "CREATED_ASC", "OPENED_DESC", "OPENED_ASC", "RECENTLY_EDITED", "PRIORITY_DESC"]
+# Cold scenarios rotate through distinct pages, so that concurrent requests rarely share an upstream call
+# (the gateway joins identical upstream requests in flight: that would flatter the numbers).
+FULL_50_VARIANTS = [
+    "{ cases(perPage: 50, page: %d, order: %s) { items %s } }" % (page, order, selection("Case"))
+    for order in ORDERS
+    for page in range(1, 7)
+]
+FAN_OUT_VARIANTS = [
+    "{ legacyCases(perPage: 20, page: %d) { items { legacyId caseNumber case { caseId name status priority } } } }"
+    % page
+    for page in range(1, 16)
+]
+NESTED = (
+    "{ cases(perPage: 10) { items { caseId name assignees { userId email cases(first: 3) { caseId name } } "
+    "linkedCases { caseId name } legacyCase { legacyId caseNumber } } } }"
+)
+
+
+@dataclass
+class Scenario:
+    name: str
+    queries: list[str]  # wrk sends them in turn; the first one is checked on its own
+    cache: bool  # False: CACHE_TTL=0, every query goes upstream
+    targets: dict[str, float]
+
+
+SCENARIOS = [
+    Scenario("50 v2 cases, every field", FULL_50_VARIANTS, False, {"cpu_ms": 7, "rps": 150, "rss_mb": 120}),
+    Scenario("20 legacy cases -> v2 fan-out", FAN_OUT_VARIANTS, False, {"upstream_calls": 2, "rps": 600}),
+    Scenario("warm-cache nested query", [NESTED], True, {"upstream_calls": 0, "rps": 1000}),
+]
+
+
+@dataclass
+class Result:
+    scenario: str
+    cache: bool
+    upstream_calls_per_query: float
+    upstream_calls_under_load: float
+    requests: int
+    errors: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms_per_request: float
+    peak_rss_mb: float
+    targets: dict[str, float]
+
+
+def pids_of(root_pid: int) -> list[int]:
+    """The process and its children (uvicorn workers)."""
+    out = [root_pid]
+    children = Path(f"/proc/{root_pid}/task/{root_pid}/children")
+    if children.exists():
+        for pid in children.read_text().split():
+            out.extend(pids_of(int(pid)))
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def peak_rss_mb(pids: list[int]) -> float:
+    peak = 0
+    for pid in pids:
+        match = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+        peak = max(peak, int(match[1]) if match else 0)
+    return peak / 1024
+
+
+def run_wrk(url: str, bodies: list[bytes], duration: int, connections: int, threads: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        body_file = Path(tmp) / "bodies.txt"
+        body_file.write_bytes(b"\n".join(bodies) + b"\n")  # JSON bodies have no raw newlines
+        script = Path(tmp) / "post.lua"
+        script.write_text(
+            'wrk.method = "POST"\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.headers["Authorization"] = "{AUTH["Authorization"]}"\n'
+            f'local bodies = {{}}\nfor line in io.lines("{body_file}") do bodies[#bodies + 1] = line end\n'
+            "local n = 0\n"
+            "function init(args) n = math.random(#bodies) end\n"
+            "function request()\n  n = n % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[n])\nend\n"
+            "function done(summary, latency, requests)\n"
+            '  io.write(string.format("JSON {\\"requests\\": %d, \\"errors\\": %d, \\"p50\\": %d, '
+            '\\"p99\\": %d, \\"seconds\\": %f}\\n", summary.requests, summary.errors.status + '
+            "summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, "
+            "latency:percentile(50), latency:percentile(99), summary.duration / 1e6))\n"
+            "end\n"
+        )
+        out = subprocess.run(
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{duration}s",
+                "-s",
+                str(script),
+                f"{url}/graphql",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    line = next(line for line in out.splitlines() if line.startswith("JSON "))
+    return json.loads(line[5:])
+
+
+def upstream_count(client: httpx.Client, upstream: str) -> int:
+    return client.get(f"{upstream}/_demo/requests").json()["count"]
+
+
+def measure(scenario: Scenario, args: argparse.Namespace, upstream: str, logs: Path) -> Result:
+    port = free_port()
+    env = gateway_env(upstream, CACHE_TTL="300" if scenario.cache else "0", LOG_LEVEL="warning")
+    extra = ["--workers", str(args.workers)] if args.workers > 1 else []
+    gateway = start(
+        ["serve", "--port", str(port), *extra], port, logs / f"gateway-{port}.log", "/healthz", env
+    )
+    client = httpx.Client(timeout=60)
+    bodies = [json.dumps({"query": query}).encode() for query in scenario.queries]
+    try:
+
+        def once() -> dict[str, Any]:
+            response = client.post(
+                f"{gateway.url}/graphql",
+                content=bodies[0],
+                headers={**AUTH, "content-type": "application/json"},
+            )
+            answer = response.json()
+            # Partial answers are expected (the demo data has dangling links), never other errors.
+            assert answer.get("data"), answer
+            assert {e["extensions"]["code"] for e in answer.get("errors", [])} <= {"NOT_FOUND"}, answer
+            return answer
+
+        once()  # warm: the cache (when on), the parser and plan caches, connections
+        before = upstream_count(client, upstream)
+        once()
+        calls = upstream_count(client, upstream) - before
+        pids = pids_of(gateway.proc.pid)
+        cpu_before, count_before = cpu_seconds(pids), upstream_count(client, upstream)
+        stats = run_wrk(gateway.url, bodies, args.duration, args.connections, args.threads)
+        cpu = cpu_seconds(pids) - cpu_before
+        under_load = (upstream_count(client, upstream) - count_before) / max(stats["requests"], 1)
+        return Result(
+            scenario=scenario.name,
+            cache=scenario.cache,
+            upstream_calls_per_query=calls,
+            upstream_calls_under_load=round(under_load, 3),
+            requests=stats["requests"],
+            errors=stats["errors"],
+            rps=round(stats["requests"] / stats["seconds"], 1),
+            p50_ms=round(stats["p50"] / 1000, 2),
+            p99_ms=round(stats["p99"] / 1000, 2),
+            cpu_ms_per_request=round(cpu * 1000 / max(stats["requests"], 1), 2),
+            peak_rss_mb=round(peak_rss_mb(pids), 1),
+            targets=scenario.targets,
+        )
+    finally:
+        client.close()
+        stop(gateway)
+
+
+def execution_cpu(rounds: int) -> dict[str, float]:
+    """CPU ms to execute the 50-case query in process, fast path vs plain graphql-core execution (same
+    parsed upstream JSON, no HTTP), to isolate what the compiled path saves."""
+    import orjson
+
+    from gateway.config import load_settings
+    from gateway.context import Context, Services
+    from gateway.credentials import Caller, credential_for
+    from gateway.demo.data import generate
+    from gateway.demo.v2 import V2Demo
+    from gateway.schema import build_schema
+
+    data = generate(7)
+    body = orjson.dumps(V2Demo(data).list_cases({"per_page": ["50"]}, data.tokens["demo-token"], "http://u"))
+    settings = load_settings(v1_url="http://u", v2_url="http://u", cache_ttl=0)
+    services = Services.create(settings)
+
+    async def list_cases(caller: Any, **params: Any) -> dict[str, Any]:
+        return orjson.loads(body)  # one parse per request, as from the upstream
+
+    services.v2.list_cases = list_cases  # type: ignore[method-assign]
+
+    async def run(fast: bool) -> float:
+        schema = build_schema(fast=fast)
+        for n in (3, rounds):
+            start_cpu = time.process_time()
+            for _ in range(n):
+                context = Context(services, Caller(credential_for(settings, "Bearer demo-token")))
+                result = await schema.execute(FULL_50, context_value=context)
+                assert not result.errors
+                orjson.dumps({"data": result.data})
+        return (time.process_time() - start_cpu) * 1000 / rounds
+
+    fast, plain = asyncio.run(run(True)), asyncio.run(run(False))
+    return {"fast_ms": round(fast, 2), "plain_ms": round(plain, 2), "ratio": round(plain / fast, 1)}
+
+
+def machine() -> dict[str, str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "host": platform.node(),
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory_gb": str(round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def report(results: list[Result], execution: dict[str, float], args: argparse.Namespace) -> str:
+    def verdict(result: Result) -> str:
+        checks = []
+        t = result.targets
+        if "cpu_ms" in t:
+            checks.append(
+                f"CPU {'ok' if result.cpu_ms_per_request <= t['cpu_ms'] else 'MISSED'} (≤ {t['cpu_ms']} ms)"
+            )
+        if "rps" in t:
+            checks.append(f"req/s {'ok' if result.rps >= t['rps'] else 'MISSED'} (≥ {t['rps']:.0f})")
+        if "rss_mb" in t:
+            checks.append(
+                f"RSS {'ok' if result.peak_rss_mb <= t['rss_mb'] else 'MISSED'} (≤ {t['rss_mb']:.0f} MB)"
+            )
+        if "upstream_calls" in t:
+            ok = result.upstream_calls_per_query == t["upstream_calls"]
+            checks.append(f"calls {'ok' if ok else 'MISSED'} (= {t['upstream_calls']:.0f})")
+        return "; ".join(checks)
+
+    lines = [
+        f"# Benchmark {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()),
+        f"Load: wrk, {args.connections} connections, {args.threads} threads, {args.duration} s per scenario; "
+        f"gateway workers: {args.workers}; demo upstream in its own process on the same machine.",
+        "",
+        "| scenario | cache | upstream calls/query | req/s | p50 ms | p99 ms | gateway CPU ms/req | peak RSS MB | errors | targets |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.scenario} | {'on' if r.cache else 'off'} | {r.upstream_calls_per_query:g} "
+            f"(under load {r.upstream_calls_under_load:g}) | {r.rps} | {r.p50_ms} | {r.p99_ms} | "
+            f"{r.cpu_ms_per_request} | {r.peak_rss_mb} | {r.errors} | {verdict(r)} |"
+        )
+    lines += [
+        "",
+        "Execution only (in process, 50-case query, same parsed upstream JSON, includes one upstream body "
+        f"parse and the response encoding): fast path {execution['fast_ms']} ms CPU, plain graphql-core "
+        f"{execution['plain_ms']} ms CPU: {execution['ratio']}x less (target ≥ 10x).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per scenario")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
+    parser.add_argument("--rounds", type=int, default=100, help="in-process execution rounds")
+    parser.add_argument("--only", default=None, help="run only scenarios whose name contains this")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed (Debian: apt-get install -y wrk)", file=sys.stderr)
+        return 2
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    logs = Path(tempfile.mkdtemp(prefix="casegraph-bench-"))
+    port = free_port()
+    upstream = start(["demo-upstream", "--port", str(port)], port, logs / "upstream.log", "/_demo/healthz")
+    results = []
+    try:
+        for scenario in SCENARIOS:
+            if args.only and args.only not in scenario.name:
+                continue
+            print(f"bench: {scenario.name} ...", flush=True)
+            result = measure(scenario, args, upstream.url, logs)
+            print("  " + json.dumps(asdict(result)), flush=True)
+            results.append(result)
+    finally:
+        stop(upstream)
+    print("bench: in-process execution, fast vs plain ...", flush=True)
+    execution = execution_cpu(args.rounds)
+    print("  " + json.dumps(execution), flush=True)
+
+    text = report(results, execution, args)
+    stamp = f"{datetime.now(UTC):%Y-%m-%d}-{platform.node() or 'host'}"
+    (RESULTS / f"{stamp}.md").write_text(text)
+    (RESULTS / f"{stamp}.json").write_text(
+        json.dumps(
+            {
+                "machine": machine(),
+                "args": vars(args),
+                "results": [asdict(r) for r in results],
+                "execution": execution,
+            },
+            indent=2,
+        )
+    )
+    print(text)
+    print(f"bench: wrote {RESULTS / stamp}.md and .json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
