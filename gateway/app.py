@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ from gateway.config import Settings, load_settings
 from gateway.context import Context, Services
 from gateway.credentials import Caller, credential_for
 from gateway.errors import GatewayError
+from gateway.response_cache import response_key
 from gateway.schema import schema
 
 log = logging.getLogger("gateway")
@@ -52,6 +54,14 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     return formatted
 
 
+@dataclass
+class ReusedResult(ExecutionResult):
+    """An answer from the response cache: the body as sent before, and how many upstream answers built it."""
+
+    body: dict[str, Any] = field(default_factory=dict)
+    answers: int = 0
+
+
 class GatewayGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(schema, **kwargs)
@@ -61,10 +71,44 @@ class GatewayGraphQL(GraphQL[Context, None]):
         credential = credential_for(self.services.settings, request.headers.get("authorization"))
         return Context(self.services, Caller(credential))
 
+    async def execute_single(  # type: ignore[override]
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: Any,
+        request_data: Any,
+    ) -> ExecutionResult:
+        """Answer from the response cache when a reusable answer is kept, else execute (and mark the
+        answer to be kept in `process_result`)."""
+        responses = self.services.responses
+        if responses is None or not responses.enabled or not request_data.query:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        key = response_key(
+            context.caller.credential, request_data.query, request_data.operation_name, request_data.variables
+        )
+        kept = await responses.get(key)
+        if kept is not None:
+            return ReusedResult(data=None, errors=None, body=kept[0], answers=kept[1])
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        request.state.casegraph_keep = (key, context.caller.stats)
+        return result
+
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        if isinstance(result, ReusedResult):
+            report = {"calls": 0, "sharedCalls": 0, "cacheHits": result.answers}
+            return {**result.body, "extensions": {"upstream": report, "cacheControl": {"fromCache": True}}}  # type: ignore[typeddict-item]
         response: GraphQLHTTPResponse = {"data": result.data}
         if result.errors:
             response["errors"] = [format_error(error) for error in result.errors]  # type: ignore[typeddict-item]
+        keep = getattr(request.state, "casegraph_keep", None)
+        if keep is not None and self.services.responses is not None:
+            await self.services.responses.put(keep[0], dict(response), keep[1])
         if result.extensions:
             response["extensions"] = result.extensions
         return response
@@ -80,7 +124,8 @@ async def healthz(request: Request) -> Response:
     """Liveness, and the upstream cache's counters since start (the cache being down is not ill health:
     queries go on without it, and `errors` counts its failures)."""
     services: Services = request.app.state.services
-    return JSONResponse({"ok": True, "cache": services.cache.report()})
+    responses = services.responses.report() if services.responses is not None else None
+    return JSONResponse({"ok": True, "cache": services.cache.report(), "responses": responses})
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -91,10 +91,11 @@ class CacheStats:
 
 @dataclass(frozen=True, slots=True)
 class Cached:
-    """A cached upstream answer: the parsed body and the headers the gateway reads."""
+    """A cached upstream answer: the parsed body, the headers the gateway reads, and when it expires."""
 
     data: Any
     headers: httpx.Headers  # case-insensitive, as on a live response
+    expires_at: float = 0.0  # wall-clock time (time.time()); 0 for entries without one
 
 
 class UpstreamCache:
@@ -150,9 +151,11 @@ class UpstreamCache:
             self._failing = False
             log.info("cache is working again")
 
-    async def get(self, key: str) -> Cached | None:
+    async def get(self, key: str, stats: CacheStats | None = None) -> Cached | None:
+        """The entry under `key`, counted in `stats` (the upstream counters unless others are given)."""
+        stats = self.stats if stats is None else stats
         if time.monotonic() < self._skip_until:
-            self.stats.misses += 1
+            stats.misses += 1
             return None
         try:
             value = await self.backend.get(key)
@@ -162,24 +165,34 @@ class UpstreamCache:
         else:
             self._worked()
         if value is None:
-            self.stats.misses += 1
+            stats.misses += 1
             return None
         if isinstance(value, Cached):
-            self.stats.hits += 1
+            stats.hits += 1
             return value
         try:
-            cached = Cached(value["d"], httpx.Headers(value["h"]))
-        except (TypeError, KeyError, ValueError):  # not an entry this gateway wrote: ignore it
-            self.stats.misses += 1
+            cached = Cached(value["d"], httpx.Headers(value["h"]), float(value.get("x", 0)))
+        except (
+            TypeError,
+            KeyError,
+            ValueError,
+            AttributeError,
+        ):  # not an entry this gateway wrote: ignore it
+            stats.misses += 1
             return None
-        self.stats.hits += 1
+        stats.hits += 1
         return cached
 
     async def set(self, key: str, data: Any, headers: Any, ttl: float) -> None:
         if time.monotonic() < self._skip_until:
             return
         kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
-        value: Any = {"d": data, "h": kept} if self.shared else Cached(data, httpx.Headers(kept))
+        expires_at = time.time() + ttl
+        value: Any = (
+            {"d": data, "h": kept, "x": expires_at}
+            if self.shared
+            else Cached(data, httpx.Headers(kept), expires_at)
+        )
         try:
             await self.backend.set(key, value, ttl=ttl)
         except Exception as exc:

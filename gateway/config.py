@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     cache_timeout: float = Field(
         0.25, gt=0, le=10, description="Longest wait for one Redis operation, seconds."
     )
+    response_cache: bool = Field(
+        True,
+        description="Reuse whole answers (per credential, query and variables) while every upstream answer "
+        "they were built from is still cached. Off when the cache is off (CACHE_TTL=0).",
+    )
     host: str = Field("127.0.0.1", description="Address the gateway listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the gateway listens on.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")

@@ -8,6 +8,7 @@ from gateway.cache import UpstreamCache
 from gateway.config import Settings
 from gateway.credentials import Caller
 from gateway.loaders import Loaders
+from gateway.response_cache import ResponseCache
 from gateway.upstream.http import UpstreamHTTP
 from gateway.upstream.v1 import V1API
 from gateway.upstream.v2 import V2API
@@ -22,6 +23,11 @@ class Services:
     http: UpstreamHTTP
     v1: V1API
     v2: V2API
+    responses: ResponseCache | None = None  # whole answers; made from `cache` unless given
+
+    def __post_init__(self) -> None:
+        if self.responses is None:
+            self.responses = ResponseCache(self.cache, self.settings.response_cache)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:

@@ -35,6 +35,13 @@ class CallStats:
     upstream_calls: int = 0  # requests this GraphQL request sent upstream
     shared_calls: int = 0  # identical requests already in flight, which it waited on instead
     cache_hits: int = 0  # answers it took from the cache
+    answers: int = 0  # upstream answers it used, from wherever
+    reusable_until: float = float("inf")  # when the first of them expires (0: one may not be reused)
+
+    def used(self, expires_at: float) -> None:
+        """Note an upstream answer this request used, valid until `expires_at` (0: not reusable)."""
+        self.answers += 1
+        self.reusable_until = min(self.reusable_until, expires_at)
 
 
 @dataclass(frozen=True, slots=True)

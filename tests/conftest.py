@@ -2,7 +2,8 @@
 
 `upstream` is the demo upstream (v1 + v2) in its own process; its request log (`/_demo/requests`)
 is how tests count and inspect upstream calls. `gateway` is `casegraph serve` in its own process,
-pointed at it, passing the caller's credential through.
+pointed at it, passing the caller's credential through, with the cache off (test_cache.py and
+test_response_cache.py start their own gateways with it on).
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ def upstream(logs_dir: Path) -> Iterator[Upstream]:
 def gateway(upstream: Upstream, logs_dir: Path) -> Iterator[Gateway]:
     port = free_port()
     process = start(
-        ["serve", "--port", str(port)], port, logs_dir / "gateway.log", "/healthz", gateway_env(upstream.url)
+        ["serve", "--port", str(port)],
+        port,
+        logs_dir / "gateway.log",
+        "/healthz",
+        gateway_env(upstream.url, CACHE_TTL="0"),  # exact upstream call counts; caching has its own tests
     )
     yield Gateway(process)
     stop(process)

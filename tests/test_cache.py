@@ -151,11 +151,12 @@ def stop_gateways(gateways: dict[str, Gateway]) -> None:
 @pytest.fixture(scope="module")
 def gateways(upstream: Upstream, logs_dir: Path) -> Iterator[dict[str, Gateway]]:
     """memory: a long TTL; short: lists kept 1 s, single cases 60 s; redis_down: CACHE_URL names a port
-    where nothing listens."""
+    where nothing listens. The response cache is off: these test the upstream cache under it (see
+    test_response_cache.py for whole answers)."""
     envs = {
-        "memory": {"CACHE_TTL": "60"},
-        "short": {"CACHE_TTL": "1", "CACHE_TTL_CASE": "60"},
-        "redis_down": {"CACHE_URL": f"redis://127.0.0.1:{free_port()}/0"},
+        "memory": {"CACHE_TTL": "60", "RESPONSE_CACHE": "false"},
+        "short": {"CACHE_TTL": "1", "CACHE_TTL_CASE": "60", "RESPONSE_CACHE": "false"},
+        "redis_down": {"CACHE_URL": f"redis://127.0.0.1:{free_port()}/0", "RESPONSE_CACHE": "false"},
     }
     started = start_gateways(upstream, logs_dir, envs)
     yield started
@@ -167,7 +168,10 @@ def shared_pair(
     upstream: Upstream, logs_dir: Path, redis_server: RedisServer
 ) -> Iterator[dict[str, Gateway]]:
     """Two gateway processes sharing one Redis."""
-    envs = {name: {"CACHE_URL": redis_server.url, "CACHE_TTL": "60"} for name in ("a", "b")}
+    envs = {
+        name: {"CACHE_URL": redis_server.url, "CACHE_TTL": "60", "RESPONSE_CACHE": "false"}
+        for name in ("a", "b")
+    }
     started = start_gateways(upstream, logs_dir, envs)
     yield started
     stop_gateways(started)
@@ -315,7 +319,8 @@ async def test_identical_calls_in_one_request_are_sent_once_without_a_cache(no_c
         a, b = answer["data"]["a"]["items"], answer["data"]["b"]["items"]
         assert [c["caseId"] for c in a] == [c["caseId"] for c in b] and len(a) == 6
     health = (await no_cache.get("/healthz")).json()
-    assert health == {"ok": True, "cache": {"backend": "memory", "hits": 0, "misses": 0, "errors": 0}}
+    assert health["cache"] == {"backend": "memory", "hits": 0, "misses": 0, "errors": 0}
+    assert health["responses"] == {"enabled": False, "hits": 0, "misses": 0, "stored": 0}
 
 
 class GatedUpstream:
@@ -529,7 +534,9 @@ def test_redis_down_at_start_answers_every_query_without_the_cache(gateways, cal
 def test_redis_killed_mid_run_answers_every_query_without_the_cache(upstream, logs_dir, calls):
     server = RedisServer(logs_dir / "redis-killed.log")
     try:
-        started = start_gateways(upstream, logs_dir, {"killed": {"CACHE_URL": server.url}})
+        started = start_gateways(
+            upstream, logs_dir, {"killed": {"CACHE_URL": server.url, "RESPONSE_CACHE": "false"}}
+        )
         gw = started["killed"]
         try:
             first = gw.query(NESTED)
@@ -589,6 +596,9 @@ class Clock:
 
     def monotonic(self) -> float:
         return self.now
+
+    def time(self) -> float:  # wall clock, for entries' expiry times
+        return 1_700_000_000.0 + self.now
 
 
 @needs_redis

@@ -42,6 +42,7 @@ Params = Mapping[str, str | int | bool | None]
 class UpstreamResponse:
     data: Any
     headers: Mapping[str, str]
+    expires_at: float = 0.0  # until when this answer may be reused (0: not cached, not reusable)
 
 
 def query_string(params: Params) -> str:
@@ -98,7 +99,8 @@ class UpstreamHTTP:
             cached = await self.cache.get(key)
             if cached is not None:
                 caller.stats.cache_hits += 1
-                return UpstreamResponse(cached.data, cached.headers)
+                caller.stats.used(cached.expires_at)
+                return UpstreamResponse(cached.data, cached.headers, cached.expires_at)
             task = self._inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(
@@ -110,7 +112,13 @@ class UpstreamHTTP:
         else:
             caller.stats.shared_calls += 1
         # shield: a caller that goes away does not cancel the call the others are waiting on
-        return await asyncio.shield(task)
+        try:
+            response = await asyncio.shield(task)
+        except BaseException:
+            caller.stats.used(0.0)  # an answer built on a failure is never reused
+            raise
+        caller.stats.used(response.expires_at)
+        return response
 
     def _settled(self, key: str, task: asyncio.Future[UpstreamResponse]) -> None:
         self._inflight.pop(key, None)
@@ -122,6 +130,7 @@ class UpstreamHTTP:
     ) -> UpstreamResponse:
         response = await self._fetch(api, base, path, qs, credential)
         if ttl:
+            response = UpstreamResponse(response.data, response.headers, time.time() + ttl)
             await self.cache.set(key, response.data, response.headers, ttl)
         return response
 
