@@ -17,8 +17,8 @@ two paths give byte-identical answers.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
 
 from graphql import (
     GraphQLEnumType,
@@ -32,7 +32,8 @@ from graphql import (
 )
 from graphql.pyutils import Path, Undefined
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 
 Projection = Callable[[Any], Any]
 # One object's plan: its compiled projection and the fields it leaves to graphql-core.
@@ -47,6 +48,29 @@ def passes_strings_unchanged(serialise: Callable[[Any], Any]) -> Callable[[Any],
     """Mark a scalar serialiser that returns a string as it is: the projection then copies such strings."""
     serialise._passes_strings_unchanged = True  # type: ignore[attr-defined]
     return serialise
+
+
+class ValidationCache(SchemaExtension):
+    """Validation results cached by query text. Strawberry's own ValidationCache keys on the parsed
+    document, whose hash walks every AST node on every request (about 1 ms for a big query); the text
+    is hashed once by Python and the document is a pure function of it."""
+
+    maxsize = 512
+    _cache: ClassVar[dict[tuple[Any, ...], Any]] = {}
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        key = (id(context.schema._schema), context.query, tuple(context.validation_rules))
+        errors = self._cache.get(key)
+        if errors is None:
+            errors = validate_document(
+                context.schema._schema, context.graphql_document, context.validation_rules
+            )
+            if len(self._cache) >= self.maxsize:
+                self._cache.clear()
+            self._cache[key] = errors
+        context.pre_execution_errors = errors
+        yield
 
 
 class GiveUp(Exception):
@@ -165,8 +189,9 @@ class _Compiler:
             )
         self.lines.append(
             f"def {name}(_o):\n"
-            f"    if _o is None:\n        {'raise GiveUp' if non_null else 'return None'}\n"
-            f"    if _o.__class__ is not dict:\n        raise GiveUp\n"
+            f"    if _o.__class__ is not dict:\n"
+            f"        if _o is None:\n            {'raise GiveUp' if non_null else 'return None'}\n"
+            f"        raise GiveUp\n"
             f"{type_check}"
             f"    _g = _o.get\n"
             f"    return {body}\n"
