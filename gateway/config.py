@@ -80,6 +80,75 @@ class Settings(BaseSettings):
         "parsed upstream JSON makes many short-lived objects, and a higher threshold saves ~25% CPU on big "
         "answers). 0 keeps Python's defaults.",
     )
+    # Upstream resilience (gateway/upstream/resilience.py)
+    attempt_timeout: float = Field(
+        15.0,
+        gt=0,
+        le=600,
+        description="Longest one upstream attempt may take in all, connection to last byte, seconds.",
+    )
+    max_upstream_body_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        le=1024**3,
+        description="Largest upstream body read; past it the gateway stops reading (UPSTREAM_BAD_RESPONSE).",
+    )
+    retry_attempts: int = Field(
+        3, ge=1, le=10, description="Attempts per upstream GET, the first included (1: no retries)."
+    )
+    retry_backoff: float = Field(
+        0.1,
+        ge=0,
+        le=60,
+        description="Base of the exponential backoff between attempts, seconds (full jitter).",
+    )
+    retry_backoff_max: float = Field(
+        1.0, ge=0, le=600, description="Longest backoff between attempts, seconds."
+    )
+    retry_after_max: float = Field(
+        2.0,
+        ge=0,
+        le=600,
+        description="Longest Retry-After (429/503) honoured by waiting and retrying; longer ones fail at once.",
+    )
+    retry_budget_percent: float = Field(
+        20.0,
+        ge=0,
+        le=100,
+        description="Retries allowed per upstream, as a percent of its requests of the last 10 s.",
+    )
+    retry_budget_min: int = Field(
+        10,
+        ge=0,
+        le=10_000,
+        description="Retries per upstream always allowed within 10 s, beyond the percent.",
+    )
+    breaker_failures: int = Field(
+        5, ge=1, le=10_000, description="Consecutive failed attempts that open an upstream's circuit breaker."
+    )
+    breaker_reset: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Seconds an open breaker fails fast before letting one probe through.",
+    )
+    # Hostile queries (gateway/limits.py)
+    max_query_depth: int = Field(10, ge=1, le=1000, description="Deepest field nesting a query may have.")
+    max_aliases: int = Field(30, ge=0, le=100_000, description="Most aliased fields in one query.")
+    max_query_tokens: int = Field(3000, ge=10, le=1_000_000, description="Most lexical tokens in one query.")
+    max_query_cost: int = Field(
+        250, ge=1, le=1_000_000, description="Most upstream calls a query could make (see the README)."
+    )
+    cost_list_size: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Length assumed for lists without a size argument when costing a query.",
+    )
+    max_request_bytes: int = Field(
+        100_000, ge=1024, le=100_000_000, description="Largest /graphql request body; larger ones get 413."
+    )
+    introspection: bool = Field(True, description="Answer introspection queries (__schema, __type).")
 
     @model_validator(mode="after")
     def _token_mode_needs_token(self) -> Settings:

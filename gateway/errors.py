@@ -55,3 +55,16 @@ class UpstreamBadRequest(UpstreamError):
     """The upstream refused the parameters (400) although the gateway had validated them."""
 
     code = "UPSTREAM_BAD_REQUEST"
+
+
+class UpstreamBadResponse(UpstreamError):
+    """The upstream answered 200 with a body the gateway cannot use: malformed or truncated JSON, the wrong
+    shape, or larger than MAX_UPSTREAM_BODY_BYTES."""
+
+    code = "UPSTREAM_BAD_RESPONSE"
+
+
+class UpstreamUnavailable(UpstreamError):
+    """The upstream's circuit breaker is open after repeated failures: the call was not attempted."""
+
+    code = "UPSTREAM_UNAVAILABLE"
