@@ -126,7 +126,14 @@ async def healthz(request: Request) -> Response:
     queries go on without it, and `errors` counts its failures)."""
     services: Services = request.app.state.services
     responses = services.responses.report() if services.responses is not None else None
-    return JSONResponse({"ok": True, "cache": services.cache.report(), "responses": responses})
+    return JSONResponse(
+        {
+            "ok": True,
+            "cache": services.cache.report(),
+            "responses": responses,
+            "upstreams": services.http.report(),  # circuit breakers, attempts, retries per upstream
+        }
+    )
 
 
 def tune_gc(threshold: int) -> None:

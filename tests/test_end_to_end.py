@@ -95,7 +95,10 @@ def test_healthz(gateway):
     health = gateway.client.get("/healthz").json()
     cache = health.pop("cache")
     responses = health.pop("responses")
+    upstreams = health.pop("upstreams")
     assert health == {"ok": True}
+    assert set(upstreams) == {"v1", "v2"}  # breaker states and retry counts: tests/test_resilience.py
+    assert {u["breaker"]["state"] for u in upstreams.values()} == {"closed"}
     assert responses["enabled"] is False  # the test gateway runs with CACHE_TTL=0
     assert cache.pop("backend") == "memory"
     assert cache["errors"] == 0

@@ -75,8 +75,8 @@ async def test_unreachable_upstream_is_upstream_error():
     ("response", "code"),
     [
         (httpx.Response(500, text="boom at /srv/app.py line 3"), "UPSTREAM_ERROR"),
-        (httpx.Response(200, content=b'{"case_id": 1, "name": '), "UPSTREAM_ERROR"),
-        (httpx.Response(200, json=["not", "a", "case"]), "UPSTREAM_ERROR"),
+        (httpx.Response(200, content=b'{"case_id": 1, "name": '), "UPSTREAM_BAD_RESPONSE"),
+        (httpx.Response(200, json=["not", "a", "case"]), "UPSTREAM_BAD_RESPONSE"),
         (
             httpx.Response(429, headers={"Retry-After": "7"}, json={"error": "slow down"}),
             "UPSTREAM_RATE_LIMITED",

@@ -2,17 +2,26 @@
 
 Every upstream request goes through `UpstreamHTTP.get_json`: one place builds the URL's query string
 (canonical: sorted keys), looks in the cache, joins an identical request already in flight (within
-or across GraphQL requests of this process), sends the credential, parses the body once with orjson
-and turns failures into `GatewayError`s with stable codes.
+or across GraphQL requests of this process), sends the credential, reads the body (streamed, never past
+MAX_UPSTREAM_BODY_BYTES), parses it once with orjson and turns failures into `GatewayError`s with stable
+codes. Each logical request runs through its upstream's `UpstreamGuard` (`resilience.py`): retries with
+backoff within a budget, and a circuit breaker. Retries happen inside the one in-flight call, so callers
+joining it and the cache see one logical request; `attempts` counts the HTTP requests actually sent.
+
+Credentials only ever go to the configured upstreams: every URL is the configured base plus a path built
+here (`path_segment` ids), redirects are never followed, and URLs found in upstream answers are never
+fetched. Upstream error texts are scrubbed of the credential before they reach a message or a log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -23,19 +32,26 @@ from gateway.cache import UpstreamCache, cache_key
 from gateway.config import Settings
 from gateway.credentials import Caller, Credential
 from gateway.errors import (
+    BadUserInput,
     Forbidden,
     GatewayError,
     NotFound,
     Unauthenticated,
     UpstreamBadRequest,
+    UpstreamBadResponse,
     UpstreamError,
     UpstreamRateLimited,
     UpstreamTimeout,
 )
+from gateway.upstream.resilience import UpstreamGuard
 
 log = logging.getLogger("gateway.upstream")
 
 Params = Mapping[str, str | int | bool | None]
+
+RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+ERROR_BODY_LIMIT = 64 * 1024  # bytes of an error answer read for its message
+_ID = re.compile(r"[1-9][0-9]{0,17}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +75,37 @@ def query_string(params: Params) -> str:
 
 
 def path_segment(value: int | str) -> str:
-    """An id as one URL path segment: it can never add a segment or change the host."""
-    return quote(str(value), safe="")
+    """A case id as one URL path segment. Only positive integer ids pass (ids also come from upstream
+    answers: links, linked cases), so no value can add a segment, climb with `..` or change the host."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not _ID.fullmatch(text):
+        raise BadUserInput(f"{str(value)[:40]!r} is not a valid case id.", argument="id")
+    return quote(text, safe="")
+
+
+def scrub(text: str, credential: Credential) -> str:
+    """`text` (an upstream's error message) with the caller's credential blanked out, should it echo it."""
+    header = credential.header
+    if header:
+        for secret in {header, header.partition(" ")[2]}:
+            if len(secret) >= 4:
+                text = text.replace(secret, "[redacted]")
+    return text
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header (seconds, or an HTTP date) as seconds from now; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 class UpstreamHTTP:
@@ -79,8 +124,24 @@ class UpstreamHTTP:
             transport=transport,
         )
         self.cache = cache
-        self.calls = 0
+        self.settings = settings
+        self.calls = 0  # logical upstream requests sent (a retried request counts once)
+        self.attempts = 0  # HTTP requests sent, retries included
+        self.max_body = settings.max_upstream_body_bytes
+        self.attempt_timeout = settings.attempt_timeout
+        self.guards = {api: UpstreamGuard(api, settings) for api in ("v1", "v2")}
+        self._bases = {settings.v1_base, settings.v2_base}
         self._inflight: dict[str, asyncio.Future[UpstreamResponse]] = {}
+
+    def guard(self, api: str) -> UpstreamGuard:
+        guard = self.guards.get(api)
+        if guard is None:
+            guard = self.guards[api] = UpstreamGuard(api, self.settings)
+        return guard
+
+    def report(self) -> dict[str, Any]:
+        """Each upstream's breaker state, requests, attempts and retries (for /healthz and metrics)."""
+        return {api: guard.report() for api, guard in sorted(self.guards.items())}
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -137,53 +198,120 @@ class UpstreamHTTP:
     async def _fetch(
         self, api: str, base: str, path: str, qs: str, credential: Credential
     ) -> UpstreamResponse:
+        if base not in self._bases or not path.startswith("/api/") or "//" in path:
+            raise GatewayError("refusing an upstream URL outside the configured upstreams")  # a bug
         url = f"{base}{path}?{qs}" if qs else f"{base}{path}"
         headers = {"Accept": "application/json"}
         if credential.header:
             headers["Authorization"] = credential.header
-        started = time.perf_counter()
         self.calls += 1
+        return await self.guard(api).call(lambda: self._attempt(api, url, path, headers, credential))
+
+    async def _attempt(
+        self, api: str, url: str, path: str, headers: dict[str, str], credential: Credential
+    ) -> UpstreamResponse:
+        """One HTTP request, bounded in time (ATTEMPT_TIMEOUT in all) and in body size."""
+        started = time.perf_counter()
+        self.attempts += 1
         try:
-            response = await self.client.get(url, headers=headers)
-        except httpx.TimeoutException:
-            log.warning("%s upstream timed out: GET %s", api, path)
-            raise UpstreamTimeout(f"The {api} upstream did not answer in time.") from None
-        except httpx.HTTPError as exc:
+            async with asyncio.timeout(self.attempt_timeout):
+                async with self.client.stream("GET", url, headers=headers) as response:
+                    status = response.status_code
+                    if status != 200:
+                        body = await self._read(response, ERROR_BODY_LIMIT, api, path, truncate=True)
+                        raise error_for_status(api, status, response.headers, body, credential)
+                    body = await self._read(response, self.max_body, api, path)
+                    response_headers = response.headers
+        except TimeoutError:
+            log.warning("%s upstream too slow: GET %s took over %.1fs", api, path, self.attempt_timeout)
+            raise _marked(UpstreamTimeout(f"The {api} upstream did not answer in time."), False) from None
+        except httpx.TimeoutException as exc:
+            log.warning("%s upstream timed out: GET %s (%s)", api, path, type(exc).__name__)
+            error = UpstreamTimeout(f"The {api} upstream did not answer in time.")
+            # a connect timeout never reached the upstream: safe and cheap to retry
+            raise _marked(error, isinstance(exc, httpx.ConnectTimeout)) from None
+        except httpx.ConnectError as exc:
             log.warning("%s upstream unreachable: GET %s (%s)", api, path, type(exc).__name__)
-            raise UpstreamError(f"The {api} upstream could not be reached.") from None
+            raise _marked(UpstreamError(f"The {api} upstream could not be reached."), True) from None
+        except httpx.HTTPError as exc:  # reset, dropped mid-answer, protocol violation
+            log.warning("%s upstream connection failed: GET %s (%s)", api, path, type(exc).__name__)
+            error = UpstreamError(f"The {api} upstream dropped the connection.")
+            raise _marked(error, isinstance(exc, httpx.TransportError)) from None
         elapsed_ms = (time.perf_counter() - started) * 1000
-        log.debug("%s GET %s -> %s in %.1f ms", api, path, response.status_code, elapsed_ms)
-        if response.status_code != 200:
-            raise error_for_status(api, response)
+        log.debug("%s GET %s -> 200 in %.1f ms", api, path, elapsed_ms)
         try:
-            data = orjson.loads(response.content)
+            data = orjson.loads(body)
         except orjson.JSONDecodeError:
-            log.warning("%s upstream sent malformed JSON: GET %s", api, path)
-            raise UpstreamError(f"The {api} upstream sent a malformed response.") from None
-        return UpstreamResponse(data, response.headers)
+            log.warning("%s upstream sent malformed JSON: GET %s (%d bytes)", api, path, len(body))
+            raise _marked(
+                UpstreamBadResponse(f"The {api} upstream sent a malformed response."), False
+            ) from None
+        return UpstreamResponse(data, response_headers)
+
+    async def _read(
+        self, response: httpx.Response, limit: int, api: str, path: str, truncate: bool = False
+    ) -> bytes:
+        """The body, read as it streams in; past `limit` bytes reading stops (and the connection is
+        dropped): an error, or for an error answer (`truncate`) just the first `limit` bytes."""
+        declared = response.headers.get("content-length", "")
+        if not truncate and declared.isdigit() and int(declared) > limit:
+            raise self._too_large(api, path, int(declared), limit)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                if truncate:
+                    chunks.append(chunk[: limit - size + len(chunk)])
+                    break
+                raise self._too_large(api, path, size, limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _too_large(api: str, path: str, size: int, limit: int) -> UpstreamBadResponse:
+        log.warning(
+            "%s upstream answer too large: GET %s (over %d bytes, limit %d)", api, path, size - 1, limit
+        )
+        error = UpstreamBadResponse(f"The {api} upstream sent a response larger than the gateway accepts.")
+        return _marked(error, False)
 
 
-def _upstream_message(response: httpx.Response) -> str | None:
+def _marked(error: GatewayError, retryable: bool, retry_after: float | None = None) -> Any:
+    """`error`, marked for the retry policy (`resilience.py`); the marks never reach the client."""
+    error.retryable = retryable  # type: ignore[attr-defined]
+    error.retry_after = retry_after  # type: ignore[attr-defined]
+    return error
+
+
+def _upstream_message(body: bytes, credential: Credential) -> str | None:
     try:
-        body = orjson.loads(response.content)
+        parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
-    message = body.get("error") if isinstance(body, dict) else None
-    return str(message)[:300] if message else None
+    message = parsed.get("error") if isinstance(parsed, dict) else None
+    return scrub(str(message), credential)[:300] if message else None
 
 
-def error_for_status(api: str, response: httpx.Response) -> GatewayError:
-    status = response.status_code
-    detail = _upstream_message(response)
+def error_for_status(
+    api: str, status: int, headers: Mapping[str, str], body: bytes, credential: Credential
+) -> GatewayError:
+    """The error for a non-200 answer, marked retryable for 500/502/503/504 and 429."""
+    detail = _upstream_message(body, credential)
     if status == 404:
-        return NotFound(detail or f"Not found in the {api} upstream.")
+        return _marked(NotFound(detail or f"Not found in the {api} upstream."), False)
     if status == 401:
-        return Unauthenticated(f"The {api} upstream refused the credentials.")
+        return _marked(Unauthenticated(f"The {api} upstream refused the credentials."), False)
     if status == 403:
-        return Forbidden(f"The {api} upstream does not allow this.")
+        return _marked(Forbidden(f"The {api} upstream does not allow this."), False)
     if status == 400:
-        return UpstreamBadRequest(f"The {api} upstream refused the request: {detail or 'bad request'}")
+        message = f"The {api} upstream refused the request: {detail or 'bad request'}"
+        return _marked(UpstreamBadRequest(message), False)
+    retry_after = retry_after_seconds(headers.get("Retry-After"))
     if status == 429:
-        retry_after = response.headers.get("Retry-After")
-        return UpstreamRateLimited(f"The {api} upstream is rate limiting.", retryAfter=retry_after)
-    return UpstreamError(f"The {api} upstream failed (HTTP {status}).", upstreamStatus=status)
+        error = UpstreamRateLimited(
+            f"The {api} upstream is rate limiting.", retryAfter=headers.get("Retry-After")
+        )
+        return _marked(error, True, retry_after)
+    error = UpstreamError(f"The {api} upstream failed (HTTP {status}).", upstreamStatus=status)
+    return _marked(error, status in RETRYABLE_STATUS, retry_after if status == 503 else None)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.credentials import Caller
-from gateway.errors import UpstreamError
+from gateway.errors import UpstreamBadResponse
 from gateway.upstream.http import UpstreamHTTP, path_segment
 
 MAX_PER_PAGE = 100
@@ -42,7 +42,7 @@ class V1API:
         query = {**params, "page": page, "per_page": per_page}
         response = await self.http.get_json(self.name, self.base, "/api/v1/cases", query, caller)
         if not isinstance(response.data, list):
-            raise UpstreamError("The v1 upstream sent an unexpected case list response.")
+            raise UpstreamBadResponse("The v1 upstream sent an unexpected case list response.")
         headers = response.headers
         count = _header_int(headers, "X-Total-Count", len(response.data))
         size = _header_int(headers, "X-Per-Page", per_page)
@@ -59,5 +59,5 @@ class V1API:
         path = f"/api/v1/cases/{path_segment(case_id)}"
         response = await self.http.get_json(self.name, self.base, path, {}, caller)
         if not isinstance(response.data, dict) or "id" not in response.data:
-            raise UpstreamError("The v1 upstream sent an unexpected case response.")
+            raise UpstreamBadResponse("The v1 upstream sent an unexpected case response.")
         return response.data

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from gateway.credentials import Caller
-from gateway.errors import UpstreamError
+from gateway.errors import UpstreamBadResponse
 from gateway.upstream.http import UpstreamHTTP, path_segment
 
 MAX_PER_PAGE = 50
@@ -47,7 +47,7 @@ def list_params(
 
 def _expect(data: Any, key: str, what: str) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get(key), list):
-        raise UpstreamError(f"The v2 upstream sent an unexpected {what} response.")
+        raise UpstreamBadResponse(f"The v2 upstream sent an unexpected {what} response.")
     return data
 
 
@@ -71,7 +71,7 @@ class V2API:
         """GET /api/v2/cases/{case_id} -> one case."""
         data = await self._get(f"/api/v2/cases/{path_segment(case_id)}", {}, caller)
         if not isinstance(data, dict) or "case_id" not in data:
-            raise UpstreamError("The v2 upstream sent an unexpected case response.")
+            raise UpstreamBadResponse("The v2 upstream sent an unexpected case response.")
         return data
 
     async def case_activities(self, caller: Caller, case_id: int, page: int, per_page: int) -> dict[str, Any]:
