@@ -18,12 +18,17 @@ demo: $(STAMP)
 # The Redis tests start their own redis-server (and stop it); install it when missing (we run as root).
 test: $(STAMP)
 	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
-	$(BIN)/ruff check gateway tests
+	$(BIN)/ruff check gateway tests bench
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway tests
 	$(BIN)/ruff format --check gateway tests
+
+# The benchmark (bench/run.py): demo upstream and gateway as processes, load from wrk; results in bench/results/.
+bench: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 schema: $(STAMP)
 	$(BIN)/casegraph export-schema
