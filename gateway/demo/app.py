@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.demo import faults
 from gateway.demo.data import DemoData, TokenGrant, generate
 from gateway.demo.v1 import V1Demo
 from gateway.demo.v2 import DemoError, V2Demo
@@ -148,4 +149,5 @@ def create_app(seed: int = 7, data: DemoData | None = None) -> Starlette:
     app = Starlette(routes=routes)
     app.state.data = data
     app.state.log = log
+    faults.install(app, log)  # /_demo/faults: injected latency, errors, resets, bad bodies (faults.py)
     return app

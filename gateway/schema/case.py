@@ -77,7 +77,7 @@ class Assignee:
         filter: CaseFilter | None = None,
         order: CaseOrder | None = None,
         first: int = DEFAULT_PER_PAGE,
-    ) -> list[Case]:
+    ) -> list[Case] | None:
         return await related_cases(info, "assignee", str(parent["user_id"]), filter, order, first)
 
 
@@ -97,7 +97,7 @@ class Tag:
         filter: CaseFilter | None = None,
         order: CaseOrder | None = None,
         first: int = DEFAULT_PER_PAGE,
-    ) -> list[Case]:
+    ) -> list[Case] | None:
         return await related_cases(info, "tag", str(parent["name"]), filter, order, first)
 
 
@@ -380,7 +380,7 @@ class Case(Node):
         info: Info,
         page: int = 1,
         per_page: int = 20,
-    ) -> ActivityPage:
+    ) -> ActivityPage | None:
         return await embedded_or_fetched_page(
             parent, "activities", info.context.loaders.activities, page, per_page
         )
@@ -395,7 +395,7 @@ class Case(Node):
         info: Info,
         page: int = 1,
         per_page: int = 20,
-    ) -> RecordPage:
+    ) -> RecordPage | None:
         return await embedded_or_fetched_page(parent, "records", info.context.loaders.records, page, per_page)
 
     @strawberry.field(

@@ -36,7 +36,7 @@ class Query:
         page: Annotated[int, arg("The page, from 1.")] = 1,
         per_page: Annotated[int, arg(f"Cases per page, 1 to {v2.MAX_PER_PAGE}.")] = v2.DEFAULT_PER_PAGE,
         team_id: Annotated[int | None, arg("Only cases of this team.")] = None,
-    ) -> CasePage:
+    ) -> CasePage | None:
         check_page(page, per_page, v2.MAX_PER_PAGE)
         if team_id is not None:
             check_id(team_id, "teamId")
@@ -71,7 +71,7 @@ class Query:
         filter: Annotated[LegacyCaseFilter | None, arg("Filters; all given must hold.")] = None,
         page: Annotated[int, arg("The page, from 1.")] = 1,
         per_page: Annotated[int, arg(f"Cases per page, 1 to {v1.MAX_PER_PAGE}.")] = v1.DEFAULT_PER_PAGE,
-    ) -> LegacyCasePage:
+    ) -> LegacyCasePage | None:
         check_page(page, per_page, v1.MAX_PER_PAGE)
         params = check_filter(to_upstream(filter)) if filter else {}
         ctx = info.context
