@@ -129,8 +129,12 @@ def run_wrk(url: str, bodies: list[bytes], duration: int, connections: int, thre
             'wrk.headers["Content-Type"] = "application/json"\n'
             f'wrk.headers["Authorization"] = "{AUTH["Authorization"]}"\n'
             f'local bodies = {{}}\nfor line in io.lines("{body_file}") do bodies[#bodies + 1] = line end\n'
+            # Threads start at evenly spread bodies, so they do not send the same query at the same time.
+            "local threads = 0\n"
+            f'function setup(thread) thread:set("offset", threads * math.floor(#bodies / {threads})) '
+            "threads = threads + 1 end\n"
             "local n = 0\n"
-            "function init(args) n = math.random(#bodies) end\n"
+            "function init(args) n = offset or 0 end\n"
             "function request()\n  n = n % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[n])\nend\n"
             "function done(summary, latency, requests)\n"
             '  io.write(string.format("JSON {\\"requests\\": %d, \\"errors\\": %d, \\"p50\\": %d, '
@@ -163,7 +167,7 @@ def upstream_count(client: httpx.Client, upstream: str) -> int:
 
 def measure(scenario: Scenario, args: argparse.Namespace, upstream: str, logs: Path) -> Result:
     port = free_port()
-    env = gateway_env(upstream, CACHE_TTL="300" if scenario.cache else "0", LOG_LEVEL="warning")
+    env = gateway_env(upstream, CACHE_TTL="300" if scenario.cache else "0", LOG_LEVEL="warning", **args.env)
     extra = ["--workers", str(args.workers)] if args.workers > 1 else []
     gateway = start(
         ["serve", "--port", str(port), *extra], port, logs / f"gateway-{port}.log", "/healthz", env
@@ -184,7 +188,9 @@ def measure(scenario: Scenario, args: argparse.Namespace, upstream: str, logs: P
             assert {e["extensions"]["code"] for e in answer.get("errors", [])} <= {"NOT_FOUND"}, answer
             return answer
 
-        once()  # warm: the cache (when on), the parser and plan caches, connections
+        for body in bodies:  # warm: parser, validation and plan caches, connections (and the cache when on)
+            client.post(f"{gateway.url}/graphql", content=body, headers={**AUTH, "content-type": "application/json"})
+        once()
         before = upstream_count(client, upstream)
         once()
         calls = upstream_count(client, upstream) - before
@@ -323,7 +329,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     parser.add_argument("--rounds", type=int, default=100, help="in-process execution rounds")
     parser.add_argument("--only", default=None, help="run only scenarios whose name contains this")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="gateway setting")
     args = parser.parse_args()
+    args.env = dict(item.split("=", 1) for item in args.set)
     if shutil.which("wrk") is None:
         print("bench: wrk is not installed (Debian: apt-get install -y wrk)", file=sys.stderr)
         return 2

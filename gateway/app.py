@@ -83,6 +83,22 @@ class GatewayGraphQL(GraphQL[Context, None]):
     ) -> ExecutionResult:
         """Answer from the response cache when a reusable answer is kept, else execute (and mark the
         answer to be kept in `process_result`)."""
+        try:
+            return await self._execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        finally:
+            context.loaders.release()
+
+    async def _execute_single(
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: Any,
+        request_data: Any,
+    ) -> ExecutionResult:
         responses = self.services.responses
         if responses is None or not responses.enabled or not request_data.query:
             return await super().execute_single(
@@ -142,7 +158,7 @@ def tune_gc(threshold: int) -> None:
     if threshold:
         gc.collect()
         gc.freeze()
-        gc.set_threshold(threshold, 50, 100)
+        gc.set_threshold(threshold, 10, 10)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

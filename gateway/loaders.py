@@ -83,6 +83,16 @@ class Loaders:
         self._known: dict[int, Case] = {}
         self._listings: set[asyncio.Future[Any]] = set()
 
+    def release(self) -> None:
+        """Drop what this request fetched, once its answer is built. The loaders and their load functions
+        refer to each other (a cycle only the garbage collector would free): clearing them here frees the
+        upstream data at once, by reference counting."""
+        self._known.clear()
+        self._listings.clear()
+        for loader in (self.case, self.legacy_case, self.activities, self.records, self.related):
+            loader.cache_map.clear()
+            loader.load_fn = None  # type: ignore[assignment]
+
     async def listing(self, fetch: Awaitable[dict[str, Any]]) -> dict[str, Any]:
         """Run a v2 case listing so that case lookups of the same request wait for it and take their cases
         from it: `case(id)` beside `cases` in one query costs nothing extra when the list has the id."""
