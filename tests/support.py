@@ -82,6 +82,13 @@ class Upstream:
     def get(self, path: str, token: str = DEMO_TOKEN, **params: Any) -> httpx.Response:
         return self.client.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
 
+    def fault(self, **rule: Any) -> None:
+        """Add a fault rule (gateway/demo/faults.py), e.g. `fault(status=503, paths=["/api/v2/cases"], times=2)`."""
+        self.client.post("/_demo/faults", json=rule).raise_for_status()
+
+    def clear_faults(self) -> None:
+        self.client.delete("/_demo/faults").raise_for_status()
+
 
 class Gateway:
     """A gateway process; `query` posts a GraphQL request and returns the decoded answer."""
