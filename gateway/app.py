@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from graphql import GraphQLError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -23,6 +24,7 @@ from gateway.config import Settings, load_settings
 from gateway.context import Context, Services
 from gateway.credentials import Caller, credential_for
 from gateway.errors import GatewayError
+from gateway.limits import RequestSizeLimit, is_token_limit
 from gateway.response_cache import response_key
 from gateway.schema import schema
 
@@ -40,7 +42,11 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     formatted: dict[str, Any] = dict(error.formatted)
     original = error.original_error
     if error.path is None:
-        if error.message.startswith("Syntax Error"):
+        if (error.extensions or {}).get("code"):  # a limit's own code (gateway/limits.py)
+            code = error.extensions["code"]  # type: ignore[index]
+        elif is_token_limit(error):
+            code = "QUERY_TOO_LARGE"
+        elif error.message.startswith("Syntax Error"):
             code = "GRAPHQL_PARSE_FAILED"
         elif error.message.startswith("Variable '$"):
             code = "BAD_USER_INPUT"
@@ -186,6 +192,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[Route("/graphql", view, methods=["GET", "POST"]), Route("/healthz", healthz)],
         lifespan=lifespan,
+        middleware=[Middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)],
     )
     app.state.services = services
     return app

@@ -137,10 +137,10 @@ class Settings(BaseSettings):
     max_aliases: int = Field(30, ge=0, le=100_000, description="Most aliased fields in one query.")
     max_query_tokens: int = Field(3000, ge=10, le=1_000_000, description="Most lexical tokens in one query.")
     max_query_cost: int = Field(
-        250, ge=1, le=1_000_000, description="Most upstream calls a query could make (see the README)."
+        300, ge=1, le=1_000_000, description="Most upstream calls a query could make (see the README)."
     )
     cost_list_size: int = Field(
-        10,
+        5,
         ge=1,
         le=1000,
         description="Length assumed for lists without a size argument when costing a query.",

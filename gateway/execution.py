@@ -60,6 +60,9 @@ class ValidationCache(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
+        if context.pre_execution_errors:  # already refused (gateway/limits.py): not worth validating
+            yield
+            return
         key = (id(context.schema._schema), context.query, tuple(context.validation_rules))
         errors = self._cache.get(key)
         if errors is None:

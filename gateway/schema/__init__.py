@@ -13,6 +13,7 @@ from strawberry.types.execution import ExecutionContext
 
 from gateway.errors import GatewayError
 from gateway.execution import FastExecutor, ValidationCache
+from gateway.limits import QueryLimits
 from gateway.schema.query import Query
 from gateway.schema.scalars import SCALARS
 
@@ -70,7 +71,7 @@ def build_schema(fast: bool = True) -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
         config=StrawberryConfig(default_resolver=read_field, scalar_map=SCALARS),
-        extensions=[UpstreamReport, lambda: ParserCache(maxsize=256), ValidationCache],
+        extensions=[UpstreamReport, lambda: ParserCache(maxsize=256), QueryLimits, ValidationCache],
         execution_context_class=FastExecutor if fast else None,
     )
 
