@@ -226,13 +226,13 @@ def execution_cpu(rounds: int) -> dict[str, float]:
     pay it once per upstream answer)."""
     import orjson
 
-    from gateway.app import tune_gc
     from gateway.config import load_settings
     from gateway.context import Context, Services
     from gateway.credentials import Caller, credential_for
     from gateway.demo.data import generate
     from gateway.demo.v2 import V2Demo
     from gateway.schema import build_schema
+    from gateway.tuning import tune_process
 
     data = generate(7)
     body = orjson.dumps(V2Demo(data).list_cases({"per_page": ["50"]}, data.tokens["demo-token"], "http://u"))
@@ -244,7 +244,7 @@ def execution_cpu(rounds: int) -> dict[str, float]:
         return parsed
 
     services.v2.list_cases = list_cases  # type: ignore[method-assign]
-    tune_gc(load_settings().gc_threshold)  # as the gateway process does at start-up
+    tune_process(load_settings().gc_threshold)  # as the gateway process does at start-up
 
     def best_of(runs: int, measure: Any) -> float:
         return min(measure() for _ in range(runs))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +26,7 @@ from gateway.errors import GatewayError
 from gateway.limits import RequestSizeLimit, is_token_limit
 from gateway.response_cache import response_key
 from gateway.schema import schema
+from gateway.tuning import tune_process
 
 log = logging.getLogger("gateway")
 
@@ -158,15 +158,6 @@ async def healthz(request: Request) -> Response:
     )
 
 
-def tune_gc(threshold: int) -> None:
-    """Fewer collections for a process that churns parsed JSON, and the start-up objects (schema, compiled
-    code, settings) moved out of the collector's sight for good."""
-    if threshold:
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(threshold, 10, 10)
-
-
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     services = Services.create(settings)
@@ -178,7 +169,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        tune_gc(settings.gc_threshold)
+        tune_process(settings.gc_threshold)
         log.info(
             "gateway ready: v1=%s v2=%s auth=%s cache=%s",
             settings.v1_base,

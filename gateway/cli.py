@@ -38,12 +38,12 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def demo_upstream(args: argparse.Namespace) -> int:
-    from gateway.app import tune_gc
     from gateway.demo import create_app as create_demo
+    from gateway.tuning import tune_process
 
     configure_logging("info")
     app = create_demo(seed=args.seed)
-    tune_gc(20_000)  # the demo data is long-lived: keep the collector off it
+    tune_process(20_000)  # the demo data is long-lived: keep the collector off it
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
