@@ -21,8 +21,15 @@ assert DEMO_TOKEN == SUPPORT_TOKEN
 
 
 @pytest.fixture(scope="session")
-def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("logs")
+def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where every process started by the tests writes its log. After the last of them has stopped, the
+    logs of the whole run are read: no token may appear in any of them."""
+    path = tmp_path_factory.mktemp("logs")
+    yield path
+    leaks = [
+        log.name for log in sorted(path.glob("*.log")) if "demo-token" in log.read_text(errors="replace")
+    ]
+    assert leaks == [], f"a token was logged in {leaks} (under {path})"
 
 
 @pytest.fixture(scope="session")

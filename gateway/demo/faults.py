@@ -202,6 +202,7 @@ class FaultInjection:
                 "params": {name: values for name, values in parse_qs(query).items()},
                 "status": status,
                 "fault": rule.kind,
+                "authorized_as": None,  # a fault answers before any authentication
             }
         )
         await FAULT_ANSWERS[rule.kind](rule, send)

@@ -87,7 +87,7 @@ def scrub(text: str, credential: Credential) -> str:
     """`text` (an upstream's error message) with the caller's credential blanked out, should it echo it."""
     header = credential.header
     if header:
-        for secret in {header, header.partition(" ")[2]}:
+        for secret in (header, header.partition(" ")[2]):  # the whole header first, then the token
             if len(secret) >= 4:
                 text = text.replace(secret, "[redacted]")
     return text
