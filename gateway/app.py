@@ -88,23 +88,16 @@ class GatewayGraphQL(GraphQL[Context, None]):
         request_data: Any,
     ) -> ExecutionResult:
         """Answer from the response cache when a reusable answer is kept, else execute (and mark the
-        answer to be kept in `process_result`)."""
+        answer to be kept in `process_result`). The request's loaders are released either way."""
         try:
-            return await self._execute_single(
+            return await self._answer(
                 request, request_adapter, sub_response, context, root_value, request_data
             )
         finally:
             context.loaders.release()
 
-    async def _execute_single(
-        self,
-        request: Any,
-        request_adapter: Any,
-        sub_response: Any,
-        context: Context,
-        root_value: Any,
-        request_data: Any,
-    ) -> ExecutionResult:
+    async def _answer(self, request: Any, *args: Any) -> ExecutionResult:
+        request_adapter, sub_response, context, root_value, request_data = args
         responses = self.services.responses
         if responses is None or not responses.enabled or not request_data.query:
             return await super().execute_single(
