@@ -50,6 +50,16 @@ BAD = [
     ("{ cases(order: NEWEST) { items { caseId } } }", "GRAPHQL_VALIDATION_FAILED", "CaseOrder"),
     ("{ cases(filter: {nope: 1}) { items { caseId } } }", "GRAPHQL_VALIDATION_FAILED", "nope"),
     ("{ case(id: 0) { caseId } }", "BAD_USER_INPUT", "id must be a positive id"),
+    (
+        "{ cases(filter: {assignees: []}) { items { caseId } } }",
+        "BAD_USER_INPUT",
+        "filter.assignees must not be empty",
+    ),
+    (
+        '{ cases(filter: {search: ""}) { items { caseId } } }',
+        "BAD_USER_INPUT",
+        "filter.search must not be empty",
+    ),
     ("{ case(id: 1) { noSuchField } }", "GRAPHQL_VALIDATION_FAILED", "noSuchField"),
     ("{ cases { items { caseId } ", "GRAPHQL_PARSE_FAILED", "Syntax Error"),
     (

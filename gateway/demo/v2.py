@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -167,6 +167,9 @@ def _moment(key: str, value: Any, end_of_day: bool) -> datetime:
         raise bad(f"filters.{key} must be an ISO 8601 timestamp, got {value!r}") from None
 
 
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
 def _relative(key: str, value: Any) -> tuple[datetime, datetime]:
     match = RELATIVE.fullmatch(value) if isinstance(value, str) else None
     if not match:
@@ -176,7 +179,9 @@ def _relative(key: str, value: Any) -> tuple[datetime, datetime]:
         return today, today + timedelta(days=1)
     if value == "yesterday":
         return today - timedelta(days=1), today
-    return DEMO_NOW - timedelta(days=int(match[2]) * UNIT_DAYS[match[3]]), DEMO_NOW + timedelta(seconds=1)
+    # a span reaching before year 1 (e.g. "2025 years") starts at the earliest date there is
+    days = min(int(match[2]) * UNIT_DAYS[match[3]], (DEMO_NOW - EARLIEST).days)
+    return DEMO_NOW - timedelta(days=days), DEMO_NOW + timedelta(seconds=1)
 
 
 def _when(case: dict[str, Any], name: str) -> datetime | None:

@@ -213,8 +213,12 @@ def to_upstream(value: Any) -> Any:
 
 
 def check_filter(filters: dict[str, Any], argument: str = "filter") -> dict[str, Any]:
-    """Reject what the upstream would refuse, before any call: ids below 1, an alias beside its parameter."""
+    """Reject what the upstream would refuse, before any call: ids below 1, empty lists and strings, an alias
+    beside its parameter."""
     for key, value in filters.items():
+        if value == [] or value == "":
+            name = f"{argument}.{to_camel_case(ALIASES.get(key, key))}"
+            raise BadUserInput(f"{name} must not be empty.", argument=name)
         numbers = value if isinstance(value, list) else [value]
         for number in numbers:
             if isinstance(number, int) and not isinstance(number, bool) and number < 1:
