@@ -167,7 +167,9 @@ def test_a_short_retry_after_is_waited_out_and_retried(gw, up):
 
 
 def test_callers_joining_a_retried_call_share_its_attempts(gw, up):
-    up.fault(status=503, paths=V2_LIST, times=2, latency_ms=500)  # both arrive during the first attempt
+    up.fault(
+        status=503, paths=V2_LIST, times=2, latency_ms=300
+    )  # both arrive during the first attempt (< READ_TIMEOUT)
     query = "{ cases(perPage: 3) { items { caseId } } }"
     with ThreadPoolExecutor(2) as pool:
         answers = list(pool.map(lambda _: gw.query(query), range(2)))
