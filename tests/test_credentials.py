@@ -17,7 +17,7 @@ import respx
 from gateway.app import create_app
 from gateway.config import load_settings
 from gateway.credentials import Credential
-from gateway.errors import BadUserInput
+from gateway.errors import UpstreamBadResponse
 from gateway.upstream.http import path_segment, scrub
 from tests.support import Gateway, Upstream, free_port, gateway_env, start, stop
 
@@ -149,13 +149,13 @@ HOSTILE = [
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_path_segments_accept_only_positive_ids(value):
-    with pytest.raises(BadUserInput):
+    with pytest.raises(UpstreamBadResponse):
         path_segment(value)
 
 
 def test_path_segments_of_ids():
     assert [path_segment(1), path_segment("42"), path_segment(10**17)] == ["1", "42", str(10**17)]
-    with pytest.raises(BadUserInput):
+    with pytest.raises(UpstreamBadResponse):
         path_segment(True)
 
 
@@ -224,7 +224,7 @@ async def test_ids_and_urls_from_upstream_answers_are_never_followed(respx_mock)
         await app.state.services.aclose()
     answer = response.json()
     assert answer["data"]["case"]["caseId"] == 1
-    assert {e["extensions"]["code"] for e in answer["errors"]} <= {"NOT_FOUND", "BAD_USER_INPUT"}
+    assert {e["extensions"]["code"] for e in answer["errors"]} <= {"NOT_FOUND", "UPSTREAM_BAD_RESPONSE"}
     assert not evil.called
     hosts_paths = {(call.request.url.host, call.request.url.path) for call in respx_mock.calls}
     assert hosts_paths <= {

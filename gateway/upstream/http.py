@@ -32,7 +32,6 @@ from gateway.cache import UpstreamCache, cache_key
 from gateway.config import Settings
 from gateway.credentials import Caller, Credential
 from gateway.errors import (
-    BadUserInput,
     Forbidden,
     GatewayError,
     NotFound,
@@ -75,11 +74,12 @@ def query_string(params: Params) -> str:
 
 
 def path_segment(value: int | str) -> str:
-    """A case id as one URL path segment. Only positive integer ids pass (ids also come from upstream
-    answers: links, linked cases), so no value can add a segment, climb with `..` or change the host."""
+    """A case id as one URL path segment. Only positive integer ids pass, so no value can add a segment,
+    climb with `..` or change the host. Ids from callers are checked long before (BAD_USER_INPUT); one that
+    fails here came from an upstream answer (a linked case), hence UPSTREAM_BAD_RESPONSE."""
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
     if not isinstance(text, str) or not _ID.fullmatch(text):
-        raise BadUserInput(f"{str(value)[:40]!r} is not a valid case id.", argument="id")
+        raise UpstreamBadResponse(f"{str(value)[:40]!r} is not a valid case id.")
     return quote(text, safe="")
 
 
