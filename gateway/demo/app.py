@@ -20,7 +20,7 @@ from starlette.routing import Route
 from gateway.demo import faults
 from gateway.demo.data import DemoData, TokenGrant, generate
 from gateway.demo.v1 import V1Demo
-from gateway.demo.v2 import DemoError, V2Demo
+from gateway.demo.v2 import DemoError, V2Demo, is_number
 
 LOG_LIMIT = 100_000  # requests kept in the log; `count` keeps counting past it
 ANSWERS_KEPT = 4096  # encoded successful answers kept (see `api`)
@@ -48,7 +48,7 @@ class RequestLog:
 
 def _case_id(request: Request) -> int:
     text = request.path_params["case_id"]
-    if not text.isdigit() or int(text) < 1:
+    if not is_number(text) or int(text) < 1:
         raise DemoError(400, f"case_id must be a positive integer, got {text!r}")
     return int(text)
 
@@ -58,7 +58,7 @@ def create_app(seed: int = 7, data: DemoData | None = None) -> Starlette:
     v1, v2 = V1Demo(data), V2Demo(data)
     log = RequestLog()
 
-    answers: dict[tuple[str, str, str], tuple[bytes, dict[str, str]]] = {}
+    answers: dict[tuple[str, str], tuple[bytes, dict[str, str]]] = {}
 
     def api(handler: Handler) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
@@ -69,8 +69,9 @@ def create_app(seed: int = 7, data: DemoData | None = None) -> Starlette:
             grant = data.tokens.get(auth[7:]) if auth.startswith("Bearer ") else None
             headers: dict[str, str] = {}
             # The data never changes: a successful answer is encoded once per URL and token, so the demo
-            # costs little CPU beside a gateway under load (benchmarks share the machine).
-            memo_key = (request.url.path, request.url.query, auth)
+            # costs little CPU beside a gateway under load (benchmarks share the machine). The key holds the
+            # whole URL, scheme and host included: answers carry absolute URLs built from them.
+            memo_key = (str(request.url), auth)
             encoded = answers.get(memo_key)
             try:
                 if grant is None:

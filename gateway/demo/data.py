@@ -220,7 +220,7 @@ def _v2_case(rng: random.Random, case_id: int, users: list[dict[str, Any]], ids:
     created = _created_at(rng, case_id)
     team_id, _ = team = TEAMS[rng.randrange(len(TEAMS))]
     status = "CLOSED" if rng.random() < 0.35 else "OPEN"
-    opened = None if rng.random() < 0.1 else created + timedelta(minutes=rng.randint(0, 600))
+    opened = None if rng.random() < 0.1 else min(created + timedelta(minutes=rng.randint(0, 600)), DEMO_NOW)
     resolved = None
     if status == "CLOSED":
         start = opened or created

@@ -72,11 +72,16 @@ def single_params(params: dict[str, list[str]], allowed: set[str]) -> dict[str, 
     return out
 
 
+def is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²" (which int() refuses) and "١٠" (which it reads)."""
+    return text.isascii() and text.isdigit()
+
+
 def int_param(params: dict[str, str], name: str, default: int, low: int = 1, high: int | None = None) -> int:
     text = params.get(name)
     if text is None:
         return default
-    if not text.isdigit() or not (low <= int(text) and (high is None or int(text) <= high)):
+    if not is_number(text) or not (low <= int(text) and (high is None or int(text) <= high)):
         limit = f"between {low} and {high}" if high else f"{low} or more"
         raise bad(f"{name} must be an integer {limit}, got {text!r}")
     return int(text)
@@ -129,7 +134,7 @@ def _choices(key: str, value: Any, allowed: list[str]) -> set[str]:
 def _ints(key: str, value: Any) -> set[int]:
     out = set()
     for item in _items(key, value):
-        if isinstance(item, str) and item.isdigit():
+        if isinstance(item, str) and is_number(item):
             item = int(item)
         if isinstance(item, bool) or not isinstance(item, int) or item < 1:
             raise bad(f"filters.{key} must be a positive integer or an array of them")
