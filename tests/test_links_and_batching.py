@@ -196,3 +196,12 @@ def test_token_of_another_user_sees_only_its_cases(gateway, upstream, calls):
     )
     assert theirs["data"]["cases"]["pageInfo"]["count"] < mine["data"]["cases"]["pageInfo"]["count"]
     assert DEMO_TOKEN != "demo-token-2"
+
+
+def test_link_values_are_ascii_digits_only():
+    """A superscript or Arabic-Indic digit in a link is no link (str.isdigit accepts them, int() does not)."""
+    labels = {"case_type": {"reference_labels": ["Tines case"]}}
+    assert v2_id_of({**labels, "reference_value_1": "²"}, "Tines case") is None
+    assert v2_id_of({**labels, "reference_value_1": "١٢"}, "Tines case") is None
+    assert v2_id_of({**labels, "reference_value_1": " 12 "}, "Tines case") == 12
+    assert v1_id_of({"metadata": {"trackops_case_id": "²"}}, "trackops_case_id") is None

@@ -254,7 +254,7 @@ class UpstreamHTTP:
         """The body, read as it streams in; past `limit` bytes reading stops (and the connection is
         dropped): an error, or for an error answer (`truncate`) just the first `limit` bytes."""
         declared = response.headers.get("content-length", "")
-        if not truncate and declared.isdigit() and int(declared) > limit:
+        if not truncate and declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise self._too_large(api, path, int(declared), limit)
         chunks: list[bytes] = []
         size = 0
