@@ -382,7 +382,7 @@ def main() -> int:
     print("  " + json.dumps(execution), flush=True)
 
     text = report(results, execution, args)
-    stamp = f"{datetime.now(UTC):%Y-%m-%d}-{platform.node() or 'host'}"
+    stamp = f"{datetime.now(UTC):%Y-%m-%d}-{platform.node() or 'host'}-{args.workers}w"
     (RESULTS / f"{stamp}.md").write_text(text)
     (RESULTS / f"{stamp}.json").write_text(
         json.dumps(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -27,13 +28,18 @@ def serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     settings = load_settings(**overrides)
     configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-    )
+    common: dict[str, object] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,
+    }
+    if args.workers > 1:
+        # Worker processes each build the app from the environment (HOST/PORT given here apply to all).
+        os.environ.update({"HOST": settings.host, "PORT": str(settings.port)})
+        uvicorn.run("gateway.app:create_app", factory=True, workers=args.workers, **common)  # type: ignore[arg-type]
+    else:
+        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
     return 0
 
 
@@ -119,6 +125,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the gateway (configured by environment variables / .env)")
     p.add_argument("--host", default=None, help="overrides HOST")
     p.add_argument("--port", type=int, default=None, help="overrides PORT")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (uvicorn), sharing the port")
     p.set_defaults(run=serve)
 
     p = sub.add_parser("demo", help="serve the gateway on the embedded demo upstream, with GraphiQL")

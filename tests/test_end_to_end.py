@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from tests.schema_walk import expected, selection
 from tests.support import AUTH
 
@@ -104,3 +106,28 @@ def test_healthz(gateway):
     assert cache["errors"] == 0
     assert set(cache) == {"hits", "misses", "errors"}
     assert all(type(n) is int and n >= 0 for n in cache.values())  # exact counts: tests/test_cache.py
+
+
+def test_serve_with_two_workers_answers_from_both(upstream, logs_dir, calls):
+    """`casegraph serve --workers 2`: uvicorn worker processes, each built from the environment."""
+    from tests.support import Gateway, free_port, gateway_env, start, stop
+
+    port = free_port()
+    process = start(
+        ["serve", "--port", str(port), "--workers", "2"],
+        port,
+        logs_dir / "workers.log",
+        "/healthz",
+        gateway_env(upstream.url, CACHE_TTL="0"),
+    )
+    try:
+        gw = Gateway(process)
+        answers = [gw.query("{ case(id: 3) { caseId } }") for _ in range(4)]
+        assert all(a["data"] == {"case": {"caseId": 3}} for a in answers)
+        assert len(calls.requests()) == 4
+        deadline = time.monotonic() + 15  # the second worker may still be starting
+        while process.log().count("Application startup complete") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert process.log().count("Application startup complete") == 2
+    finally:
+        stop(process)
