@@ -1,4 +1,4 @@
-"""The HTTP app: POST/GET /graphql (GraphiQL for browsers), /healthz."""
+"""The HTTP app: POST/GET /graphql (GraphiQL for browsers), /healthz, /readyz, /metrics."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import orjson
 from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -19,11 +20,15 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
+from gateway import metrics
 from gateway.config import Settings, load_settings
 from gateway.context import Context, Services
 from gateway.credentials import Caller, credential_for
 from gateway.errors import GatewayError
+from gateway.graphql_http import GraphQLOverHTTP
 from gateway.limits import RequestSizeLimit, is_token_limit
+from gateway.observe import Observe
+from gateway.readiness import Readiness
 from gateway.response_cache import response_key
 from gateway.schema import schema
 from gateway.tuning import tune_process
@@ -67,6 +72,7 @@ class ReusedResult(ExecutionResult):
 
     body: dict[str, Any] = field(default_factory=dict)
     answers: int = 0
+    expires_at: float = 0.0  # until when it may be reused (wall-clock time)
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
@@ -108,7 +114,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         )
         kept = await responses.get(key)
         if kept is not None:
-            return ReusedResult(data=None, errors=None, body=kept[0], answers=kept[1])
+            return ReusedResult(data=None, errors=None, body=kept[0], answers=kept[1], expires_at=kept[2])
         result = await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
@@ -136,6 +142,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return orjson.loads(data)
 
 
+class GatewayView(GraphQLOverHTTP, GatewayGraphQL):
+    """The /graphql endpoint: the gateway's view under the GraphQL-over-HTTP rules (`gateway/graphql_http.py`:
+    media types, status codes, GET for queries only, persisted queries, caching headers)."""
+
+
 async def healthz(request: Request) -> Response:
     """Liveness, and the upstream cache's counters since start (the cache being down is not ill health:
     queries go on without it, and `errors` counts its failures)."""
@@ -147,14 +158,24 @@ async def healthz(request: Request) -> Response:
             "cache": services.cache.report(),
             "responses": responses,
             "upstreams": services.http.report(),  # circuit breakers, attempts, retries per upstream
+            "persistedQueries": services.persisted.report(),
         }
     )
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus metrics (`gateway/metrics.py`); this worker's breaker states refreshed first."""
+    services: Services = request.app.state.services
+    for api, guard in services.http.guards.items():
+        metrics.observe_breaker(api, guard.breaker)
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     services = Services.create(settings)
-    view = GatewayGraphQL(
+    view = GatewayView(
         services,
         graphql_ide="graphiql" if settings.graphiql else None,
         allow_queries_via_get=True,
@@ -172,11 +193,30 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         yield
         await services.aclose()
+        metrics.process_exiting()
 
+    middleware = [Middleware(Observe)]  # outermost: request id, summary log line, request metrics
+    if settings.cors_origin_list:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origin_list,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-ID"],
+                expose_headers=["X-Request-ID"],
+                max_age=600,
+            )
+        )
+    middleware.append(Middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes))
     app = Starlette(
-        routes=[Route("/graphql", view, methods=["GET", "POST"]), Route("/healthz", healthz)],
+        routes=[
+            Route("/graphql", view, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", Readiness().endpoint, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ],
         lifespan=lifespan,
-        middleware=[Middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)],
+        middleware=middleware,
     )
     app.state.services = services
     return app

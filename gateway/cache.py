@@ -6,7 +6,8 @@ different credentials never share an entry, and no token is ever stored in clear
 
 A cache failure is never a query failure: Redis errors and timeouts are logged (at most once per
 `RETRY_AFTER` seconds) and the cache is skipped until then. `stats` counts hits, misses and errors
-for /healthz (and later /metrics).
+for /healthz; every lookup and error is also counted in /metrics (`gateway/metrics.py`), under its
+`CacheStats.name` (upstream, response, apq).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.base import BaseCache
 from aiocache.serializers import BaseSerializer, NullSerializer
 
+from gateway import metrics
 from gateway.config import Settings
 from gateway.credentials import Credential
 
@@ -87,6 +89,7 @@ class CacheStats:
     hits: int = 0  # lookups answered by the cache
     misses: int = 0  # lookups it could not answer (including while it is skipped after a failure)
     errors: int = 0  # failed cache operations (Redis down, timed out, ...)
+    name: str = "upstream"  # which cache these lookups are of, in /metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +138,7 @@ class UpstreamCache:
 
     def _failed(self, action: str, exc: BaseException) -> None:
         self.stats.errors += 1
+        metrics.cache_error(action)
         now = time.monotonic()
         if now >= self._skip_until:
             log.warning(
@@ -154,6 +158,11 @@ class UpstreamCache:
     async def get(self, key: str, stats: CacheStats | None = None) -> Cached | None:
         """The entry under `key`, counted in `stats` (the upstream counters unless others are given)."""
         stats = self.stats if stats is None else stats
+        found = await self._lookup(key, stats)
+        metrics.cache_lookup(stats.name, found is not None)
+        return found
+
+    async def _lookup(self, key: str, stats: CacheStats) -> Cached | None:
         if time.monotonic() < self._skip_until:
             stats.misses += 1
             return None

@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import uvicorn
 
 from gateway.config import ConfigError, load_settings
+from gateway.logs import configure_logging, logging_config
 
 SCHEMA_FILE = Path("schema.graphql")
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+def metrics_dir_for_workers() -> None:
+    """Workers share their metrics through PROMETHEUS_MULTIPROC_DIR (`gateway/metrics.py`): emptied when
+    given, else a temporary directory made here and removed at exit. Set before any worker starts."""
+    from gateway.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+
+    path = os.environ.get(MULTIPROC_ENV)
+    if not path:
+        path = tempfile.mkdtemp(prefix="casegraph-metrics-")
+        os.environ[MULTIPROC_ENV] = path
+        atexit.register(shutil.rmtree, path, True)
+    prepare_multiprocess_dir(path)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -27,16 +37,19 @@ def serve(args: argparse.Namespace) -> int:
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     settings = load_settings(**overrides)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     common: dict[str, object] = {
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
-        "access_log": False,
+        "access_log": False,  # the gateway writes its own line per request (gateway/observe.py)
+        "log_config": logging_config(settings.log_level, settings.log_format),  # in every worker too
+        "timeout_graceful_shutdown": settings.shutdown_timeout,  # requests in flight may finish
     }
     if args.workers > 1:
         # Worker processes each build the app from the environment (HOST/PORT given here apply to all).
         os.environ.update({"HOST": settings.host, "PORT": str(settings.port)})
+        metrics_dir_for_workers()
         uvicorn.run("gateway.app:create_app", factory=True, workers=args.workers, **common)  # type: ignore[arg-type]
     else:
         uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
@@ -47,10 +60,16 @@ def demo_upstream(args: argparse.Namespace) -> int:
     from gateway.demo import create_app as create_demo
     from gateway.tuning import tune_process
 
-    configure_logging("info")
+    configure_logging("info", args.log_format)
     app = create_demo(seed=args.seed)
     tune_process(20_000)  # the demo data is long-lived: keep the collector off it
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        log_config=logging_config("info", args.log_format),
+    )
     return 0
 
 
@@ -68,12 +87,17 @@ def demo(args: argparse.Namespace) -> int:
         upstream_token=DEMO_TOKEN,
         host=args.host,
         port=args.port,
+        log_format=os.environ.get("LOG_FORMAT", "text"),  # a person is watching: plain lines
     )
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     servers = [
         uvicorn.Server(
             uvicorn.Config(
-                create_demo(seed=args.seed), host="127.0.0.1", port=args.upstream_port, log_level="warning"
+                create_demo(seed=args.seed),
+                host="127.0.0.1",
+                port=args.upstream_port,
+                log_level="warning",
+                log_config=logging_config(settings.log_level, settings.log_format),
             )
         ),
         uvicorn.Server(
@@ -83,6 +107,8 @@ def demo(args: argparse.Namespace) -> int:
                 port=settings.port,
                 log_level="warning",
                 access_log=False,
+                log_config=logging_config(settings.log_level, settings.log_format),
+                timeout_graceful_shutdown=settings.shutdown_timeout,
             )
         ),
     ]
@@ -139,6 +165,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8001)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--log-format", choices=["text", "json"], default="text")
     p.set_defaults(run=demo_upstream)
 
     p = sub.add_parser("export-schema", help="write the schema SDL (schema.graphql) from the code")

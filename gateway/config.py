@@ -149,6 +149,27 @@ class Settings(BaseSettings):
         100_000, ge=1024, le=100_000_000, description="Largest /graphql request body; larger ones get 413."
     )
     introspection: bool = Field(True, description="Answer introspection queries (__schema, __type).")
+    # Operations (gateway/logs.py, observe.py, graphql_http.py, apq.py, readiness.py; README "Operations")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one JSON object per log line (production); text: plain lines."
+    )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins browsers may call /graphql from (`*` for any); empty: no CORS.",
+    )
+    shutdown_timeout: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="Seconds a stopping gateway waits for requests in flight before cutting them.",
+    )
+    persisted_queries: bool = Field(True, description="Accept automatic persisted queries (Apollo APQ).")
+    apq_ttl: float = Field(
+        86_400.0, gt=0, le=30 * 86_400, description="Seconds a registered persisted query is kept."
+    )
+    ready_timeout: float = Field(
+        2.0, gt=0, le=60, description="Longest wait for each /readyz check (upstreams, Redis), seconds."
+    )
 
     @model_validator(mode="after")
     def _token_mode_needs_token(self) -> Settings:
@@ -162,6 +183,10 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://", "memory://")):
             raise ValueError("must start with redis://, rediss:// or memory://")
         return value or None
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def v1_base(self) -> str:

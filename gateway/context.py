@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.apq import PersistedQueries
 from gateway.cache import UpstreamCache
 from gateway.config import Settings
 from gateway.credentials import Caller
@@ -24,10 +25,13 @@ class Services:
     v1: V1API
     v2: V2API
     responses: ResponseCache | None = None  # whole answers; made from `cache` unless given
+    persisted: PersistedQueries = field(init=False)  # APQ queries, in the cache's store
 
     def __post_init__(self) -> None:
         if self.responses is None:
             self.responses = ResponseCache(self.cache, self.settings.response_cache)
+        settings = self.settings
+        self.persisted = PersistedQueries(self.cache, settings.apq_ttl, settings.persisted_queries)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:

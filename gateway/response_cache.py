@@ -36,7 +36,8 @@ class ResponseCache:
     def __init__(self, cache: UpstreamCache, enabled: bool) -> None:
         self.cache = cache
         self.enabled = enabled and (cache.ttl_list > 0 or cache.ttl_case > 0)
-        self.stats = CacheStats()  # lookups of whole answers (the upstream counters stay apart)
+        # lookups of whole answers (the upstream counters stay apart)
+        self.stats = CacheStats(name="response")
         self.stored = 0
 
     def report(self) -> dict[str, Any]:
@@ -47,14 +48,15 @@ class ResponseCache:
             "stored": self.stored,
         }
 
-    async def get(self, key: str) -> tuple[dict[str, Any], int] | None:
-        """A kept answer (data and errors, as sent) and how many upstream answers it was built from."""
+    async def get(self, key: str) -> tuple[dict[str, Any], int, float] | None:
+        """A kept answer (data and errors, as sent), how many upstream answers it was built from, and until
+        when it may be reused (wall-clock time, 0 when unknown)."""
         if not self.enabled:
             return None
         cached = await self.cache.get(key, self.stats)
         if cached is None or not isinstance(cached.data, dict) or "body" not in cached.data:
             return None
-        return cached.data["body"], int(cached.data.get("answers", 0))
+        return cached.data["body"], int(cached.data.get("answers", 0)), cached.expires_at
 
     async def put(self, key: str, body: dict[str, Any], stats: CallStats) -> None:
         """Keep `body` if every upstream answer it used is reusable, until the first of them expires."""

@@ -116,5 +116,6 @@ def gateway_env(upstream_url: str, **extra: str) -> dict[str, str]:
         "V2_URL": upstream_url,
         "AUTH_MODE": "passthrough",
         "LOG_LEVEL": "info",
+        "LOG_FORMAT": "text",  # the tests read log lines as text (test_observability.py reads JSON)
         **extra,
     }

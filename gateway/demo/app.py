@@ -92,6 +92,7 @@ def create_app(seed: int = 7, data: DemoData | None = None) -> Starlette:
                     "params": params,
                     "status": status,
                     "authorized_as": grant.user_id if grant else None,
+                    "request_id": request.headers.get("x-request-id"),  # the gateway's, passed on
                 }
             )
             if encoded is not None:

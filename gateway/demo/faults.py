@@ -203,6 +203,7 @@ class FaultInjection:
                 "status": status,
                 "fault": rule.kind,
                 "authorized_as": None,  # a fault answers before any authentication
+                "request_id": dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1") or None,
             }
         )
         await FAULT_ANSWERS[rule.kind](rule, send)

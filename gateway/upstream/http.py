@@ -28,6 +28,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import orjson
 
+from gateway import metrics
 from gateway.cache import UpstreamCache, cache_key
 from gateway.config import Settings
 from gateway.credentials import Caller, Credential
@@ -42,6 +43,7 @@ from gateway.errors import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
+from gateway.logs import request_id
 from gateway.upstream.resilience import UpstreamGuard
 
 log = logging.getLogger("gateway.upstream")
@@ -204,8 +206,22 @@ class UpstreamHTTP:
         headers = {"Accept": "application/json"}
         if credential.header:
             headers["Authorization"] = credential.header
+        rid = request_id.get()  # the GraphQL request's id (a joined call carries its first caller's)
+        if rid:
+            headers["X-Request-ID"] = rid
         self.calls += 1
-        return await self.guard(api).call(lambda: self._attempt(api, url, path, headers, credential))
+        guard = self.guard(api)
+        sent = 0
+
+        async def attempt() -> UpstreamResponse:
+            nonlocal sent
+            sent += 1
+            return await self._attempt(api, url, path, headers, credential)
+
+        try:
+            return await guard.call(attempt)
+        finally:
+            metrics.observe_call(api, sent, guard.breaker)
 
     async def _attempt(
         self, api: str, url: str, path: str, headers: dict[str, str], credential: Credential
@@ -213,19 +229,23 @@ class UpstreamHTTP:
         """One HTTP request, bounded in time (ATTEMPT_TIMEOUT in all) and in body size."""
         started = time.perf_counter()
         self.attempts += 1
+        outcome = "error"  # for the metrics: the HTTP status once one came, or "timeout"
         try:
             async with asyncio.timeout(self.attempt_timeout):
                 async with self.client.stream("GET", url, headers=headers) as response:
                     status = response.status_code
+                    outcome = str(status)
                     if status != 200:
                         body = await self._read(response, ERROR_BODY_LIMIT, api, path, truncate=True)
                         raise error_for_status(api, status, response.headers, body, credential)
                     body = await self._read(response, self.max_body, api, path)
                     response_headers = response.headers
         except TimeoutError:
+            outcome = "timeout"
             log.warning("%s upstream too slow: GET %s took over %.1fs", api, path, self.attempt_timeout)
             raise _marked(UpstreamTimeout(f"The {api} upstream did not answer in time."), False) from None
         except httpx.TimeoutException as exc:
+            outcome = "timeout"
             log.warning("%s upstream timed out: GET %s (%s)", api, path, type(exc).__name__)
             error = UpstreamTimeout(f"The {api} upstream did not answer in time.")
             # a connect timeout never reached the upstream: safe and cheap to retry
@@ -237,6 +257,8 @@ class UpstreamHTTP:
             log.warning("%s upstream connection failed: GET %s (%s)", api, path, type(exc).__name__)
             error = UpstreamError(f"The {api} upstream dropped the connection.")
             raise _marked(error, isinstance(exc, httpx.TransportError)) from None
+        finally:
+            metrics.observe_upstream(path, outcome, time.perf_counter() - started)
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.debug("%s GET %s -> 200 in %.1f ms", api, path, elapsed_ms)
         try:
