@@ -146,6 +146,13 @@ class _Compiler:
                         table[raw] = coerced
             table_name = self._name("_enum", table)
             return f"({table_name}[{v}] if {bound}.__class__ is str and {v} in {table_name} else {slow_name}({v}))"
+        if type_.name == "Float":
+            # graphql-core's rules: a finite float as it is (x - x is 0.0 only when finite), an int that a
+            # float holds exactly as a float; anything else (and None) through the serialiser
+            return (
+                f"({v} if {bound}.__class__ is float and {v} - {v} == 0.0 else float({v}) "
+                f"if {v}.__class__ is int and -9007199254740992 <= {v} <= 9007199254740992 else {slow_name}({v}))"
+            )
         if type_.name == "Int":
             test = f"{bound}.__class__ is int and -2147483648 <= {v} <= 2147483647"
         else:

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -281,12 +282,32 @@ class QueryLimits(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if context.graphql_document is not None and not context.pre_execution_errors:
-            errors = check_document(
-                context.schema._schema, context.graphql_document, context.variables, self._limits()
-            )
+            errors = checked(context.schema._schema, context, self._limits())
             if errors:
                 context.pre_execution_errors = errors
         yield
+
+
+_CHECKED: dict[tuple[Any, ...], list[GraphQLError]] = {}
+MAX_CHECKED = 1024  # remembered checks (the memo starts over when full)
+
+
+def checked(schema: GraphQLSchema, context: Any, limits: Limits) -> list[GraphQLError]:
+    """`check_document` for a request, remembered by query text and variables: the parsed document is a
+    pure function of the text (strawberry's parser cache), so the walk over it is done once per query and
+    variables, not on every request."""
+    try:
+        variables = orjson.dumps(context.variables or {}, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # not JSON (only from in-process callers): check without remembering
+        return check_document(schema, context.graphql_document, context.variables, limits)
+    key = (id(schema), context.query, variables, limits)
+    errors = _CHECKED.get(key)
+    if errors is None:
+        errors = check_document(schema, context.graphql_document, context.variables, limits)
+        if len(_CHECKED) >= MAX_CHECKED:
+            _CHECKED.clear()
+        _CHECKED[key] = errors
+    return errors
 
 
 def is_token_limit(error: GraphQLError) -> bool:

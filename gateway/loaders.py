@@ -11,6 +11,7 @@ import contextlib
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Sequence
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -65,23 +66,48 @@ def all_now_or_later(loader: DataLoader[Any, Any], keys: Sequence[Any]) -> Any:
 
 
 class Loaders:
+    """One request's loaders, each made on first use (most queries need one or two of them)."""
+
+    LOADERS = ("case", "legacy_case", "activities", "records", "related")
+
     def __init__(self, v1: V1API, v2: v2api.V2API, caller: Caller, v1_concurrency: int = 8) -> None:
         self.v1 = v1
         self.v2 = v2
         self.caller = caller
-        self.v1_limit = asyncio.Semaphore(v1_concurrency)
-        # v2 cases by id: one `case_ids` list call per 50 distinct ids (a single GET for one id).
-        self.case: DataLoader[int, Case] = DataLoader(self._load_cases, max_batch_size=v2api.MAX_PER_PAGE)
-        # v1 cases by id: the v1 API cannot batch, so one GET per distinct id, at most v1_concurrency at once.
-        self.legacy_case: DataLoader[int, Case] = DataLoader(self._load_legacy_cases)
-        # A case's activities/records pages: one call per distinct (case, page, perPage), concurrently.
-        self.activities: DataLoader[PageKey, dict[str, Any]] = DataLoader(self._load_activities)
-        self.records: DataLoader[PageKey, dict[str, Any]] = DataLoader(self._load_records)
-        # The cases of users / tags: parents sharing filters are served by combined any-of calls.
-        self.related: DataLoader[RelatedKey, list[Case]] = DataLoader(self._load_related)
+        self.v1_concurrency = v1_concurrency
         # v2 cases seen in this request's list answers, and the list calls still in flight.
         self._known: dict[int, Case] = {}
         self._listings: set[asyncio.Future[Any]] = set()
+
+    @cached_property
+    def case(self) -> DataLoader[int, Case]:
+        """v2 cases by id: one `case_ids` list call per 50 distinct ids (a single GET for one id)."""
+        return DataLoader(self._load_cases, max_batch_size=v2api.MAX_PER_PAGE)
+
+    @cached_property
+    def legacy_case(self) -> DataLoader[int, Case]:
+        """v1 cases by id: the v1 API cannot batch, so one GET per distinct id, at most v1_concurrency at
+        once."""
+        return DataLoader(self._load_legacy_cases)
+
+    @cached_property
+    def v1_limit(self) -> asyncio.Semaphore:
+        return asyncio.Semaphore(self.v1_concurrency)
+
+    @cached_property
+    def activities(self) -> DataLoader[PageKey, dict[str, Any]]:
+        """A case's activities pages: one call per distinct (case, page, perPage), concurrently."""
+        return DataLoader(self._load_activities)
+
+    @cached_property
+    def records(self) -> DataLoader[PageKey, dict[str, Any]]:
+        """A case's records pages: one call per distinct (case, page, perPage), concurrently."""
+        return DataLoader(self._load_records)
+
+    @cached_property
+    def related(self) -> DataLoader[RelatedKey, list[Case]]:
+        """The cases of users / tags: parents sharing filters are served by combined any-of calls."""
+        return DataLoader(self._load_related)
 
     def release(self) -> None:
         """Drop what this request fetched, once its answer is built. The loaders and their load functions
@@ -89,9 +115,11 @@ class Loaders:
         upstream data at once, by reference counting."""
         self._known.clear()
         self._listings.clear()
-        for loader in (self.case, self.legacy_case, self.activities, self.records, self.related):
-            loader.cache_map.clear()
-            loader.load_fn = None  # type: ignore[assignment]
+        for name in self.LOADERS:
+            loader = self.__dict__.get(name)  # only the loaders this request made
+            if loader is not None:
+                loader.cache_map.clear()
+                loader.load_fn = None
 
     async def listing(self, fetch: Awaitable[dict[str, Any]]) -> dict[str, Any]:
         """Run a v2 case listing so that case lookups of the same request wait for it and take their cases
