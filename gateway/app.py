@@ -30,7 +30,7 @@ from gateway.limits import RequestSizeLimit, is_token_limit
 from gateway.observe import Observe
 from gateway.readiness import Readiness
 from gateway.response_cache import response_key
-from gateway.schema import schema
+from gateway.schema import schema_for
 from gateway.tuning import tune_process
 
 log = logging.getLogger("gateway")
@@ -77,7 +77,7 @@ class ReusedResult(ExecutionResult):
 
 class GatewayGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services, **kwargs: Any) -> None:
-        super().__init__(schema, **kwargs)
+        super().__init__(schema_for(services.settings.execution), **kwargs)
         self.services = services
 
     async def get_context(self, request: Any, response: Any) -> Context:

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
         "parsed upstream JSON makes many short-lived objects, and a higher threshold saves ~25% CPU on big "
         "answers). 0 keeps Python's defaults.",
     )
+    execution: Literal["fast", "plain"] = Field(
+        "fast",
+        description="fast: plain fields completed by compiled projections (gateway/execution.py); plain: "
+        "graphql-core's own field-by-field execution, same answers at about 10x the CPU (a fallback, and the "
+        "benchmark's baseline).",
+    )
     # Upstream resilience (gateway/upstream/resilience.py)
     attempt_timeout: float = Field(
         15.0,

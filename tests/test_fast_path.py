@@ -190,3 +190,38 @@ async def test_plain_fields_do_not_go_through_graphql_core(demo_services, monkey
         "Case.sla",
         "SLA.status",
     }
+
+
+def test_execution_setting_serves_the_same_answers_over_http(upstream, gateway, logs_dir):
+    """EXECUTION=plain (the benchmark's baseline, and the fallback) answers byte for byte as the default
+    fast gateway does, over real HTTP, and really runs graphql-core's execution (no projection compiled)."""
+    from tests.support import AUTH, Gateway, free_port, gateway_env, start, stop
+
+    port = free_port()
+    process = start(
+        ["serve", "--port", str(port)],
+        port,
+        logs_dir / "gateway-plain.log",
+        "/healthz",
+        gateway_env(upstream.url, CACHE_TTL="0", EXECUTION="plain"),
+    )
+    plain = Gateway(process)
+    try:
+        for query, variables in CORPUS[:6]:
+            body = {"query": query, "variables": variables}
+            fast_bytes = gateway.client.post("/graphql", json=body, headers=AUTH).content
+            plain_bytes = plain.client.post("/graphql", json=body, headers=AUTH).content
+            assert b'"data":null' not in fast_bytes
+            assert plain_bytes == fast_bytes
+    finally:
+        stop(process)
+
+
+@pytest.mark.parametrize(("execution", "fast"), [("fast", True), ("plain", False)])
+def test_execution_setting_picks_the_executor(execution, fast):
+    from gateway.app import create_app
+    from gateway.execution import FastExecutor
+
+    app = create_app(load_settings(v1_url=BASE, v2_url=BASE, execution=execution))
+    view = next(route for route in app.routes if route.path == "/graphql").app
+    assert (view.schema.execution_context_class is FastExecutor) is fast

@@ -79,5 +79,10 @@ def build_schema(fast: bool = True) -> strawberry.Schema:
 schema = build_schema()
 
 
+def schema_for(execution: str) -> strawberry.Schema:
+    """The schema serving `EXECUTION=fast` (the module's `schema`) or `plain` (built on demand)."""
+    return schema if execution == "fast" else build_schema(fast=False)
+
+
 def schema_sdl() -> str:
     return schema.as_str() + "\n"
