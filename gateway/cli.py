@@ -7,6 +7,7 @@ import asyncio
 import atexit
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -32,7 +33,13 @@ def metrics_dir_for_workers() -> None:
     prepare_multiprocess_dir(path)
 
 
+def _stopped(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or SIGINT, which stop it gracefully: no new connections, requests in flight
+    given SHUTDOWN_TIMEOUT seconds to finish; then the process exits 0."""
     from gateway.app import create_app
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
@@ -46,6 +53,11 @@ def serve(args: argparse.Namespace) -> int:
         "log_config": logging_config(settings.log_level, settings.log_format),  # in every worker too
         "timeout_graceful_shutdown": settings.shutdown_timeout,  # requests in flight may finish
     }
+    # uvicorn handles SIGTERM itself (the graceful stop above), then raises it again once it has stopped so
+    # that the signal's default action follows: the process would die by SIGTERM (exit status -15 / 143) after
+    # a clean stop. Handled here instead: a stop that was asked for is a success. (The supervisor of
+    # `--workers` handles its signals itself and returns.)
+    signal.signal(signal.SIGTERM, _stopped)
     if args.workers > 1:
         # Worker processes each build the app from the environment (HOST/PORT given here apply to all).
         os.environ.update({"HOST": settings.host, "PORT": str(settings.port)})
