@@ -16,8 +16,11 @@ demo: $(STAMP)
 	$(BIN)/casegraph demo
 
 # The Redis tests start their own redis-server (and stop it); install it when missing (we run as root).
+# tests/test_docker.py validates docker/compose.yaml with docker-compose (no Docker engine needed; without
+# the recommended docker.io it is 16 small Python packages) and lints the Dockerfile with hadolint (pip).
 test: $(STAMP)
 	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
+	command -v docker-compose >/dev/null || (apt-get update && apt-get install -y --no-install-recommends docker-compose)
 	$(BIN)/ruff check gateway tests bench
 	$(BIN)/python -m pytest
 
