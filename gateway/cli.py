@@ -20,17 +20,27 @@ from gateway.logs import configure_logging, logging_config
 SCHEMA_FILE = Path("schema.graphql")
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # gateway.metrics.MULTIPROC_ENV, read here before it is imported
+
+
+def empty_metrics_dir(path: str) -> None:
+    """Empty a PROMETHEUS_MULTIPROC_DIR before the gateway starts: values left by an earlier run would add
+    up. Done before anything imports prometheus-client, which opens the process's own files there."""
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.remove(os.path.join(path, name))
+
+
 def metrics_dir_for_workers() -> None:
     """Workers share their metrics through PROMETHEUS_MULTIPROC_DIR (`gateway/metrics.py`): emptied when
     given, else a temporary directory made here and removed at exit. Set before any worker starts."""
-    from gateway.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
-
     path = os.environ.get(MULTIPROC_ENV)
     if not path:
         path = tempfile.mkdtemp(prefix="casegraph-metrics-")
         os.environ[MULTIPROC_ENV] = path
         atexit.register(shutil.rmtree, path, True)
-    prepare_multiprocess_dir(path)
+    empty_metrics_dir(path)
 
 
 def _stopped(signum: int, frame: object) -> None:
@@ -40,6 +50,12 @@ def _stopped(signum: int, frame: object) -> None:
 def serve(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT, which stop it gracefully: no new connections, requests in flight
     given SHUTDOWN_TIMEOUT seconds to finish; then the process exits 0."""
+    # The metrics directory is ready before gateway.app imports prometheus-client, which reads the variable
+    # and opens this process's files there at once. One process keeps its metrics there too when it is set.
+    if args.workers > 1:
+        metrics_dir_for_workers()
+    elif os.environ.get(MULTIPROC_ENV):
+        empty_metrics_dir(os.environ[MULTIPROC_ENV])
     from gateway.app import create_app
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
@@ -61,7 +77,6 @@ def serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         # Worker processes each build the app from the environment (HOST/PORT given here apply to all).
         os.environ.update({"HOST": settings.host, "PORT": str(settings.port)})
-        metrics_dir_for_workers()
         uvicorn.run("gateway.app:create_app", factory=True, workers=args.workers, **common)  # type: ignore[arg-type]
     else:
         uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]

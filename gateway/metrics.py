@@ -20,7 +20,8 @@ distinct names per process: names come from clients, and each is a time series).
 
 Several worker processes: when `PROMETHEUS_MULTIPROC_DIR` names a directory before the process starts,
 prometheus-client keeps every value in files there and `/metrics` answers the sum over all workers
-(`casegraph serve --workers N` sets it up by itself). Without it, each process counts only its own.
+(`casegraph serve --workers N` sets it up by itself; `casegraph serve` empties it before it starts, as
+values left by an earlier run would add up). Without it, each process counts only its own.
 """
 
 from __future__ import annotations
@@ -189,14 +190,6 @@ def exposition() -> tuple[bytes, str]:
         _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-
-
-def prepare_multiprocess_dir(path: str) -> None:
-    """Empty a PROMETHEUS_MULTIPROC_DIR before workers start (values left by an earlier run would add up)."""
-    os.makedirs(path, exist_ok=True)
-    for name in os.listdir(path):
-        if name.endswith(".db"):
-            os.remove(os.path.join(path, name))
 
 
 def process_exiting() -> None:
