@@ -119,3 +119,96 @@ def gateway_env(upstream_url: str, **extra: str) -> dict[str, str]:
         "LOG_FORMAT": "text",  # the tests read log lines as text (test_observability.py reads JSON)
         **extra,
     }
+
+
+# --- shared by test_graphql_http.py, test_observability.py and test_shutdown.py ----------------------------
+
+
+def wait_for(condition: Any, what: str, limit: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll until `condition()` is truthy and return its value; at most `limit` seconds (a bound, not a
+    measurement)."""
+    deadline = time.monotonic() + limit
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened within {limit}s: {what}")
+        time.sleep(interval)
+
+
+def start_gateways_with(
+    upstream_url: str, log_dir: Path, specs: dict[str, tuple[list[str], dict[str, str]]]
+) -> dict[str, Gateway]:
+    """Gateway processes started side by side: name -> (extra `serve` arguments, environment on top of
+    `gateway_env`). If one fails to start, the others are stopped and the failure raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(name: str) -> Gateway:
+        extra_args, env = specs[name]
+        port = free_port()
+        return Gateway(
+            start(
+                ["serve", "--port", str(port), *extra_args],
+                port,
+                log_dir / f"{name}.log",
+                "/healthz",
+                gateway_env(upstream_url, **env),
+            )
+        )
+
+    with ThreadPoolExecutor(max(len(specs), 1)) as pool:
+        futures = {name: pool.submit(one, name) for name in specs}
+    started = {name: f.result() for name, f in futures.items() if f.exception() is None}
+    failures = [f.exception() for f in futures.values() if f.exception() is not None]
+    if failures:
+        stop_gateways(started.values())
+        raise failures[0]  # type: ignore[misc]
+    return started
+
+
+class Metrics:
+    """One scrape of a gateway's `GET /metrics`, parsed by prometheus-client's own parser."""
+
+    def __init__(self, text: str) -> None:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        self.text = text
+        self.samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                self.samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+
+    @classmethod
+    def of(cls, gateway: Gateway) -> Metrics:
+        response = gateway.client.get("/metrics")
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("text/plain")
+        return cls(response.text)
+
+    def get(self, name: str, **labels: str) -> float:
+        """The sample with exactly these labels (0 when it was never incremented: prometheus-client only
+        shows a labelled child once it exists)."""
+        return self.samples.get((name, frozenset(labels.items())), 0.0)
+
+    def series(self, name: str) -> dict[frozenset[tuple[str, str]], float]:
+        """Every sample of `name`, by its labels."""
+        return {labels: value for (sample, labels), value in self.samples.items() if sample == name}
+
+    def labelled(self, name: str, *keys: str) -> dict[tuple[str, ...], float]:
+        """Every non-zero sample of `name`, keyed by the values of the labels `keys`."""
+        found = {}
+        for labels, value in self.series(name).items():
+            if value:
+                as_dict = dict(labels)
+                found[tuple(as_dict[key] for key in keys)] = value
+        return found
+
+
+def stop_gateways(gateways: Any) -> None:
+    """Stop several gateway processes side by side (each may take a moment to drain and exit)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    processes = [gw.process for gw in gateways]
+    with ThreadPoolExecutor(max(len(processes), 1)) as pool:
+        list(pool.map(stop, processes))
