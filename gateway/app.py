@@ -208,9 +208,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
         )
     middleware.append(Middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes))
+    graphql = Route("/graphql", view, methods=["GET", "POST"])
+    graphql.methods.discard("HEAD")  # Starlette adds HEAD beside GET; a GraphQL answer has no useful HEAD
     app = Starlette(
         routes=[
-            Route("/graphql", view, methods=["GET", "POST"]),
+            graphql,
             Route("/healthz", healthz),
             Route("/readyz", Readiness().endpoint, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),

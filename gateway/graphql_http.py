@@ -120,11 +120,9 @@ class GraphQLOverHTTP:
                 raise HTTPException(406, f"Not acceptable: this endpoint answers {' or '.join(SUPPORTED)}.")
             response = await self.run(request)  # type: ignore[attr-defined]
         except HTTPException as exc:
-            # a 405 is a mutation sent by GET (only POST will do), or a method the view does not answer:
-            # HEAD, which the route lets through with GET (the others never reach the view)
-            headers = None
-            if exc.status_code == 405:
-                headers = {"Allow": "POST" if request.method == "GET" else "GET, POST"}
+            # the view's only 405 is a mutation sent by GET: only POST will do (the route answers other
+            # methods, HEAD included, with its own 405 naming GET and POST)
+            headers = {"Allow": "POST"} if exc.status_code == 405 else None
             response = PlainTextResponse(exc.reason, exc.status_code, headers=headers)
         except PersistedQueryError as exc:
             status = exc.status if media == GRAPHQL_RESPONSE_JSON or exc.malformed else 200
