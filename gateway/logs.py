@@ -103,6 +103,8 @@ def logging_config(level: str, fmt: str) -> dict[str, Any]:
             "uvicorn": {"level": level.upper(), "handlers": [], "propagate": True},
             "uvicorn.error": {"level": level.upper(), "handlers": [], "propagate": True},
             "uvicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
+            # httpx logs every request at info; the gateway logs its upstream calls itself (debug, warnings)
+            "httpx": {"level": "WARNING", "handlers": [], "propagate": True},
         },
     }
 

@@ -412,6 +412,8 @@ def test_a_summary_line_per_request_in_json_with_the_clients_request_id(gws, cal
         e for e in log_entries(gw) if e.get("request_id") == "abc-123" and e["logger"] != "gateway.requests"
     ]
     assert all(e["level"] in ("debug", "info") for e in others)
+    # one line per request, not one per upstream call: httpx's own request lines stay out at info
+    assert [e for e in log_entries(gw) if e["logger"].startswith("httpx")] == []
 
 
 def test_a_refused_request_is_summed_up_too(gws, calls):
