@@ -15,7 +15,7 @@ import pytest
 
 from gateway.demo import DEMO_TOKEN
 from tests.support import DEMO_TOKEN as SUPPORT_TOKEN
-from tests.support import Gateway, Upstream, free_port, gateway_env, start, stop
+from tests.support import Gateway, Upstream, free_port, start, start_gateway, stop
 
 assert DEMO_TOKEN == SUPPORT_TOKEN
 
@@ -42,16 +42,10 @@ def upstream(logs_dir: Path) -> Iterator[Upstream]:
 
 @pytest.fixture(scope="session")
 def gateway(upstream: Upstream, logs_dir: Path) -> Iterator[Gateway]:
-    port = free_port()
-    process = start(
-        ["serve", "--port", str(port)],
-        port,
-        logs_dir / "gateway.log",
-        "/healthz",
-        gateway_env(upstream.url, CACHE_TTL="0"),  # exact upstream call counts; caching has its own tests
-    )
-    yield Gateway(process)
-    stop(process)
+    # exact upstream call counts; caching has its own tests
+    gw = start_gateway(upstream.url, logs_dir / "gateway.log", CACHE_TTL="0")
+    yield gw
+    stop(gw.process)
 
 
 @pytest.fixture

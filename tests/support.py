@@ -137,6 +137,16 @@ def wait_for(condition: Any, what: str, limit: float = 10.0, interval: float = 0
         time.sleep(interval)
 
 
+def start_gateway(upstream_url: str, log_path: Path, *args: str, **env: str) -> Gateway:
+    """`casegraph serve` on a free port in front of `upstream_url`, answering /healthz: `args` are more `serve`
+    arguments, `env` settings on top of `gateway_env`."""
+    port = free_port()
+    process = start(
+        ["serve", "--port", str(port), *args], port, log_path, "/healthz", gateway_env(upstream_url, **env)
+    )
+    return Gateway(process)
+
+
 def start_gateways_with(
     upstream_url: str, log_dir: Path, specs: dict[str, tuple[list[str], dict[str, str]]]
 ) -> dict[str, Gateway]:
@@ -146,16 +156,7 @@ def start_gateways_with(
 
     def one(name: str) -> Gateway:
         extra_args, env = specs[name]
-        port = free_port()
-        return Gateway(
-            start(
-                ["serve", "--port", str(port), *extra_args],
-                port,
-                log_dir / f"{name}.log",
-                "/healthz",
-                gateway_env(upstream_url, **env),
-            )
-        )
+        return start_gateway(upstream_url, log_dir / f"{name}.log", *extra_args, **env)
 
     with ThreadPoolExecutor(max(len(specs), 1)) as pool:
         futures = {name: pool.submit(one, name) for name in specs}
@@ -206,9 +207,10 @@ class Metrics:
 
 
 def stop_gateways(gateways: Any) -> None:
-    """Stop several gateway processes side by side (each may take a moment to drain and exit)."""
+    """Stop several gateway processes (a dict of them, or any iterable) side by side: each may take a moment
+    to drain and exit."""
     from concurrent.futures import ThreadPoolExecutor
 
-    processes = [gw.process for gw in gateways]
+    processes = [gw.process for gw in (gateways.values() if isinstance(gateways, dict) else gateways)]
     with ThreadPoolExecutor(max(len(processes), 1)) as pool:
         list(pool.map(stop, processes))

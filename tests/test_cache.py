@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -32,7 +31,7 @@ from gateway.config import load_settings
 from gateway.credentials import Caller, Credential
 from gateway.errors import UpstreamError
 from gateway.upstream.http import UpstreamHTTP, query_string
-from tests.support import AUTH, DEMO_TOKEN, Gateway, Upstream, free_port, gateway_env, start, stop
+from tests.support import AUTH, DEMO_TOKEN, Gateway, Upstream, free_port, start_gateways_with, stop_gateways
 
 TOKEN_2 = "demo-token-2"  # valid on the demo upstream; sees the first team's cases only
 AUTH_2 = {"Authorization": f"Bearer {TOKEN_2}"}
@@ -124,28 +123,11 @@ def redis_server(logs_dir: Path) -> Iterator[RedisServer]:
 
 
 def start_gateways(upstream: Upstream, logs_dir: Path, envs: dict[str, dict[str, str]]) -> dict[str, Gateway]:
-    """Several gateway processes, started side by side (start-up is most of their cost)."""
-
-    def one(name: str) -> Gateway:
-        port = free_port()
-        env = gateway_env(upstream.url, **envs[name])
-        return Gateway(
-            start(["serve", "--port", str(port)], port, logs_dir / f"gateway-{name}.log", "/healthz", env)
-        )
-
-    with ThreadPoolExecutor(len(envs)) as pool:
-        futures = {name: pool.submit(one, name) for name in envs}
-    gateways = {name: future.result() for name, future in futures.items() if future.exception() is None}
-    failures = [future.exception() for future in futures.values() if future.exception() is not None]
-    if failures:
-        stop_gateways(gateways)
-        raise failures[0]  # type: ignore[misc]
-    return gateways
-
-
-def stop_gateways(gateways: dict[str, Gateway]) -> None:
-    with ThreadPoolExecutor(max(len(gateways), 1)) as pool:
-        list(pool.map(lambda gw: stop(gw.process), gateways.values()))
+    """Several gateway processes with these settings, started side by side (logs `gateway-<name>.log`)."""
+    started = start_gateways_with(
+        upstream.url, logs_dir, {f"gateway-{n}": ([], env) for n, env in envs.items()}
+    )
+    return {name: started[f"gateway-{name}"] for name in envs}
 
 
 @pytest.fixture(scope="module")

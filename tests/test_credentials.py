@@ -19,7 +19,7 @@ from gateway.config import load_settings
 from gateway.credentials import Credential
 from gateway.errors import UpstreamBadResponse
 from gateway.upstream.http import path_segment, scrub
-from tests.support import Gateway, Upstream, free_port, gateway_env, start, stop
+from tests.support import Gateway, Upstream, start_gateway, stop
 
 SECRET = "demo-token-2"  # the configured UPSTREAM_TOKEN of the token-mode gateway below
 
@@ -54,18 +54,17 @@ def evil() -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
 @pytest.fixture(scope="module")
 def token_gateway(upstream: Upstream, logs_dir: Path) -> Iterator[Gateway]:
     """AUTH_MODE=token at debug level: the most a log could say."""
-    port = free_port()
-    env = gateway_env(
+    gw = start_gateway(
         upstream.url,
+        logs_dir / "token-gateway.log",
         CACHE_TTL="0",
         AUTH_MODE="token",
         UPSTREAM_TOKEN=SECRET,
         LOG_LEVEL="debug",
         RETRY_BACKOFF="0.01",
     )
-    process = start(["serve", "--port", str(port)], port, logs_dir / "token-gateway.log", "/healthz", env)
-    yield Gateway(process)
-    stop(process)
+    yield gw
+    stop(gw.process)
 
 
 @pytest.fixture

@@ -112,18 +112,11 @@ def test_healthz(gateway):
 
 def test_serve_with_two_workers_answers_from_both(upstream, logs_dir, calls):
     """`casegraph serve --workers 2`: uvicorn worker processes, each built from the environment."""
-    from tests.support import Gateway, free_port, gateway_env, start, stop
+    from tests.support import start_gateway, stop
 
-    port = free_port()
-    process = start(
-        ["serve", "--port", str(port), "--workers", "2"],
-        port,
-        logs_dir / "workers.log",
-        "/healthz",
-        gateway_env(upstream.url, CACHE_TTL="0"),
-    )
+    gw = start_gateway(upstream.url, logs_dir / "workers.log", "--workers", "2", CACHE_TTL="0")
+    process = gw.process
     try:
-        gw = Gateway(process)
         answers = [gw.query("{ case(id: 3) { caseId } }") for _ in range(4)]
         assert all(a["data"] == {"case": {"caseId": 3}} for a in answers)
         assert len(calls.requests()) == 4

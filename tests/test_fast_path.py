@@ -195,17 +195,9 @@ async def test_plain_fields_do_not_go_through_graphql_core(demo_services, monkey
 def test_execution_setting_serves_the_same_answers_over_http(upstream, gateway, logs_dir):
     """EXECUTION=plain (the benchmark's baseline, and the fallback) answers byte for byte as the default
     fast gateway does, over real HTTP, and really runs graphql-core's execution (no projection compiled)."""
-    from tests.support import AUTH, Gateway, free_port, gateway_env, start, stop
+    from tests.support import AUTH, start_gateway, stop
 
-    port = free_port()
-    process = start(
-        ["serve", "--port", str(port)],
-        port,
-        logs_dir / "gateway-plain.log",
-        "/healthz",
-        gateway_env(upstream.url, CACHE_TTL="0", EXECUTION="plain"),
-    )
-    plain = Gateway(process)
+    plain = start_gateway(upstream.url, logs_dir / "gateway-plain.log", CACHE_TTL="0", EXECUTION="plain")
     try:
         for query, variables in CORPUS[:6]:
             body = {"query": query, "variables": variables}
@@ -214,7 +206,7 @@ def test_execution_setting_serves_the_same_answers_over_http(upstream, gateway, 
             assert b'"data":null' not in fast_bytes
             assert plain_bytes == fast_bytes
     finally:
-        stop(process)
+        stop(plain.process)
 
 
 @pytest.mark.parametrize(("execution", "fast"), [("fast", True), ("plain", False)])

@@ -9,7 +9,7 @@ from graphql import get_introspection_query, parse
 
 from gateway.limits import Limits, check_document
 from gateway.schema import schema
-from tests.support import AUTH, Gateway, Upstream, free_port, gateway_env, start, stop
+from tests.support import AUTH, Gateway, Upstream, start_gateway, stop
 
 DEEP = "{ legacyCase(id: 1001) { case { legacyCase { case { legacyCase { case { legacyCase { case { legacyCase { case { caseId } } } } } } } } } } }"
 ALIASES = "{ case(id: 1) { %s } }" % " ".join(f"a{i}: caseId" for i in range(31))
@@ -121,16 +121,11 @@ def test_introspection_is_on_by_default(gateway, calls):
 
 @pytest.fixture(scope="module")
 def closed_gateway(upstream: Upstream, logs_dir) -> Iterator[Gateway]:
-    port = free_port()
-    process = start(
-        ["serve", "--port", str(port)],
-        port,
-        logs_dir / "no-introspection-gateway.log",
-        "/healthz",
-        gateway_env(upstream.url, CACHE_TTL="0", INTROSPECTION="false"),
+    gw = start_gateway(
+        upstream.url, logs_dir / "no-introspection-gateway.log", CACHE_TTL="0", INTROSPECTION="false"
     )
-    yield Gateway(process)
-    stop(process)
+    yield gw
+    stop(gw.process)
 
 
 @pytest.mark.parametrize(

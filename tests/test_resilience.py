@@ -22,7 +22,7 @@ from gateway.app import create_app
 from gateway.config import load_settings
 from gateway.upstream.http import retry_after_seconds
 from gateway.upstream.resilience import BreakerState, CircuitBreaker, RetryBudget
-from tests.support import Gateway, Upstream, free_port, gateway_env, start, stop
+from tests.support import Gateway, Upstream, free_port, start, start_gateway, stop
 
 READ_TIMEOUT = 0.5
 # Fast backoff, and the budget and the breaker out of the way unless a test is about them.
@@ -62,16 +62,10 @@ def up(faulty: Upstream) -> Iterator[Upstream]:
 
 @contextmanager
 def gateway_on(upstream: Upstream, logs_dir: Path, name: str, **env: str) -> Iterator[Gateway]:
-    port = free_port()
-    process = start(
-        ["serve", "--port", str(port)],
-        port,
-        logs_dir / f"{name}.log",
-        "/healthz",
-        gateway_env(upstream.url, **{**FAST, **env}),
-    )
+    gw = start_gateway(upstream.url, logs_dir / f"{name}.log", **{**FAST, **env})
+    process = gw.process
     try:
-        yield Gateway(process)
+        yield gw
     finally:
         stop(process)
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import AUTH, Gateway, Upstream, free_port, gateway_env, start, stop, wait_for
+from tests.support import AUTH, Gateway, Upstream, start_gateway, stop, wait_for
 
 QUERY = "{ cases(perPage: 3) { items { caseId name } } }"
 V2_LIST = ["/api/v2/cases"]
@@ -34,15 +34,7 @@ def slow(upstream: Upstream) -> Iterator[Upstream]:
 
 
 def launch(upstream: Upstream, logs_dir: Path, name: str, args: list[str], **env: str) -> Gateway:
-    port = free_port()
-    process = start(
-        ["serve", "--port", str(port), *args],
-        port,
-        logs_dir / f"{name}.log",
-        "/healthz",
-        gateway_env(upstream.url, CACHE_TTL="0", **env),
-    )
-    return Gateway(process)
+    return start_gateway(upstream.url, logs_dir / f"{name}.log", *args, **{"CACHE_TTL": "0", **env})
 
 
 class InFlight:
