@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import redis
 
 DEMO_TOKEN = "demo-token"  # the demo upstream's default token (gateway.demo.DEMO_TOKEN)
 AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}
@@ -214,3 +219,72 @@ def stop_gateways(gateways: Any) -> None:
     processes = [gw.process for gw in (gateways.values() if isinstance(gateways, dict) else gateways)]
     with ThreadPoolExecutor(max(len(processes), 1)) as pool:
         list(pool.map(stop, processes))
+
+
+REDIS_SERVER = shutil.which("redis-server")
+needs_redis = pytest.mark.skipif(
+    REDIS_SERVER is None, reason="redis-server is not installed (`make test` installs it)"
+)
+
+
+class RedisServer:
+    """A throwaway redis-server: no persistence, loopback only, stopped by the fixture that started it."""
+
+    def __init__(self, log_path: Path) -> None:
+        assert REDIS_SERVER is not None
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.client = redis.Redis(port=self.port, socket_timeout=5)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.client.ping()
+                return
+            except redis.ConnectionError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"redis-server did not start:\n{log_path.read_text()}") from None
+                time.sleep(0.02)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+@contextmanager
+def running_redis(log_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the caller's own while the block runs (the test is skipped where there is none)."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (`make test` installs it)")
+    server = RedisServer(log_path)
+    try:
+        yield server
+    finally:
+        server.stop()

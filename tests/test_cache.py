@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -31,14 +29,21 @@ from gateway.config import load_settings
 from gateway.credentials import Caller, Credential
 from gateway.errors import UpstreamError
 from gateway.upstream.http import UpstreamHTTP, query_string
-from tests.support import AUTH, DEMO_TOKEN, Gateway, Upstream, free_port, start_gateways_with, stop_gateways
+from tests.support import (
+    AUTH,
+    DEMO_TOKEN,
+    Gateway,
+    RedisServer,
+    Upstream,
+    free_port,
+    needs_redis,
+    running_redis,
+    start_gateways_with,
+    stop_gateways,
+)
 
 TOKEN_2 = "demo-token-2"  # valid on the demo upstream; sees the first team's cases only
 AUTH_2 = {"Authorization": f"Bearer {TOKEN_2}"}
-REDIS_SERVER = shutil.which("redis-server")
-needs_redis = pytest.mark.skipif(
-    REDIS_SERVER is None, reason="redis-server is not installed (`make test` installs it)"
-)
 
 # Nested: one listing, the linked cases not on the page (one case_ids call), the assignees' cases (combined).
 NESTED = """{ cases(perPage: 10) { pageInfo { count pages } items { caseId name
@@ -62,64 +67,10 @@ def health(gw: Gateway) -> dict[str, Any]:
 # --- processes -----------------------------------------------------------------------------------------
 
 
-class RedisServer:
-    """A throwaway redis-server: no persistence, loopback only, stopped by the fixture that started it."""
-
-    def __init__(self, log_path: Path) -> None:
-        assert REDIS_SERVER is not None
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [
-                REDIS_SERVER,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self.client = redis.Redis(port=self.port, socket_timeout=5)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                self.client.ping()
-                return
-            except redis.ConnectionError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"redis-server did not start:\n{log_path.read_text()}") from None
-                time.sleep(0.02)
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        self.client.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
 @pytest.fixture(scope="session")
 def redis_server(logs_dir: Path) -> Iterator[RedisServer]:
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (`make test` installs it)")
-    server = RedisServer(logs_dir / "redis.log")
-    yield server
-    server.stop()
+    with running_redis(logs_dir / "redis.log") as server:
+        yield server
 
 
 def start_gateways(upstream: Upstream, logs_dir: Path, envs: dict[str, dict[str, str]]) -> dict[str, Gateway]:

@@ -18,8 +18,16 @@ import httpx
 import pytest
 
 from gateway.apq import sha256_hex
-from tests.support import AUTH, DEMO_TOKEN, Gateway, Upstream, start_gateways_with, stop_gateways
-from tests.test_cache import REDIS_SERVER, RedisServer
+from tests.support import (
+    AUTH,
+    DEMO_TOKEN,
+    Gateway,
+    RedisServer,
+    Upstream,
+    running_redis,
+    start_gateways_with,
+    stop_gateways,
+)
 
 GRJ = "application/graphql-response+json"
 GRJ_TYPE = f"{GRJ}; charset=utf-8"  # the Content-Type sent with it
@@ -430,11 +438,8 @@ def test_a_query_with_field_errors_is_registered(gateway, calls):
 
 @pytest.fixture(scope="module")
 def redis_for_apq(logs_dir: Path) -> Iterator[RedisServer]:
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (`make test` installs it)")
-    server = RedisServer(logs_dir / "redis-graphql-http.log")
-    yield server
-    server.stop()
+    with running_redis(logs_dir / "redis-graphql-http.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

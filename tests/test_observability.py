@@ -27,13 +27,14 @@ from tests.support import (
     AUTH,
     Gateway,
     Metrics,
+    RedisServer,
     Upstream,
     free_port,
+    running_redis,
     start_gateways_with,
     stop_gateways,
     wait_for,
 )
-from tests.test_cache import REDIS_SERVER, RedisServer
 
 # a listing, its assignees' cases (combined into one more v2 call), a v1 listing: no field errors
 NAMED = (
@@ -74,11 +75,8 @@ def post(gw: Gateway, query: str, **headers: str) -> httpx.Response:
 @pytest.fixture(scope="module")
 def redis_for_readyz(logs_dir: Path) -> Iterator[RedisServer]:
     """A Redis of this module's own: the readiness test stops it."""
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (`make test` installs it)")
-    server = RedisServer(logs_dir / "redis-readyz.log")
-    yield server
-    server.stop()
+    with running_redis(logs_dir / "redis-readyz.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

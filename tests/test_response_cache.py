@@ -12,15 +12,13 @@ from typing import Any
 
 import pytest
 
-from tests.support import Gateway, Upstream
+from tests.support import Gateway, Upstream, needs_redis, stop_gateways
 from tests.test_cache import (  # noqa: F401 - redis_server is a fixture
     AUTH_2,
     NESTED,
     answer_without_extensions,
-    needs_redis,
     redis_server,
     start_gateways,
-    stop_gateways,
 )
 
 
