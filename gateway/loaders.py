@@ -68,8 +68,6 @@ def all_now_or_later(loader: DataLoader[Any, Any], keys: Sequence[Any]) -> Any:
 class Loaders:
     """One request's loaders, each made on first use (most queries need one or two of them)."""
 
-    LOADERS = ("case", "legacy_case", "activities", "records", "related")
-
     def __init__(self, v1: V1API, v2: v2api.V2API, caller: Caller, v1_concurrency: int = 8) -> None:
         self.v1 = v1
         self.v2 = v2
@@ -115,11 +113,10 @@ class Loaders:
         upstream data at once, by reference counting."""
         self._known.clear()
         self._listings.clear()
-        for name in self.LOADERS:
-            loader = self.__dict__.get(name)  # only the loaders this request made
-            if loader is not None:
-                loader.cache_map.clear()
-                loader.load_fn = None
+        for made in self.__dict__.values():  # the loaders this request made (cached_property keeps them here)
+            if isinstance(made, DataLoader):
+                made.cache_map.clear()
+                made.load_fn = None  # type: ignore[assignment]
 
     async def listing(self, fetch: Awaitable[dict[str, Any]]) -> dict[str, Any]:
         """Run a v2 case listing so that case lookups of the same request wait for it and take their cases

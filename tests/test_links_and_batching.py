@@ -205,3 +205,28 @@ def test_link_values_are_ascii_digits_only():
     assert v2_id_of({**labels, "reference_value_1": "١٢"}, "Tines case") is None
     assert v2_id_of({**labels, "reference_value_1": " 12 "}, "Tines case") == 12
     assert v1_id_of({"metadata": {"trackops_case_id": "²"}}, "trackops_case_id") is None
+
+
+async def test_loaders_are_made_on_first_use_and_release_empties_each():
+    """A request makes only the loaders it uses; once its answer is built, `release` empties every one of them
+    and cuts its load function (the cycle that would keep the request's upstream data until a full GC)."""
+    from gateway.loaders import Loaders
+
+    loaders = Loaders(v1=None, v2=None, caller=None)  # type: ignore[arg-type]
+    assert [
+        name for name in ("case", "legacy_case", "activities", "records", "related") if name in vars(loaders)
+    ] == []
+    loaders.prime_cases([{"case_id": 1}, {"case_id": 2}])
+    loaders.prime_legacy_cases([{"id": 7}])
+    made = {name: vars(loaders)[name] for name in ("case", "legacy_case")}
+    assert {name: sorted(loader.cache_map.cache_map) for name, loader in made.items()} == {
+        "case": [1, 2],
+        "legacy_case": [7],
+    }
+    assert "activities" not in vars(loaders)
+    loaders.release()
+    assert {name: (loader.cache_map.cache_map, loader.load_fn) for name, loader in made.items()} == {
+        "case": ({}, None),
+        "legacy_case": ({}, None),
+    }
+    assert loaders._known == {}
