@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from tests.schema_walk import expected, selection
 from tests.support import AUTH
 
@@ -112,7 +110,7 @@ def test_healthz(gateway):
 
 def test_serve_with_two_workers_answers_from_both(upstream, logs_dir, calls):
     """`casegraph serve --workers 2`: uvicorn worker processes, each built from the environment."""
-    from tests.support import start_gateway, stop
+    from tests.support import start_gateway, stop, wait_for
 
     gw = start_gateway(upstream.url, logs_dir / "workers.log", "--workers", "2", CACHE_TTL="0")
     process = gw.process
@@ -120,9 +118,8 @@ def test_serve_with_two_workers_answers_from_both(upstream, logs_dir, calls):
         answers = [gw.query("{ case(id: 3) { caseId } }") for _ in range(4)]
         assert all(a["data"] == {"case": {"caseId": 3}} for a in answers)
         assert len(calls.requests()) == 4
-        deadline = time.monotonic() + 15  # the second worker may still be starting
-        while process.log().count("Application startup complete") < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert process.log().count("Application startup complete") == 2
+        started = "Application startup complete"  # the second worker may still be starting
+        wait_for(lambda: process.log().count(started) >= 2, "both workers started", limit=15)
+        assert process.log().count(started) == 2
     finally:
         stop(process)

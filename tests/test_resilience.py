@@ -22,7 +22,7 @@ from gateway.app import create_app
 from gateway.config import load_settings
 from gateway.upstream.http import retry_after_seconds
 from gateway.upstream.resilience import BreakerState, CircuitBreaker, RetryBudget
-from tests.support import Gateway, Upstream, free_port, start, start_gateway, stop
+from tests.support import Gateway, Upstream, free_port, start, start_gateway, stop, wait_for
 
 READ_TIMEOUT = 0.5
 # Fast backoff, and the budget and the breaker out of the way unless a test is about them.
@@ -84,15 +84,6 @@ def v2_report(gateway: Gateway) -> dict[str, Any]:
     return gateway.client.get("/healthz").json()["upstreams"]["v2"]
 
 
-def wait_for(condition: Any, what: str, limit: float = 5.0) -> None:
-    """Poll until `condition()` holds, at most `limit` seconds (a bound, not a measurement)."""
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened within {limit}s: {what}")
-        time.sleep(0.05)
-
-
 # --- each fault kind ---------------------------------------------------------------------------------------
 
 EVIL = "http://127.0.0.1:9/steal"
@@ -133,7 +124,7 @@ def test_a_slow_upstream_times_out_within_the_read_timeout(gw, up):
     assert answer["data"]["cases"] is None and len(answer["data"]["legacyCases"]["items"]) == 2
     assert [e["extensions"] for e in answer["errors"]] == [{"code": "UPSTREAM_TIMEOUT"}]
     # a read timeout is not retried: the upstream sees one request (logged when its delay is over)
-    wait_for(lambda: sent(up, "/api/v2/cases"), "the delayed request to be logged")
+    wait_for(lambda: sent(up, "/api/v2/cases"), "the delayed request to be logged", limit=5.0)
     assert up.client.get("/_demo/faults").json()["rules"][0]["fired"] == 1
 
 
@@ -172,7 +163,7 @@ def test_callers_joining_a_retried_call_share_its_attempts(gw, up):
         (a["extensions"]["upstream"]["calls"], a["extensions"]["upstream"]["sharedCalls"]) for a in answers
     )
     assert reports == [(0, 1), (1, 0)]
-    wait_for(lambda: len(sent(up, "/api/v2/cases")) == 3, "three attempts logged")
+    wait_for(lambda: len(sent(up, "/api/v2/cases")) == 3, "three attempts logged", limit=5.0)
     assert [r["status"] for r in sent(up, "/api/v2/cases")] == [503, 503, 200]
 
 
@@ -223,7 +214,7 @@ def test_the_breaker_opens_fails_fast_and_closes_after_a_probe(up, logs_dir):
         assert [r["path"] for r in up.requests()] == ["/api/v1/cases/1001"]
 
         # half-open: one probe goes through; it fails, so the breaker opens again
-        wait_for(lambda: v2_report(gateway)["breaker"]["state"] == "half_open", "the cool-down")
+        wait_for(lambda: v2_report(gateway)["breaker"]["state"] == "half_open", "the cool-down", limit=5.0)
         up.reset()
         answer = gateway.query(query % 5)
         assert answer["errors"][0]["extensions"]["code"] == "UPSTREAM_ERROR"
@@ -232,7 +223,9 @@ def test_the_breaker_opens_fails_fast_and_closes_after_a_probe(up, logs_dir):
 
         # the upstream recovers: after the cool-down the probe succeeds and the breaker closes
         up.clear_faults()
-        wait_for(lambda: v2_report(gateway)["breaker"]["state"] == "half_open", "the second cool-down")
+        wait_for(
+            lambda: v2_report(gateway)["breaker"]["state"] == "half_open", "the second cool-down", limit=5.0
+        )
         up.reset()
         answer = gateway.query(query % 6)
         assert "errors" not in answer and answer["data"]["case"] == {"caseId": 6}
