@@ -230,6 +230,17 @@ def measure(scenario: Scenario, args: argparse.Namespace, upstream: str, logs: P
         stop(gateway)
 
 
+def fifty_case_body() -> bytes:
+    """The demo upstream's answer to `GET /api/v2/cases?per_page=50`, as it sends it (about 410 KB)."""
+    import orjson
+
+    from gateway.demo.data import generate
+    from gateway.demo.v2 import V2Demo
+
+    data = generate(7)
+    return orjson.dumps(V2Demo(data).list_cases({"per_page": ["50"]}, data.tokens["demo-token"], "http://u"))
+
+
 def execution_cpu(rounds: int) -> dict[str, float]:
     """CPU ms to execute the 50-case query in process, fast path vs plain graphql-core execution, over the
     same parsed upstream JSON (no HTTP); and, apart, what parsing that upstream body costs (both paths
@@ -239,13 +250,10 @@ def execution_cpu(rounds: int) -> dict[str, float]:
     from gateway.config import load_settings
     from gateway.context import Context, Services
     from gateway.credentials import Caller, credential_for
-    from gateway.demo.data import generate
-    from gateway.demo.v2 import V2Demo
     from gateway.schema import build_schema
     from gateway.tuning import tune_process
 
-    data = generate(7)
-    body = orjson.dumps(V2Demo(data).list_cases({"per_page": ["50"]}, data.tokens["demo-token"], "http://u"))
+    body = fifty_case_body()
     parsed = orjson.loads(body)
     settings = load_settings(v1_url="http://u", v2_url="http://u", cache_ttl=0)
     services = Services.create(settings)
@@ -296,11 +304,7 @@ def machine_speed() -> dict[str, float]:
     fixed pure-Python loop of dict building, each the best of 5, in ms of CPU."""
     import orjson
 
-    from gateway.demo.data import generate
-    from gateway.demo.v2 import V2Demo
-
-    data = generate(7)
-    body = orjson.dumps(V2Demo(data).list_cases({"per_page": ["50"]}, data.tokens["demo-token"], "http://u"))
+    body = fifty_case_body()
 
     def parse() -> None:
         for _ in range(20):
