@@ -91,6 +91,10 @@ class Upstream:
         """Add a fault rule (gateway/demo/faults.py), e.g. `fault(status=503, paths=["/api/v2/cases"], times=2)`."""
         self.client.post("/_demo/faults", json=rule).raise_for_status()
 
+    def faults(self) -> list[dict[str, Any]]:
+        """The fault rules, each with how often it fired."""
+        return self.client.get("/_demo/faults").json()["rules"]
+
     def clear_faults(self) -> None:
         self.client.delete("/_demo/faults").raise_for_status()
 

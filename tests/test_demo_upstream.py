@@ -8,6 +8,7 @@ to one team, deterministic data, and the v1 <-> v2 links of the design.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from gateway.demo import DEMO_TOKEN_2
 from gateway.demo.data import generate
+from gateway.demo.faults import parse_rule
 
 SAMPLE = json.loads((Path(__file__).parent / "data" / "v2_sample_response.json").read_text())
 V1, V2 = "/api/v1/cases", "/api/v2/cases"
@@ -386,3 +388,35 @@ def test_dangling_links_point_at_nothing(upstream, v1_cases, v2_cases):
     v2_ids = {str(c["case_id"]) for c in v2_cases}
     refs = [ref for c in v1_cases if (ref := linked_v2_id(c)) is not None and ref not in v2_ids]
     assert refs and all(upstream.get(f"{V2}/{ref}").status_code == 404 for ref in refs)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({}, "a rule needs latency_ms, headers or one of"),
+        ({"status": 503, "reset": True}, "one failure per rule"),
+        ({"headers": {"Set-Cookie": 1}}, "headers must be an object of strings"),
+        ({"headers": ["Set-Cookie: a=b"]}, "headers must be an object of strings"),
+        ({"latency_ms": -1}, "latency_ms must be between"),
+        ({"status": 99}, "status must be an HTTP status"),
+        ({"times": -1, "status": 500}, "times must be a non-negative integer"),
+        ({"oops": 1}, "unknown keys: ['oops']"),
+    ],
+)
+def test_a_fault_rule_that_makes_no_sense_is_refused(spec, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_rule(1, spec)
+
+
+def test_a_headers_only_rule_serves_the_normal_answer_with_them(upstream):
+    upstream.clear_faults()
+    upstream.fault(headers={"Set-Cookie": "lb=node-2; Path=/"}, times=1, paths=["/api/v1/cases"])
+    try:
+        first = upstream.get("/api/v1/cases", per_page=1)
+        second = upstream.get("/api/v1/cases", per_page=1)
+    finally:
+        upstream.clear_faults()
+    assert first.status_code == second.status_code == 200
+    assert first.headers["set-cookie"] == "lb=node-2; Path=/"
+    assert "set-cookie" not in second.headers
+    assert first.json() == second.json()

@@ -93,6 +93,7 @@ def create_app(seed: int = 7, data: DemoData | None = None) -> Starlette:
                     "status": status,
                     "authorized_as": grant.user_id if grant else None,
                     "request_id": request.headers.get("x-request-id"),  # the gateway's, passed on
+                    "cookie": request.headers.get("cookie"),  # the gateway sends none (test_credentials)
                 }
             )
             if encoded is not None:

@@ -11,9 +11,11 @@ A rule (every key optional):
     error_rate  apply to this fraction of matching requests, drawn from a generator seeded with `seed`
                 (default 0): the same sequence of requests meets the same faults on every run
     latency_ms  wait this long before answering (alone: the request is then served normally)
+    headers     headers added to the answer: to a failure's, or alone to the normal answer (a load
+                balancer's or a session's Set-Cookie, say)
     and at most one failure:
-    status      answer this HTTP status, body {"error": <`error`, default "injected fault">}, plus any
-                `headers` given (a 302 with a Location, say)
+    status      answer this HTTP status, body {"error": <`error`, default "injected fault">} (with
+                `headers`, a 302 with a Location, say)
     rate_limit  {"retry_after": s}: 429 with `Retry-After: s`
     malformed   200 with a body that is not JSON
     truncated   200 with JSON cut off half way (its Content-Length matches the bytes sent)
@@ -106,8 +108,13 @@ def parse_rule(rule_id: int, spec: Any) -> Rule:
     latency = spec.get("latency_ms", 0)
     if not isinstance(latency, int | float) or not 0 <= latency <= 600_000:
         raise ValueError("latency_ms must be between 0 and 600000")
-    if not kinds and not latency:
-        raise ValueError(f"a rule needs latency_ms or one of {list(KINDS)}")
+    headers = spec.get("headers")
+    if headers is not None and not (
+        isinstance(headers, dict) and all(isinstance(v, str) for v in headers.values())
+    ):
+        raise ValueError("headers must be an object of strings")
+    if not kinds and not latency and not headers:
+        raise ValueError(f"a rule needs latency_ms, headers or one of {list(KINDS)}")
     if "status" in kinds and not (isinstance(spec["status"], int) and 200 <= spec["status"] <= 599):
         raise ValueError("status must be an HTTP status")
     return Rule(
@@ -190,7 +197,7 @@ class FaultInjection:
         if rule.latency_ms:
             await asyncio.sleep(rule.latency_ms / 1000)
         if rule.kind is None:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, _adding_headers(send, _headers(rule)))
             return
         query = scope.get("query_string", b"").decode("latin-1")
         status = {"status": rule.spec.get("status"), "rate_limit": 429}.get(rule.kind, 200)
@@ -227,13 +234,28 @@ async def _whole(send: Send, status: int, body: bytes, headers: dict[str, str] |
     await send({"type": "http.response.body", "body": body})
 
 
+def _headers(rule: Rule) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (rule.spec.get("headers") or {}).items()}
+
+
+def _adding_headers(send: Send, headers: dict[str, str]) -> Send:
+    """`send`, with `headers` added to the response's start."""
+    extra = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+    async def sender(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return sender
+
+
 async def _status(rule: Rule, send: Send) -> None:
-    headers = {str(k): str(v) for k, v in (rule.spec.get("headers") or {}).items()}
     await _whole(
         send,
         rule.spec["status"],
         orjson.dumps({"error": str(rule.spec.get("error", "injected fault"))}),
-        headers,
+        _headers(rule),
     )
 
 
