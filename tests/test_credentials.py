@@ -242,3 +242,23 @@ def test_scrub_blanks_the_credential():
         scrub("no Bearer s3cret-value or s3cret-value here", credential) == "no [redacted] or [redacted] here"
     )
     assert scrub("nothing to hide", Credential(None)) == "nothing to hide"
+
+
+def test_a_cookie_one_callers_answer_sets_never_goes_out_for_another(faulty, logs_dir):
+    """The gateway's pooled HTTP client is shared by every caller: an upstream session cookie (Set-Cookie
+    on Alice's answer) must not be kept and sent with Bob's requests, where it could stand for Alice."""
+    gw = start_gateway(faulty.url, logs_dir / "cookie-gateway.log", CACHE_TTL="0")
+    try:
+        faulty.fault(headers={"Set-Cookie": "session=alice-session; Path=/"}, times=1, paths=["/api/v2/*"])
+        query = "{ cases(perPage: 1) { items { caseId } } }"
+        assert gw.query(query)["data"]["cases"]["items"]  # demo-token: the first demo user
+        assert gw.query(query, headers={"Authorization": "Bearer demo-token-2"})["data"]["cases"]["items"]
+        assert gw.query(query)["data"]["cases"]["items"]
+    finally:
+        stop(gw.process)
+    [rule] = faulty.faults()
+    assert rule["fired"] == 1
+    log = [(r["authorized_as"], r["cookie"]) for r in faulty.requests() if r["path"] == "/api/v2/cases"]
+    first, second = (user for user, _ in log[:2])
+    assert first != second
+    assert log == [(first, None), (second, None), (first, None)]

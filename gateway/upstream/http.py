@@ -22,6 +22,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -110,6 +111,13 @@ def retry_after_seconds(value: str | None) -> float | None:
         return None
 
 
+def keeping_no_cookies() -> CookieJar:
+    """A cookie jar that accepts none. The client is shared by every caller, and httpx keeps the cookies
+    an answer sets and sends them with every later request: one caller's session would go out with the
+    next caller's credential."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
 class UpstreamHTTP:
     """Owns the pooled `httpx.AsyncClient` (one per process); close it on shutdown."""
 
@@ -123,6 +131,7 @@ class UpstreamHTTP:
                 max_keepalive_connections=settings.max_connections,
             ),
             follow_redirects=False,
+            cookies=keeping_no_cookies(),
             transport=transport,
         )
         self.cache = cache
