@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.schema_walk import selection  # noqa: E402
-from tests.support import AUTH, free_port, gateway_env, start, stop  # noqa: E402
+from tests.support import AUTH, free_port, gateway_env, start, start_upstream, stop  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -460,8 +460,7 @@ def main() -> int:
     args.speed = machine_speed()
     print(f"bench: machine speed {args.speed}", flush=True)
     logs = Path(tempfile.mkdtemp(prefix="casegraph-bench-"))
-    port = free_port()
-    upstream = start(["demo-upstream", "--port", str(port)], port, logs / "upstream.log", "/_demo/healthz")
+    upstream = start_upstream(logs / "upstream.log")
     results = []
     try:
         for scenario in SCENARIOS:
@@ -472,7 +471,7 @@ def main() -> int:
             print("  " + json.dumps(asdict(result)), flush=True)
             results.append(result)
     finally:
-        stop(upstream)
+        stop(upstream.process)
     print("bench: in-process execution, fast vs plain ...", flush=True)
     execution = execution_cpu(args.rounds)
     print("  " + json.dumps(execution), flush=True)

@@ -33,7 +33,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support import AUTH, free_port, gateway_env, start, stop  # noqa: E402
+from tests.support import AUTH, free_port, gateway_env, start, start_upstream, stop  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 CLIENT_TIMEOUT = 30.0  # seconds; an answer slower than this counts as CLIENT_TIMEOUT (a hang)
@@ -217,10 +217,8 @@ def main() -> int:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     logs = Path(tempfile.mkdtemp(prefix="casegraph-soak-"))  # the processes' logs, for a look afterwards
-    up_port, gw_port = free_port(), free_port()
-    upstream = start(
-        ["demo-upstream", "--port", str(up_port)], up_port, logs / "upstream.log", "/_demo/healthz"
-    )
+    gw_port = free_port()
+    upstream = start_upstream(logs / "upstream.log")
     gateway = None
     try:
         gateway = start(
@@ -248,7 +246,7 @@ def main() -> int:
     finally:
         if gateway is not None:
             stop(gateway)
-        stop(upstream)
+        stop(upstream.process)
 
     latencies_ms = [s * 1000 for s in tally.latencies]
     rss = [mb for _, mb in samples]

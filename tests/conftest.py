@@ -15,7 +15,7 @@ import pytest
 
 from gateway.demo import DEMO_TOKEN
 from tests.support import DEMO_TOKEN as SUPPORT_TOKEN
-from tests.support import Gateway, Upstream, free_port, start, start_gateway, stop
+from tests.support import Gateway, Upstream, start_gateway, start_upstream, stop
 
 assert DEMO_TOKEN == SUPPORT_TOKEN
 
@@ -34,10 +34,9 @@ def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def upstream(logs_dir: Path) -> Iterator[Upstream]:
-    port = free_port()
-    process = start(["demo-upstream", "--port", str(port)], port, logs_dir / "upstream.log", "/_demo/healthz")
-    yield Upstream(process)
-    stop(process)
+    upstream = start_upstream(logs_dir / "upstream.log")
+    yield upstream
+    stop(upstream.process)
 
 
 @pytest.fixture(scope="session")

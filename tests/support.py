@@ -146,6 +146,12 @@ def wait_for(condition: Any, what: str, limit: float = 10.0, interval: float = 0
         time.sleep(interval)
 
 
+def start_upstream(log_path: Path) -> Upstream:
+    """A demo upstream process of its own on a free port (stop it with `stop(upstream.process)`)."""
+    port = free_port()
+    return Upstream(start(["demo-upstream", "--port", str(port)], port, log_path, "/_demo/healthz"))
+
+
 def start_gateway(upstream_url: str, log_path: Path, *args: str, **env: str) -> Gateway:
     """`casegraph serve` on a free port in front of `upstream_url`, answering /healthz: `args` are more `serve`
     arguments, `env` settings on top of `gateway_env`."""

@@ -22,7 +22,7 @@ from gateway.app import create_app
 from gateway.config import load_settings
 from gateway.upstream.http import retry_after_seconds
 from gateway.upstream.resilience import BreakerState, CircuitBreaker, RetryBudget
-from tests.support import Gateway, Upstream, free_port, start, start_gateway, stop, wait_for
+from tests.support import Gateway, Upstream, start_gateway, start_upstream, stop, wait_for
 
 READ_TIMEOUT = 0.5
 # Fast backoff, and the budget and the breaker out of the way unless a test is about them.
@@ -43,12 +43,9 @@ V2_LIST = ["/api/v2/cases"]
 
 @pytest.fixture(scope="module")
 def faulty(logs_dir: Path) -> Iterator[Upstream]:
-    port = free_port()
-    process = start(
-        ["demo-upstream", "--port", str(port)], port, logs_dir / "faulty-upstream.log", "/_demo/healthz"
-    )
-    yield Upstream(process)
-    stop(process)
+    upstream = start_upstream(logs_dir / "faulty-upstream.log")
+    yield upstream
+    stop(upstream.process)
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@ connection is accepted meanwhile, and the process then exits 0; SHUTDOWN_TIMEOUT
 same with `serve --workers 2`, where SIGTERM goes to uvicorn's supervisor.
 
 A request is held in flight by a latency fault on the demo upstream: once the rule has fired, the
-gateway's upstream call has arrived and is waiting.
+gateway's upstream call has arrived and is waiting. The demo upstream is this module's own process: a call
+the gateway gave up on still completes upstream seconds later, and would land in another test's request log.
 """
 
 from __future__ import annotations
@@ -19,18 +20,25 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import AUTH, Gateway, Upstream, start_gateway, stop, wait_for
+from tests.support import AUTH, Gateway, Upstream, start_gateway, start_upstream, stop, wait_for
 
 QUERY = "{ cases(perPage: 3) { items { caseId name } } }"
 V2_LIST = ["/api/v2/cases"]
 
 
-@pytest.fixture
-def slow(upstream: Upstream) -> Iterator[Upstream]:
-    """The session upstream, its faults removed before and after the test."""
-    upstream.clear_faults()
+@pytest.fixture(scope="module")
+def own_upstream(logs_dir: Path) -> Iterator[Upstream]:
+    upstream = start_upstream(logs_dir / "shutdown-upstream.log")
     yield upstream
-    upstream.clear_faults()
+    stop(upstream.process)
+
+
+@pytest.fixture
+def slow(own_upstream: Upstream) -> Iterator[Upstream]:
+    """This module's upstream, its faults removed before and after the test."""
+    own_upstream.clear_faults()
+    yield own_upstream
+    own_upstream.clear_faults()
 
 
 def launch(upstream: Upstream, logs_dir: Path, name: str, args: list[str], **env: str) -> Gateway:
