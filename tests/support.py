@@ -98,6 +98,16 @@ class Upstream:
     def clear_faults(self) -> None:
         self.client.delete("/_demo/faults").raise_for_status()
 
+    @contextmanager
+    def clean(self) -> Iterator[Upstream]:
+        """No fault rules and an empty request log; the rules a test adds are removed after it too."""
+        self.clear_faults()
+        self.reset()
+        try:
+            yield self
+        finally:
+            self.clear_faults()
+
 
 class Gateway:
     """A gateway process; `query` posts a GraphQL request and returns the decoded answer."""

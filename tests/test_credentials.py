@@ -69,10 +69,8 @@ def token_gateway(upstream: Upstream, logs_dir: Path) -> Iterator[Gateway]:
 
 @pytest.fixture
 def faulty(upstream: Upstream) -> Iterator[Upstream]:
-    upstream.clear_faults()
-    upstream.reset()
-    yield upstream
-    upstream.clear_faults()
+    with upstream.clean() as clean:
+        yield clean
 
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])

@@ -409,13 +409,10 @@ def test_a_fault_rule_that_makes_no_sense_is_refused(spec, message):
 
 
 def test_a_headers_only_rule_serves_the_normal_answer_with_them(upstream):
-    upstream.clear_faults()
-    upstream.fault(headers={"Set-Cookie": "lb=node-2; Path=/"}, times=1, paths=["/api/v1/cases"])
-    try:
+    with upstream.clean():
+        upstream.fault(headers={"Set-Cookie": "lb=node-2; Path=/"}, times=1, paths=["/api/v1/cases"])
         first = upstream.get("/api/v1/cases", per_page=1)
         second = upstream.get("/api/v1/cases", per_page=1)
-    finally:
-        upstream.clear_faults()
     assert first.status_code == second.status_code == 200
     assert first.headers["set-cookie"] == "lb=node-2; Path=/"
     assert "set-cookie" not in second.headers

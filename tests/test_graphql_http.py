@@ -57,9 +57,8 @@ def expected(upstream: Upstream) -> dict[str, Any]:
 @pytest.fixture
 def faults(calls: Upstream) -> Iterator[Upstream]:
     """The session upstream with an empty log; every fault a test adds is removed after it."""
-    calls.clear_faults()
-    yield calls
-    calls.clear_faults()
+    with calls.clean() as upstream:
+        yield upstream
 
 
 def post(gw: Gateway, body: Any, accept: str | None = None, **headers: str) -> httpx.Response:

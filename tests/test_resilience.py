@@ -51,10 +51,8 @@ def faulty(logs_dir: Path) -> Iterator[Upstream]:
 @pytest.fixture
 def up(faulty: Upstream) -> Iterator[Upstream]:
     """The faulty upstream with no faults and an empty log; faults are cleared after the test too."""
-    faulty.clear_faults()
-    faulty.reset()
-    yield faulty
-    faulty.clear_faults()
+    with faulty.clean() as clean:
+        yield clean
 
 
 @contextmanager

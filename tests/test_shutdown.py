@@ -36,9 +36,8 @@ def own_upstream(logs_dir: Path) -> Iterator[Upstream]:
 @pytest.fixture
 def slow(own_upstream: Upstream) -> Iterator[Upstream]:
     """This module's upstream, its faults removed before and after the test."""
-    own_upstream.clear_faults()
-    yield own_upstream
-    own_upstream.clear_faults()
+    with own_upstream.clean() as clean:
+        yield clean
 
 
 def launch(upstream: Upstream, logs_dir: Path, name: str, args: list[str], **env: str) -> Gateway:
