@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import GraphQLError
@@ -20,22 +20,26 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
-from gateway import metrics
+from gateway import metrics, tracing
 from gateway.config import Settings, load_settings
 from gateway.context import Context, Services
 from gateway.credentials import Caller, credential_for
 from gateway.errors import GatewayError
 from gateway.graphql_http import GraphQLOverHTTP
 from gateway.limits import RequestSizeLimit, is_token_limit
-from gateway.observe import Observe
+from gateway.observe import Observe, Operation, operation_of
 from gateway.readiness import Readiness
 from gateway.response_cache import response_key
 from gateway.schema import schema_for
 from gateway.tuning import tune_process
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
 log = logging.getLogger("gateway")
 
 INTERNAL = {"code": "INTERNAL_SERVER_ERROR"}
+UNKNOWN = Operation(None, None, False)
 
 
 def format_error(error: GraphQLError) -> dict[str, Any]:
@@ -95,12 +99,22 @@ class GatewayGraphQL(GraphQL[Context, None]):
     ) -> ExecutionResult:
         """Answer from the response cache when a reusable answer is kept, else execute (and mark the
         answer to be kept in `process_result`). The request's loaders are released either way."""
-        try:
-            return await self._answer(
-                request, request_adapter, sub_response, context, root_value, request_data
-            )
-        finally:
-            context.loaders.release()
+        query, max_tokens = request_data.query, context.settings.max_query_tokens
+        traced = tracing.enabled()
+        operation = operation_of(query, request_data.operation_name, max_tokens) if traced and query else UNKNOWN
+        with tracing.operation_span(operation.name, operation.kind) as span:
+            try:
+                result = await self._answer(
+                    request, request_adapter, sub_response, context, root_value, request_data
+                )
+            finally:
+                context.loaders.release()
+            if traced:
+                reused = isinstance(result, ReusedResult)
+                looked_up = reused or getattr(request.state, "casegraph_keep", None) is not None
+                errors = result.body.get("errors") if isinstance(result, ReusedResult) else result.errors
+                span.answered(("hit" if reused else "miss") if looked_up else None, len(errors or ()))
+            return result
 
     async def _answer(self, request: Any, *args: Any) -> ExecutionResult:
         request_adapter, sub_response, context, root_value, request_data = args
@@ -172,8 +186,12 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, tracer_provider: TracerProvider | None = None) -> Starlette:
+    """The gateway app; traced with `tracer_provider`, or as the OTEL_* environment says (gateway/tracing.py)."""
     settings = settings or load_settings()
+    tracer_provider = tracer_provider or tracing.configure()
+    if tracer_provider is not None:
+        tracing.install(tracer_provider)
     services = Services.create(settings)
     view = GatewayView(
         services,
@@ -194,8 +212,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         yield
         await services.aclose()
         metrics.process_exiting()
+        if tracer_provider is not None:
+            tracing.uninstall(tracer_provider)  # the spans still queued are exported
 
     middleware = [Middleware(Observe)]  # outermost: request id, summary log line, request metrics
+    if tracer_provider is not None:  # around it: the server span, current for the summary line too
+        middleware.insert(0, Middleware(tracing.ServerSpans))
     if settings.cors_origin_list:
         middleware.append(
             Middleware(

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from strawberry.dataloader import DataLoader
 
+from gateway import tracing
 from gateway.credentials import Caller
 from gateway.errors import NotFound
 from gateway.upstream import v2 as v2api
@@ -145,6 +146,7 @@ class Loaders:
                 self.legacy_case.prime(case_id, case)
 
     async def _load_cases(self, ids: list[int]) -> list[Case | BaseException]:
+        tracing.batch_event("case", len(ids))
         if self._listings:
             await asyncio.wait(list(self._listings))
         missing = [i for i in ids if i not in self._known]
@@ -159,6 +161,7 @@ class Loaders:
         return [self._known.get(i) or NotFound(f"No v2 case {i}.", caseId=i) for i in ids]
 
     async def _load_legacy_cases(self, ids: list[int]) -> list[Case | BaseException]:
+        tracing.batch_event("legacy_case", len(ids))
         async def one(case_id: int) -> Case:
             async with self.v1_limit:
                 return await self.v1.get_case(self.caller, case_id)
@@ -172,12 +175,15 @@ class Loaders:
         return await asyncio.gather(*(fetch(self.caller, *key) for key in keys), return_exceptions=True)
 
     async def _load_activities(self, keys: list[PageKey]) -> list[dict[str, Any] | BaseException]:
+        tracing.batch_event("activities", len(keys))
         return await self._each(self.v2.case_activities, keys)
 
     async def _load_records(self, keys: list[PageKey]) -> list[dict[str, Any] | BaseException]:
+        tracing.batch_event("records", len(keys))
         return await self._each(self.v2.case_records, keys)
 
     async def _load_related(self, keys: list[RelatedKey]) -> list[list[Case] | BaseException]:
+        tracing.batch_event("related", len(keys))
         groups: dict[tuple[str, str, str | None, int], list[str]] = {}
         for kind, parent, filters, order, first in keys:
             groups.setdefault((kind, filters, order, first), []).append(parent)

@@ -2,8 +2,9 @@
 
 `request_id` holds the id of the request being answered (set by `gateway.observe.Observe`); the upstream
 client sends it on as `X-Request-ID`, and `RequestIdFilter` puts it on each log record. A JSON line has
-`time`, `level`, `logger`, `message`, the `request_id` when there is one, the fields a call passes as
-`extra={"fields": {...}}`, and `exc` with the traceback of an exception.
+`time`, `level`, `logger`, `message`, the `request_id` when there is one, the `trace_id` when the request is
+traced (`gateway/tracing.py`), the fields a call passes as `extra={"fields": {...}}`, and `exc` with the
+traceback of an exception.
 
 `logging_config` is a `logging.config.dictConfig` dictionary, handed to uvicorn (`log_config`) so that
 every worker process, uvicorn's own loggers included, logs the same way.
@@ -23,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from gateway.tracing import current_trace_id
+
 request_id: ContextVar[str | None] = ContextVar("casegraph_request_id", default=None)
 
 _ACCEPTED_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
@@ -38,11 +41,13 @@ def accept_request_id(value: str | None) -> str:
 
 
 class RequestIdFilter(logging.Filter):
-    """Puts the current request id on every record (`request_id`, and `request_tag` for text)."""
+    """Puts the current request id on every record (`request_id`, and `request_tag` for text), and the
+    current trace id (`trace_id`, None when untraced)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         rid = request_id.get()
         record.request_id = rid
+        record.trace_id = current_trace_id()
         record.request_tag = f" (request {rid})" if rid else ""
         return True
 
@@ -60,6 +65,9 @@ class JsonFormatter(logging.Formatter):
         rid = getattr(record, "request_id", None)
         if rid:
             entry["request_id"] = rid
+        trace_id = getattr(record, "trace_id", None)
+        if trace_id:
+            entry["trace_id"] = trace_id
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             for key, value in fields.items():

@@ -39,11 +39,17 @@ class Process:
 
 
 def start(
-    args: list[str], port: int, log_path: Path, health: str, env: dict[str, str] | None = None
+    args: list[str],
+    port: int,
+    log_path: Path,
+    health: str,
+    env: dict[str, str] | None = None,
+    module: str = "gateway.cli",
 ) -> Process:
+    """`python -m module args` (the `casegraph` command by default), once `health` answers 200 on `port`."""
     log_file = log_path.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", *args],
+        [sys.executable, "-m", module, *args],
         stdout=log_file,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},
@@ -160,6 +166,12 @@ def start_upstream(log_path: Path) -> Upstream:
     """A demo upstream process of its own on a free port (stop it with `stop(upstream.process)`)."""
     port = free_port()
     return Upstream(start(["demo-upstream", "--port", str(port)], port, log_path, "/_demo/healthz"))
+
+
+def start_receiver(log_path: Path) -> Process:
+    """An OTLP/HTTP trace receiver process (`tests/otlp_receiver.py`) on a free port."""
+    port = free_port()
+    return start(["--port", str(port)], port, log_path, "/healthz", module="tests.otlp_receiver")
 
 
 def start_gateway(upstream_url: str, log_path: Path, *args: str, **env: str) -> Gateway:

@@ -94,6 +94,8 @@ def create_app(seed: int = 7, data: DemoData | None = None) -> Starlette:
                     "authorized_as": grant.user_id if grant else None,
                     "request_id": request.headers.get("x-request-id"),  # the gateway's, passed on
                     "cookie": request.headers.get("cookie"),  # the gateway sends none (test_credentials)
+                    "traceparent": request.headers.get("traceparent"),  # W3C trace context (test_tracing)
+                    "tracestate": request.headers.get("tracestate"),
                 }
             )
             if encoded is not None:

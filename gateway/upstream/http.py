@@ -29,7 +29,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import orjson
 
-from gateway import metrics
+from gateway import metrics, tracing
 from gateway.cache import UpstreamCache, cache_key
 from gateway.config import Settings
 from gateway.credentials import Caller, Credential
@@ -171,6 +171,7 @@ class UpstreamHTTP:
             cached = await self.cache.get(key)
             if cached is not None:
                 caller.stats.cache_hits += 1
+                tracing.upstream_answered("cache_hit", api, path)
                 caller.stats.used(cached.expires_at)
                 return UpstreamResponse(cached.data, cached.headers, cached.expires_at)
             task = self._inflight.get(key)
@@ -183,6 +184,7 @@ class UpstreamHTTP:
             caller.stats.upstream_calls += 1
         else:
             caller.stats.shared_calls += 1
+            tracing.upstream_answered("joined", api, path)
         # shield: a caller that goes away does not cancel the call the others are waiting on
         try:
             response = await asyncio.shield(task)
@@ -227,8 +229,10 @@ class UpstreamHTTP:
             sent += 1
             return await self._attempt(api, url, path, headers, credential)
 
+        cache = "miss" if self.cache.ttl_for(path) else "off"
         try:
-            return await guard.call(attempt)
+            with tracing.upstream_span(api, base, path, headers, guard.breaker, cache):
+                return await guard.call(attempt)
         finally:
             metrics.observe_call(api, sent, guard.breaker)
 
@@ -244,6 +248,7 @@ class UpstreamHTTP:
                 async with self.client.stream("GET", url, headers=headers) as response:
                     status = response.status_code
                     outcome = str(status)
+                    tracing.upstream_status(status)
                     if status != 200:
                         body = await self._read(response, ERROR_BODY_LIMIT, api, path, truncate=True)
                         raise error_for_status(api, status, response.headers, body, credential)

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from tenacity import AsyncRetrying, RetryCallState, wait_random_exponential
 from tenacity.retry import retry_base
 
+from gateway import tracing
 from gateway.config import Settings
 from gateway.errors import (
     GatewayError,
@@ -229,6 +230,9 @@ class UpstreamGuard:
     def _before_sleep(self, retry_state: RetryCallState) -> None:
         self.stats.retries += 1
         exc = retry_state.outcome.exception() if retry_state.outcome else None
+        tracing.retry_event(
+            retry_state.attempt_number, getattr(exc, "code", type(exc).__name__), retry_state.upcoming_sleep
+        )
         log.info(
             "%s upstream: attempt %d failed (%s); retrying in %.2fs",
             self.name,
