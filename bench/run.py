@@ -5,8 +5,10 @@
 Starts the demo upstream and the gateway as separate processes on loopback, then for each scenario:
 counts the upstream calls of one query (from the demo upstream's own request log), drives load with
 `wrk` and records req/s, p50/p99 latency, the gateway's CPU per request (from /proc, all its worker
-processes), its peak RSS and the upstream calls per query under load. It also measures, in process,
-the CPU of executing the 50-case query on the fast path and on graphql-core's plain execution.
+processes), its peak RSS and the upstream calls per query under load. The warm-cache nested query runs
+twice more, with tracing on (every request sampled, spans exported over OTLP/HTTP to a receiver process,
+`tests/otlp_receiver.py`) and off again, for the CPU ratio of tracing. It also measures, in process, the
+CPU of executing the 50-case query on the fast path and on graphql-core's plain execution.
 Results go to bench/results/<date>-<host>.md and .json.
 """
 
@@ -34,7 +36,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.schema_walk import selection  # noqa: E402
-from tests.support import AUTH, free_port, gateway_env, start, start_upstream, stop  # noqa: E402
+from tests.support import (  # noqa: E402
+    AUTH,
+    free_port,
+    gateway_env,
+    start,
+    start_receiver,
+    start_upstream,
+    stop,
+)
 
 RESULTS = ROOT / "bench" / "results"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -69,17 +79,25 @@ class Scenario:
     cache: bool  # False: CACHE_TTL=0, every query goes upstream
     targets: dict[str, float]
     env: dict[str, str] = field(default_factory=dict)  # gateway settings of this scenario
+    traced: bool = False  # tracing on: every request sampled, exported to the receiver
 
 
 FULL_50_NAME = "50 v2 cases, every field"
 PLAIN_NAME = "50 v2 cases, every field, EXECUTION=plain (baseline)"
+WARM_NAME = "warm-cache nested query"
+TRACED_NAME = "warm-cache nested query, tracing on"
+UNTRACED_NAME = "warm-cache nested query, tracing off (again)"
 SCENARIOS = [
     Scenario(FULL_50_NAME, FULL_50_VARIANTS, False, {"cpu_ms": 7, "rps": 150, "rss_mb": 120}),
     # graphql-core's own execution under the same load: the baseline the fast path's ratio is taken against
     Scenario(PLAIN_NAME, FULL_50_VARIANTS, False, {}, {"EXECUTION": "plain"}),
     Scenario("20 legacy cases -> v2 fan-out", FAN_OUT_VARIANTS, False, {"upstream_calls": 2, "rps": 600}),
-    Scenario("warm-cache nested query", [NESTED], True, {"upstream_calls": 0, "rps": 1000}),
+    Scenario(WARM_NAME, [NESTED], True, {"upstream_calls": 0, "rps": 1000}),
+    # tracing on, then off again, right after: the ratio is taken against the mean of the two untraced runs
+    Scenario(TRACED_NAME, [NESTED], True, {"upstream_calls": 0}, traced=True),
+    Scenario(UNTRACED_NAME, [NESTED], True, {"upstream_calls": 0}),
 ]
+TRACING_TARGET = 1.10  # CPU per request, tracing on / off
 
 
 @dataclass
@@ -96,6 +114,7 @@ class Result:
     cpu_ms_per_request: float
     peak_rss_mb: float
     targets: dict[str, float]
+    spans_per_request: float | None = None  # spans the receiver got, per request (traced scenarios)
 
 
 def pids_of(root_pid: int) -> list[int]:
@@ -170,7 +189,23 @@ def upstream_count(client: httpx.Client, upstream: str) -> int:
     return client.get(f"{upstream}/_demo/requests").json()["count"]
 
 
-def measure(scenario: Scenario, args: argparse.Namespace, upstream: str, logs: Path) -> Result:
+def tracing_env(receiver: str) -> dict[str, str]:
+    """Tracing on, every request sampled, spans exported over OTLP/HTTP to `receiver`."""
+    return {
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver,
+        "OTEL_TRACES_SAMPLER": "always_on",
+        "OTEL_SERVICE_NAME": "casegraph-bench",
+    }
+
+
+def received_spans(client: httpx.Client, receiver: str) -> int:
+    return client.get(f"{receiver}/healthz").json()["spans"]
+
+
+def measure(
+    scenario: Scenario, args: argparse.Namespace, upstream: str, logs: Path, receiver: str | None = None
+) -> Result:
     port = free_port()
     env = gateway_env(
         upstream,
@@ -178,6 +213,9 @@ def measure(scenario: Scenario, args: argparse.Namespace, upstream: str, logs: P
         LOG_LEVEL="warning",
         **{**scenario.env, **args.env},
     )
+    if scenario.traced:
+        assert receiver is not None
+        env.update(tracing_env(receiver))
     extra = ["--workers", str(args.workers)] if args.workers > 1 else []
     gateway = start(
         ["serve", "--port", str(port), *extra], port, logs / f"gateway-{port}.log", "/healthz", env
@@ -207,10 +245,16 @@ def measure(scenario: Scenario, args: argparse.Namespace, upstream: str, logs: P
         once()
         calls = upstream_count(client, upstream) - before
         pids = pids_of(gateway.proc.pid)
+        spans_before = received_spans(client, receiver) if scenario.traced and receiver else 0
         cpu_before, count_before = cpu_seconds(pids), upstream_count(client, upstream)
         stats = run_wrk(gateway.url, bodies, args.duration, args.connections, args.threads)
         cpu = cpu_seconds(pids) - cpu_before
         under_load = (upstream_count(client, upstream) - count_before) / max(stats["requests"], 1)
+        peak = peak_rss_mb(pids)
+        spans = None
+        if scenario.traced and receiver:
+            stop(gateway)  # its last spans are exported on the way out
+            spans = round((received_spans(client, receiver) - spans_before) / max(stats["requests"], 1), 2)
         return Result(
             scenario=scenario.name,
             cache=scenario.cache,
@@ -222,8 +266,9 @@ def measure(scenario: Scenario, args: argparse.Namespace, upstream: str, logs: P
             p50_ms=round(stats["p50"] / 1000, 2),
             p99_ms=round(stats["p99"] / 1000, 2),
             cpu_ms_per_request=round(cpu * 1000 / max(stats["requests"], 1), 2),
-            peak_rss_mb=round(peak_rss_mb(pids), 1),
+            peak_rss_mb=round(peak, 1),
             targets=scenario.targets,
+            spans_per_request=spans,
         )
     finally:
         client.close()
@@ -417,6 +462,19 @@ def report(results: list[Result], execution: dict[str, float], args: argparse.Na
             f"{fast.rps} vs {plain.rps} req/s). This includes the work both pay (HTTP in and out, fetching and "
             "parsing the upstream body, encoding the answer); the ≥ 10x target is on execution, below.",
         ]
+    untraced = [by_name[name] for name in (WARM_NAME, UNTRACED_NAME) if name in by_name]
+    if TRACED_NAME in by_name and untraced:
+        traced = by_name[TRACED_NAME]
+        off = sum(r.cpu_ms_per_request for r in untraced) / len(untraced)
+        ratio = traced.cpu_ms_per_request / max(off, 0.001)
+        lines += [
+            "",
+            f"Tracing, same load, same run: the warm-cache nested query costs {traced.cpu_ms_per_request} ms of "
+            f"gateway CPU per request traced (every request sampled, {traced.spans_per_request} spans per request "
+            f"received over OTLP/HTTP by a receiver process) against {off:.3f} ms untraced (the mean of the runs "
+            f"before and after): {ratio:.2f}x ({'ok' if ratio <= TRACING_TARGET else 'MISSED'}, target "
+            f"≤ {TRACING_TARGET:.2f}x).",
+        ]
     speed = args.speed
     lines += [
         "",
@@ -460,18 +518,20 @@ def main() -> int:
     args.speed = machine_speed()
     print(f"bench: machine speed {args.speed}", flush=True)
     logs = Path(tempfile.mkdtemp(prefix="casegraph-bench-"))
+    chosen = [s for s in SCENARIOS if not args.only or args.only in s.name]
     upstream = start_upstream(logs / "upstream.log")
+    receiver = start_receiver(logs / "receiver.log") if any(s.traced for s in chosen) else None
     results = []
     try:
-        for scenario in SCENARIOS:
-            if args.only and args.only not in scenario.name:
-                continue
+        for scenario in chosen:
             print(f"bench: {scenario.name} ...", flush=True)
-            result = measure(scenario, args, upstream.url, logs)
+            result = measure(scenario, args, upstream.url, logs, receiver.url if receiver else None)
             print("  " + json.dumps(asdict(result)), flush=True)
             results.append(result)
     finally:
         stop(upstream.process)
+        if receiver is not None:
+            stop(receiver)
     print("bench: in-process execution, fast vs plain ...", flush=True)
     execution = execution_cpu(args.rounds)
     print("  " + json.dumps(execution), flush=True)

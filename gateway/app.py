@@ -101,7 +101,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
         answer to be kept in `process_result`). The request's loaders are released either way."""
         query, max_tokens = request_data.query, context.settings.max_query_tokens
         traced = tracing.enabled()
-        operation = operation_of(query, request_data.operation_name, max_tokens) if traced and query else UNKNOWN
+        operation = (
+            operation_of(query, request_data.operation_name, max_tokens) if traced and query else UNKNOWN
+        )
         with tracing.operation_span(operation.name, operation.kind) as span:
             try:
                 result = await self._answer(

@@ -162,6 +162,7 @@ class Loaders:
 
     async def _load_legacy_cases(self, ids: list[int]) -> list[Case | BaseException]:
         tracing.batch_event("legacy_case", len(ids))
+
         async def one(case_id: int) -> Case:
             async with self.v1_limit:
                 return await self.v1.get_case(self.caller, case_id)

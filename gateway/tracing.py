@@ -103,7 +103,9 @@ def _exporter(name: str) -> SpanExporter:
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()
-    raise ConfigError(f"OTEL_TRACES_EXPORTER: unknown exporter {name!r} (one of {', '.join(EXPORTERS)}, none)")
+    raise ConfigError(
+        f"OTEL_TRACES_EXPORTER: unknown exporter {name!r} (one of {', '.join(EXPORTERS)}, none)"
+    )
 
 
 def install(provider: TracerProvider) -> None:
@@ -164,34 +166,38 @@ class ServerSpans:
             method,
             parent,
             SpanKind.SERVER,
-            {"http.request.method": method, "url.scheme": scope.get("scheme", "http"), "url.path": scope["path"]},
+            {
+                "http.request.method": method,
+                "url.scheme": scope.get("scheme", "http"),
+                "url.path": scope["path"],
+            },
         )
         token = otel_context.attach(trace.set_span_in_context(span, parent))
-        status, error = 500, None
+        ending: dict[str, Any] = {"http.response.status_code": 500}  # set at the end, all at once
 
         async def send_traced(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
+                ending["http.response.status_code"] = message["status"]
                 for name, value in message.get("headers", ()):
                     if name == b"x-request-id":  # set by gateway.observe.Observe
-                        span.set_attribute("casegraph.request_id", value.decode("latin-1"))
+                        ending["casegraph.request_id"] = value.decode("latin-1")
             await send(message)
 
         try:
             await self.app(scope, receive, send_traced)
         except BaseException as exc:
-            error = type(exc).__qualname__
+            ending["error.type"] = type(exc).__qualname__
             raise
         finally:
             route = getattr(scope.get("route"), "path", None)  # the matched route's template (Starlette)
             if route:
                 span.update_name(f"{method} {route}")
-                span.set_attribute("http.route", route)
-            span.set_attribute("http.response.status_code", status)
-            if status >= 500 or error:
+                ending["http.route"] = route
+            status = ending["http.response.status_code"]
+            if status >= 500 or "error.type" in ending:
                 span.set_status(StatusCode.ERROR)
-                span.set_attribute("error.type", error or str(status))
+                ending.setdefault("error.type", str(status))
+            span.set_attributes(ending)
             otel_context.detach(token)
             span.end()
 

@@ -6,7 +6,7 @@
     GET    /spans       the spans received so far, flattened: ids in hex, attributes, events, resource
     GET    /requests    every request received, whole (protobuf's own JSON mapping of the message)
     DELETE /spans       forget them
-    GET    /healthz     200
+    GET    /healthz     200, with how many export requests and spans came in
 
 Requests are only decoded when they come in; the conversion to JSON waits for a GET, so that under the
 benchmark's load the receiver costs the machine little.
@@ -81,6 +81,7 @@ def flatten(request: ExportTraceServiceRequest) -> list[dict[str, Any]]:
 
 def create_app() -> Starlette:
     received: list[ExportTraceServiceRequest] = []
+    counted = [0]  # spans received since the last DELETE
 
     async def traces(request: Request) -> Response:
         body = await request.body()
@@ -91,7 +92,9 @@ def create_app() -> Starlette:
             body = zlib.decompress(body)
         if request.headers.get("content-type") != PROTOBUF:
             return Response(b"protobuf only", 415)
-        received.append(ExportTraceServiceRequest.FromString(body))
+        message = ExportTraceServiceRequest.FromString(body)
+        received.append(message)
+        counted[0] += sum(len(s.spans) for r in message.resource_spans for s in r.scope_spans)
         return Response(ExportTraceServiceResponse().SerializeToString(), media_type=PROTOBUF)
 
     async def spans(request: Request) -> Response:
@@ -102,10 +105,11 @@ def create_app() -> Starlette:
 
     async def clear(request: Request) -> Response:
         received.clear()
+        counted[0] = 0
         return Response(status_code=204)
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"ok": True, "requests": len(received)})
+        return JSONResponse({"ok": True, "requests": len(received), "spans": counted[0]})
 
     return Starlette(
         routes=[
@@ -119,7 +123,9 @@ def create_app() -> Starlette:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4318)
     args = parser.parse_args()
