@@ -36,6 +36,7 @@ import httpx
 import pytest
 import yaml
 
+from gateway import tracing
 from gateway.cli import parser
 from gateway.config import Settings, load_settings
 from tests.support import Process, free_port, start, stop
@@ -45,7 +46,9 @@ DOCKERFILE = ROOT / "docker" / "Dockerfile"
 COMPOSE = ROOT / "docker" / "compose.yaml"
 DOCKERIGNORE = ROOT / ".dockerignore"
 SERVICES = {"redis", "upstream", "gateway"}
+PROFILED = {"jaeger": ["tracing"]}  # optional services, and the profiles that start them
 SETTINGS = {name.upper() for name in Settings.model_fields}
+TRACING_ENV = {"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME"}  # read by the SDK
 
 
 def tool(name: str) -> str:
@@ -393,7 +396,8 @@ def listening_port(service: str, spec: dict[str, Any]) -> int:
 def test_the_compose_file_wires_the_gateway_to_redis_and_the_upstream(config):
     assert "version" not in COMPOSE.read_text().split("services:")[0]  # Compose Specification, no version:
     services = config["services"]
-    assert set(services) == SERVICES
+    assert set(services) == SERVICES | set(PROFILED)
+    assert {name: spec["profiles"] for name, spec in services.items() if "profiles" in spec} == PROFILED
     redis, upstream, gateway = services["redis"], services["upstream"], services["gateway"]
 
     assert redis["image"].startswith("redis:7")
@@ -418,13 +422,25 @@ def test_the_compose_file_wires_the_gateway_to_redis_and_the_upstream(config):
     assert urlsplit(env["CACHE_URL"]).scheme == "redis" and urlsplit(env["CACHE_URL"]).hostname == "redis"
     assert urlsplit(env["V1_URL"]).hostname == urlsplit(env["V2_URL"]).hostname == "upstream"
     assert (env["AUTH_MODE"], env["UPSTREAM_TOKEN"], env["LOG_FORMAT"]) == ("token", "demo-token", "json")
-    assert set(env) <= SETTINGS, set(env) - SETTINGS
+    assert set(env) - SETTINGS == TRACING_ENV, set(env) - SETTINGS
 
     assert gateway["ports"] == [{"published": 8000, "target": int(env["PORT"])}]
     assert gateway["stop_signal"] == "SIGTERM"
     # the orchestrator waits longer than the gateway lets requests drain, so draining can finish
     assert duration(gateway["stop_grace_period"]) >= float(env["SHUTDOWN_TIMEOUT"]) + 5
     assert "healthcheck" not in gateway  # the image's HEALTHCHECK (/healthz) applies
+
+
+def test_the_tracing_profile_adds_jaeger_and_the_gateway_exports_to_it_only_when_asked(config):
+    env = config["services"]["gateway"]["environment"]
+    assert env["OTEL_TRACES_EXPORTER"] == "none"  # off by default (gateway/tracing.py)
+    endpoint = urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    assert (endpoint.scheme, endpoint.hostname, endpoint.port) == ("http", "jaeger", 4318)  # OTLP/HTTP
+    jaeger = config["services"]["jaeger"]
+    assert jaeger["image"].startswith("cr.jaegertracing.io/jaegertracing/jaeger:2.")
+    assert jaeger["ports"] == [{"published": 16686, "target": 16686}]  # the UI; OTLP stays inside
+    traced = compose_config(OTEL_TRACES_EXPORTER="otlp")["services"]["gateway"]["environment"]
+    assert traced["OTEL_TRACES_EXPORTER"] == "otlp"
 
 
 def test_compose_variables_come_from_the_shell():
@@ -434,6 +450,7 @@ def test_compose_variables_come_from_the_shell():
         "GATEWAY_PORT",
         "UPSTREAM_TOKEN",
         "LOG_LEVEL",
+        "OTEL_TRACES_EXPORTER",
     }
     gateway = compose_config(GATEWAY_PORT="8080", GATEWAY_WORKERS="4", UPSTREAM_TOKEN="other")["services"][
         "gateway"
@@ -459,7 +476,7 @@ def container_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, extra
     """This process's environment as the gateway container's: the image's ENV, then the compose file's;
     no other setting, and no `.env` file in the working directory."""
     monkeypatch.chdir(tmp_path)
-    for name in SETTINGS:
+    for name in SETTINGS | {n for n in os.environ if n.startswith("OTEL_")}:
         monkeypatch.delenv(name, raising=False)
     image_env = {k: v for k, v in runtime().env().items() if k != "PATH"}
     for name, value in {**image_env, **extra}.items():
@@ -475,6 +492,7 @@ def test_the_gateway_environment_is_a_valid_configuration(config, monkeypatch, t
     assert settings.upstream_token.get_secret_value() == "demo-token"
     assert settings.cache_url == "redis://redis:6379/0"
     assert settings.shutdown_timeout == 30.0
+    assert tracing.configure() is None  # until OTEL_TRACES_EXPORTER=otlp is set in the shell
 
 
 # --- the stack, rehearsed as local processes ---------------------------------------------------------------
