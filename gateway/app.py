@@ -115,7 +115,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 reused = isinstance(result, ReusedResult)
                 looked_up = reused or getattr(request.state, "casegraph_keep", None) is not None
                 errors = result.body.get("errors") if isinstance(result, ReusedResult) else result.errors
-                span.answered(("hit" if reused else "miss") if looked_up else None, len(errors or ()))
+                stats = context.caller.stats
+                span.answered(
+                    ("hit" if reused else "miss") if looked_up else None,
+                    len(errors or ()),
+                    stats.upstream_calls,
+                    stats.cache_hits,
+                    stats.shared_calls,
+                )
             return result
 
     async def _answer(self, request: Any, *args: Any) -> ExecutionResult:

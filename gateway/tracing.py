@@ -12,10 +12,10 @@ What a trace holds (all spans of a request in one trace, the client's when it se
   `OTEL_PROPAGATORS`) of the request are its parent context. While it is current every log line carries
   its trace id (`gateway/logs.py`).
 - `operation_span`: an INTERNAL span per GraphQL operation (`query Cases`): operation type and name,
-  response-cache hit or miss, the number of errors, and the plan (reused or compiled) and cost when the
-  caller knows them. Loader batches are events on it (`loader.batch`, with the loader and its size), as
-  are upstream answers that cost no request: `upstream.cache_hit` and `upstream.joined` (a call already in
-  flight, whose span belongs to the trace of the request that started it).
+  response-cache hit or miss, the number of errors, the upstream requests it sent, the upstream answers it
+  took from the cache and those it took from an identical call already in flight (joined: that call's span
+  is in the trace of the request that started it), and the plan (reused or compiled) and cost when the
+  caller knows them. Loader batches are events on it (`loader.batch`, with the loader and its size).
 - `upstream_span`: a CLIENT span per upstream request sent (`GET /api/v2/cases/{case_id}`), around all
   its attempts: the route template (never the URL: its query string holds the caller's filters),
   upstream, cache (`miss`, or `off` for an uncached route), circuit-breaker state when it started, the
@@ -229,15 +229,24 @@ class OperationSpan:
         otel_context.detach(self.token)  # type: ignore[arg-type]
         span.end()
 
-    def answered(self, response_cache: str | None, errors: int) -> None:
+    def answered(
+        self, response_cache: str | None, errors: int, calls: int = 0, cache_hits: int = 0, joined: int = 0
+    ) -> None:
         """How the operation was answered: from the response cache (`hit`), executed after a look there
-        (`miss`) or without one (None), and how many errors the answer has."""
+        (`miss`) or without one (None); how many errors the answer has; the upstream requests it sent,
+        the upstream answers it took from the cache and those it took from identical calls in flight."""
         if self.span is None:
             return
+        counts = {
+            "casegraph.graphql.errors": errors,
+            "casegraph.upstream.calls": calls,
+            "casegraph.upstream.cache_hits": cache_hits,
+            "casegraph.upstream.joined": joined,
+        }
+        attributes: dict[str, Any] = {name: count for name, count in counts.items() if count}
         if response_cache is not None:
-            self.span.set_attribute("casegraph.response_cache", response_cache)
-        if errors:
-            self.span.set_attribute("casegraph.graphql.errors", errors)
+            attributes["casegraph.response_cache"] = response_cache
+        self.span.set_attributes(attributes)
 
 
 _NO_OPERATION = OperationSpan(None)
@@ -334,15 +343,6 @@ def upstream_status(status: int) -> None:
     """An upstream attempt's HTTP status, on the current upstream span (the last attempt's stays)."""
     if _tracer is not None:
         trace.get_current_span().set_attribute("http.response.status_code", status)
-
-
-def upstream_answered(how: str, api: str, path: str) -> None:
-    """An upstream answer that cost no request (`cache_hit`, or `joined` a call in flight): an event on
-    the current span."""
-    if _tracer is not None:
-        trace.get_current_span().add_event(
-            f"upstream.{how}", {"casegraph.upstream.api": api, "url.template": route_template(path)}
-        )
 
 
 def retry_event(attempt: int, error: str, wait: float) -> None:

@@ -171,7 +171,6 @@ class UpstreamHTTP:
             cached = await self.cache.get(key)
             if cached is not None:
                 caller.stats.cache_hits += 1
-                tracing.upstream_answered("cache_hit", api, path)
                 caller.stats.used(cached.expires_at)
                 return UpstreamResponse(cached.data, cached.headers, cached.expires_at)
             task = self._inflight.get(key)
@@ -184,7 +183,6 @@ class UpstreamHTTP:
             caller.stats.upstream_calls += 1
         else:
             caller.stats.shared_calls += 1
-            tracing.upstream_answered("joined", api, path)
         # shield: a caller that goes away does not cancel the call the others are waiting on
         try:
             response = await asyncio.shield(task)
