@@ -32,7 +32,7 @@ import os
 import re
 from collections.abc import MutableMapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
@@ -205,8 +205,10 @@ class ServerSpans:
 # --- the operation span ---------------------------------------------------------------------------------
 
 
-class OperationSpan:
-    """The current GraphQL operation's span, as a context manager (a no-op one when tracing is off)."""
+class CurrentSpan:
+    """A span made current for a block, as a context manager: an exception leaving the block marks it
+    failed, with `error.type` the gateway's error code (or the exception's class), never its message. A
+    no-op when the span is None (tracing off)."""
 
     __slots__ = ("span", "token")
 
@@ -214,7 +216,7 @@ class OperationSpan:
         self.span = span
         self.token: object = None
 
-    def __enter__(self) -> OperationSpan:
+    def __enter__(self) -> Self:
         if self.span is not None:
             self.token = otel_context.attach(trace.set_span_in_context(self.span))
         return self
@@ -228,6 +230,12 @@ class OperationSpan:
             span.set_status(StatusCode.ERROR)
         otel_context.detach(self.token)  # type: ignore[arg-type]
         span.end()
+
+
+class OperationSpan(CurrentSpan):
+    """The current GraphQL operation's span."""
+
+    __slots__ = ()
 
     def answered(
         self, response_cache: str | None, errors: int, calls: int = 0, cache_hits: int = 0, joined: int = 0
@@ -287,31 +295,21 @@ def _server(base: str) -> tuple[str, int]:
     return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
 
-class UpstreamSpan:
-    """A CLIENT span around one upstream request and all its attempts (a no-op one when tracing is off)."""
+class UpstreamSpan(CurrentSpan):
+    """A CLIENT span around one upstream request and all its attempts, whose context goes upstream in the
+    request's headers."""
 
-    __slots__ = ("headers", "span", "token")
+    __slots__ = ("headers",)
 
     def __init__(self, span: Span | None, headers: MutableMapping[str, str]) -> None:
-        self.span = span
+        super().__init__(span)
         self.headers = headers
-        self.token: object = None
 
-    def __enter__(self) -> UpstreamSpan:
+    def __enter__(self) -> Self:
+        super().__enter__()
         if self.span is not None:
-            self.token = otel_context.attach(trace.set_span_in_context(self.span))
             propagate.inject(self.headers)  # traceparent (and tracestate) naming this span
         return self
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        span = self.span
-        if span is None:
-            return
-        if exc is not None:
-            span.set_attribute("error.type", getattr(exc, "code", None) or type(exc).__qualname__)
-            span.set_status(StatusCode.ERROR)
-        otel_context.detach(self.token)  # type: ignore[arg-type]
-        span.end()
 
 
 _NO_UPSTREAM = UpstreamSpan(None, {})
