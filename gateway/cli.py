@@ -56,10 +56,12 @@ def serve(args: argparse.Namespace) -> int:
         metrics_dir_for_workers()
     elif os.environ.get(MULTIPROC_ENV):
         empty_metrics_dir(os.environ[MULTIPROC_ENV])
+    from gateway import tracing
     from gateway.app import create_app
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     settings = load_settings(**overrides)
+    tracing.exporters()  # an OTEL_* configuration it cannot honour stops it here, before any worker starts
     configure_logging(settings.log_level, settings.log_format)
     common: dict[str, object] = {
         "host": settings.host,

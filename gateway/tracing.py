@@ -62,18 +62,35 @@ def _env(name: str) -> str:
     return os.environ.get(name, "").strip()
 
 
-def configure() -> TracerProvider | None:
-    """The tracer provider the `OTEL_*` environment asks for, or None when tracing is off: no
-    `OTEL_TRACES_EXPORTER` (or `none`), or `OTEL_SDK_DISABLED=true`. The sampler, resource (service name:
-    `casegraph` unless `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES` name one), span limits, batching
-    and the OTLP endpoint, headers, timeout and compression are the SDK's, read from its variables."""
+def exporters() -> list[str]:
+    """The exporters `OTEL_TRACES_EXPORTER` names (none: tracing is off, as with `OTEL_SDK_DISABLED=true`);
+    a ConfigError for one the gateway cannot honour. `casegraph serve` asks before starting workers."""
     if _env("OTEL_SDK_DISABLED").lower() == "true":
-        return None
+        return []
     names = [n.strip().lower() for n in _env("OTEL_TRACES_EXPORTER").split(",") if n.strip()]
-    names = [n for n in names if n != "none"]
+    names = list(dict.fromkeys(n for n in names if n != "none"))
+    for name in names:
+        if name not in EXPORTERS:
+            raise ConfigError(
+                f"OTEL_TRACES_EXPORTER: unknown exporter {name!r} (one of {', '.join(EXPORTERS)}, none)"
+            )
+    protocol = _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL")
+    if "otlp" in names and protocol and protocol != "http/protobuf":
+        raise ConfigError(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL: {protocol!r} is not supported; the gateway exports OTLP over "
+            "HTTP (http/protobuf, port 4318)"
+        )
+    return names
+
+
+def configure() -> TracerProvider | None:
+    """The tracer provider the `OTEL_*` environment asks for, or None when tracing is off (`exporters`).
+    The sampler, resource (service name: `casegraph` unless `OTEL_SERVICE_NAME` or
+    `OTEL_RESOURCE_ATTRIBUTES` name one), span limits, batching and the OTLP endpoint, headers, timeout and
+    compression are the SDK's, read from its variables."""
+    names = exporters()
     if not names:
         return None
-    exporters = [_exporter(name) for name in dict.fromkeys(names)]
 
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -83,29 +100,19 @@ def configure() -> TracerProvider | None:
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         resource = resource.merge(Resource({"service.name": SERVICE_NAME}))
     provider = TracerProvider(resource=resource)  # sampler and span limits from OTEL_TRACES_SAMPLER etc.
-    for exporter in exporters:
-        provider.add_span_processor(BatchSpanProcessor(exporter))  # OTEL_BSP_* from the environment
+    for name in names:
+        provider.add_span_processor(BatchSpanProcessor(_exporter(name)))  # OTEL_BSP_* from the environment
     return provider
 
 
 def _exporter(name: str) -> SpanExporter:
     if name == "otlp":
-        protocol = _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL")
-        if protocol and protocol != "http/protobuf":
-            raise ConfigError(
-                f"OTEL_EXPORTER_OTLP_PROTOCOL: {protocol!r} is not supported; the gateway exports OTLP over "
-                "HTTP (http/protobuf, port 4318)"
-            )
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         return OTLPSpanExporter()  # endpoint, headers, timeout, compression from OTEL_EXPORTER_OTLP_*
-    if name == "console":
-        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
-        return ConsoleSpanExporter()
-    raise ConfigError(
-        f"OTEL_TRACES_EXPORTER: unknown exporter {name!r} (one of {', '.join(EXPORTERS)}, none)"
-    )
+    return ConsoleSpanExporter()
 
 
 def install(provider: TracerProvider) -> None:

@@ -30,7 +30,7 @@ from gateway import tracing
 from gateway.app import create_app
 from gateway.config import ConfigError, load_settings
 from gateway.links import v2_id_of
-from tests.support import AUTH, Upstream, start_gateway, start_receiver, stop, wait_for
+from tests.support import AUTH, Upstream, free_port, start_gateway, start_receiver, stop, wait_for
 
 FAN_OUT = "{ legacyCases(perPage: 20) { items { legacyId case { caseId name } } } }"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -453,6 +453,20 @@ def test_a_configuration_the_gateway_cannot_honour_is_refused(otel_env, env, nam
         otel_env.setenv(name, value)
     with pytest.raises(ConfigError, match=named):
         tracing.configure()
+
+
+def test_serve_refuses_it_before_starting_workers(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--workers", "2", "--port", str(free_port())],
+        env={**clean, "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("casegraph: OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' is not supported")
 
 
 # --- end to end: processes, OTLP over HTTP, JSON logs -----------------------------------------------------
