@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 from graphql import GraphQLError
 from starlette.applications import Starlette
@@ -66,6 +67,15 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     return formatted
 
 
+def encode_answer(answer: Any) -> bytes:
+    """An answer as JSON bytes: orjson, or msgspec for what orjson refuses (an upstream integer past 64 bits,
+    nesting past orjson's depth limit)."""
+    try:
+        return orjson.dumps(answer)
+    except TypeError:
+        return msgspec.json.encode(answer)
+
+
 @dataclass
 class ReusedResult(ExecutionResult):
     """An answer from the response cache: the body as sent before, and how many upstream answers built it."""
@@ -100,7 +110,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 request, request_adapter, sub_response, context, root_value, request_data
             )
         finally:
-            context.loaders.release()
+            context.release()
 
     async def _answer(self, request: Any, *args: Any) -> ExecutionResult:
         request_adapter, sub_response, context, root_value, request_data = args
@@ -136,7 +146,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return response
 
     def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+        return encode_answer(data)
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)

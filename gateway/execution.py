@@ -17,8 +17,8 @@ two paths give byte-identical answers.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any
 
 from graphql import (
     GraphQLEnumType,
@@ -32,48 +32,19 @@ from graphql import (
 )
 from graphql.pyutils import Path, Undefined
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
-from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 Projection = Callable[[Any], Any]
 # One object's plan: its compiled projection and the fields it leaves to graphql-core.
 Plan = tuple[Projection, list[tuple[str, Any]]]
 
 STRAWBERRY_FIELD = "strawberry-definition"
-MAX_PLANS = 4096  # compiled object plans kept across requests (the cache starts over when full)
-PLANS: dict[tuple[Any, ...], tuple[Any, Projection, tuple[str, ...]]] = {}
 
 
 def passes_strings_unchanged(serialise: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Mark a scalar serialiser that returns a string as it is: the projection then copies such strings."""
     serialise._passes_strings_unchanged = True  # type: ignore[attr-defined]
     return serialise
-
-
-class ValidationCache(SchemaExtension):
-    """Validation results cached by query text. Strawberry's own ValidationCache keys on the parsed
-    document, whose hash walks every AST node on every request (about 1 ms for a big query); the text
-    is hashed once by Python and the document is a pure function of it."""
-
-    maxsize = 512
-    _cache: ClassVar[dict[tuple[Any, ...], Any]] = {}
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        if context.pre_execution_errors:  # already refused (gateway/limits.py): not worth validating
-            yield
-            return
-        key = (id(context.schema._schema), context.query, tuple(context.validation_rules))
-        errors = self._cache.get(key)
-        if errors is None:
-            errors = validate_document(
-                context.schema._schema, context.graphql_document, context.validation_rules
-            )
-            if len(self._cache) >= self.maxsize:
-                self._cache.clear()
-            self._cache[key] = errors
-        context.pre_execution_errors = errors
-        yield
 
 
 class GiveUp(Exception):
@@ -248,27 +219,25 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         self._plans: dict[int, tuple[Any, Plan]] = {}
         manager = self.middleware_manager
         self._fast = not (manager is not None and getattr(manager, "_middleware_resolvers", None))
-        # `@include(if: $v)`/`@skip(if: $v)` change what nested selections collect: boolean variables are
-        # part of every plan's key.
-        variables = getattr(self.variable_values, "coerced", self.variable_values) or {}
-        self._switches = tuple(sorted((k, v) for k, v in variables.items() if v.__class__ is bool))
+        # The operation's plan (gateway/plan.py) keeps the compiled projections: the plan is per document
+        # text and @include/@skip values, and holds the parsed document, so its AST nodes (whose ids key the
+        # projections) live as long as it. Without a plan they are compiled for this request only.
+        plan = getattr(self.context_value, "plan", None)
+        self._projections: dict[tuple[Any, ...], Any] = plan.projections if plan is not None else {}
 
     def _plan(self, parent_type: GraphQLObjectType, grouped: Any) -> Plan:
-        """The plan for one object selection: from this request's memo, else from the process-wide cache
-        (the parsed document is cached, so the same query has the same AST nodes), else compiled."""
+        """The plan for one object selection: from this request's memo, else from the operation plan's
+        projections, else compiled."""
         local = self._plans.get(id(grouped))
         if local is not None:
             return local[1]
         nodes = tuple(field_details.node for fdl in grouped.values() for field_details in fdl)
-        key = (parent_type.name, tuple(grouped), tuple(map(id, nodes)), self._switches)
-        shared = PLANS.get(key)
+        key = (parent_type.name, tuple(grouped), tuple(map(id, nodes)))
+        shared = self._projections.get(key)
         if shared is None:
             projection, rest = _Compiler(self).entry(parent_type, grouped)
-            if len(PLANS) >= MAX_PLANS:
-                PLANS.clear()
-            # The nodes are kept with the plan, so their ids in the key cannot be reused by other nodes.
-            shared = PLANS[key] = (nodes, projection, tuple(name for name, _ in rest))
-        plan: Plan = (shared[1], [(name, grouped[name]) for name in shared[2]])
+            shared = self._projections[key] = (projection, tuple(name for name, _ in rest))
+        plan: Plan = (shared[0], [(name, grouped[name]) for name in shared[1]])
         # graphql-core memoises grouped field sets per selection within a request, so one plan serves every
         # item of a list; `grouped` is kept alive with its plan so that its id stays unique.
         self._plans[id(grouped)] = (grouped, plan)

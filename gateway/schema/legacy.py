@@ -7,7 +7,8 @@ from typing import Any
 import strawberry
 
 from gateway.context import Context
-from gateway.links import v2_id_of
+from gateway.cost import V2_BY_IDS, derived, fetching
+from gateway.links import REFERENCES, v2_id_of
 from gateway.loaders import now_or_later
 from gateway.schema.case import Case
 from gateway.schema.node import Node, global_id
@@ -51,11 +52,11 @@ class LegacyCase(Node):
     def is_type_of(cls, obj: Any, info: Any) -> bool:
         return isinstance(obj, dict) and "case_number" in obj
 
-    @strawberry.field(description="The global ID of the case (see `Query.node`).")
+    @derived("The global ID of the case (see `Query.node`).", reads=("id",))
     def id(self, parent: Parent) -> strawberry.ID:
         return global_id("LegacyCase", parent["id"])
 
-    @strawberry.field(name="legacyId", description="The numeric v1 ID of the case.")
+    @derived("The numeric v1 ID of the case.", name="legacyId", reads=("id",))
     def legacy_id(self, parent: Parent) -> int:
         return parent["id"]
 
@@ -95,7 +96,7 @@ class LegacyCase(Node):
     reference_value_2: str | None = strawberry.field(description="Value of the 2nd reference, if in use.")
     reference_value_3: str | None = strawberry.field(description="Value of the 3rd reference, if in use.")
 
-    @strawberry.field(description="The references in use, each with its label. No upstream call.")
+    @derived("The references in use, each with its label. No upstream call.", reads=REFERENCES)
     def references(self, parent: Parent) -> list[Reference]:
         labels = (parent.get("case_type") or {}).get("reference_labels") or []
         out = []
@@ -106,10 +107,12 @@ class LegacyCase(Node):
                 out.append({"position": position, "label": label, "value": value})
         return out  # type: ignore[return-value]
 
-    @strawberry.field(
-        description="The v2 case this case points at (the reference labelled V2_LINK_LABEL, default 'Tines "
-        "case'), or null when it has none; null with a NOT_FOUND error when that v2 case does not exist. Upstream "
-        "cost: the v2 cases of every legacy case in the answer are fetched together, one v2 call per 50 ids."
+    @fetching(
+        V2_BY_IDS,
+        "The v2 case this case points at (the reference labelled V2_LINK_LABEL, default 'Tines case'), or "
+        "null when it has none; null with a NOT_FOUND error when that v2 case does not exist.",
+        reads=REFERENCES,
+        returns="v2.case",
     )
     def case(self, parent: Parent, info: Info) -> Case | None:
         v2_id = v2_id_of(parent, info.context.settings.v2_link_label)
