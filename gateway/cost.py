@@ -17,7 +17,7 @@ A cost is counted for `parents` objects the field is asked on, `size` items per 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,7 +28,12 @@ from gateway.upstream import v2 as v2api
 COST = "casegraph-cost"  # metadata keys on strawberry fields
 READS = "casegraph-reads"  # the upstream keys of the parent a resolver reads (each decoded whole)
 RESULT_READS = "casegraph-result-reads"  # upstream keys the gateway itself reads on the objects returned
-RESULT = "casegraph-result"  # which upstream objects a resolver returns (see `gateway/plan.py` FAMILIES)
+RESULT = "casegraph-result"  # which upstream objects a resolver returns (`gateway/plan.py`, `_Reads.result`)
+# A resolver as a pure function of (parent, context), for fields without arguments: the resolver calls it, and
+# the compiled projections (`gateway/execution.py`) call it in place, without graphql-core's per-field work. It
+# returns the value, an exception (the field's error) or an awaitable (not known yet); the projections give
+# the object to graphql-core for the last two.
+COMPUTE = "casegraph-compute"
 
 
 @dataclass(frozen=True)
@@ -122,21 +127,35 @@ def fetching(
     reads: tuple[str, ...] = (),
     returns: str,
     result_reads: tuple[str, ...] = (),
+    compute: Callable[[Any, Any], Any] | None = None,
     **kwargs: Any,
 ) -> Any:
     """A field that calls an upstream: its cost in metadata and in its description. `reads` are the keys of the
-    parent its resolver reads, `returns` the kind of upstream object it gives (`gateway/plan.py` FAMILIES),
-    `result_reads` keys the gateway reads on those objects whatever the client selects."""
+    parent its resolver reads, `returns` the kind of upstream object it gives (`gateway/plan.py`),
+    `result_reads` keys the gateway reads on those objects whatever the client selects, `compute` the resolver
+    as a function of (parent, context) when it has no arguments (see COMPUTE)."""
     metadata = {COST: cost, READS: reads, RESULT: returns, RESULT_READS: result_reads}
+    if compute is not None:
+        metadata[COMPUTE] = compute
     return strawberry.field(description=f"{description} {cost.sentence()}", metadata=metadata, **kwargs)
 
 
-def derived(description: str, *, reads: tuple[str, ...], returns: str | None = None, **kwargs: Any) -> Any:
+def derived(
+    description: str,
+    *,
+    reads: tuple[str, ...],
+    returns: str | None = None,
+    compute: Callable[[Any, Any], Any] | None = None,
+    **kwargs: Any,
+) -> Any:
     """A field computed from the parent's upstream keys `reads`, with no upstream call. `returns` names the
-    upstream objects it gives (when they are the parent's own data, e.g. the embedded first page)."""
+    upstream objects it gives (when they are the parent's own data, e.g. the embedded first page); `compute` is
+    the resolver as a pure function of (parent, context) (see COMPUTE)."""
     metadata: dict[str, Any] = {READS: reads}
     if returns is not None:
         metadata[RESULT] = returns
+    if compute is not None:
+        metadata[COMPUTE] = compute
     return strawberry.field(description=description, metadata=metadata, **kwargs)
 
 

@@ -34,7 +34,9 @@ from graphql.pyutils import Path, Undefined
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-Projection = Callable[[Any], Any]
+from gateway.cost import COMPUTE, declared
+
+Projection = Callable[[Any, Any], Any]  # (upstream object, the request's context) -> its answer
 # One object's plan: its compiled projection and the fields it leaves to graphql-core.
 Plan = tuple[Projection, list[tuple[str, Any]]]
 
@@ -169,7 +171,7 @@ class _Compiler:
                 f"    if not {self._name('_is_type', inner.is_type_of)}(_o, None):\n        raise GiveUp\n"
             )
         self.lines.append(
-            f"def {name}(_o):\n"
+            f"def {name}(_o, _ctx):\n"
             f"    if _o.__class__ is not dict:\n"
             f"        if _o is None:\n            {'raise GiveUp' if non_null else 'return None'}\n"
             f"        raise GiveUp\n"
@@ -177,7 +179,7 @@ class _Compiler:
             f"    _g = _o.get\n"
             f"    return {body}\n"
         )
-        return f"{name}({source})"
+        return f"{name}({source}, _ctx)"
 
     def fields(self, type_: GraphQLObjectType, grouped: Any) -> tuple[str, list[tuple[str, Any]]]:
         """A dict literal of the object's fields in answer order, and the fields it leaves to graphql-core
@@ -191,11 +193,17 @@ class _Compiler:
                 continue
             field_def = self.executor.schema.get_field(type_, field_name)
             key = _python_name(field_def, field_name)
-            expr = (
-                self.value(field_def.type, field_details_list, f"_g({key!r})")
-                if _is_plain(field_def)
-                else None
-            )
+            compute = declared(field_def.extensions).get(COMPUTE)
+            if _is_plain(field_def):
+                expr = self.value(field_def.type, field_details_list, f"_g({key!r})")
+            elif compute is not None and not field_def.args:
+                # the resolver's own function, called in place (an error or a value not known yet is not
+                # what the completion expects: the object goes to graphql-core)
+                expr = self.value(
+                    field_def.type, field_details_list, f"{self._name('_compute', compute)}(_o, _ctx)"
+                )
+            else:
+                expr = None
             if expr is None:
                 rest.append((response_name, field_details_list))
                 items.append(f"{response_name!r}: None")
@@ -205,7 +213,7 @@ class _Compiler:
 
     def entry(self, type_: GraphQLObjectType, grouped: Any) -> Plan:
         body, rest = self.fields(type_, grouped)
-        self.lines.append(f"def _entry(_o):\n    _g = _o.get\n    return {body}\n")
+        self.lines.append(f"def _entry(_o, _ctx):\n    _g = _o.get\n    return {body}\n")
         namespace = dict(self.names)
         exec(compile("\n".join(self.lines), "<casegraph-projection>", "exec"), namespace)
         return namespace["_entry"], rest
@@ -257,7 +265,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             )
         projection, rest = self._plan(parent_type, grouped_field_set)
         try:
-            results = projection(source_value)
+            results = projection(source_value, self.context_value)
         except Exception:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context

@@ -39,11 +39,17 @@ class Process:
 
 
 def start(
-    args: list[str], port: int, log_path: Path, health: str, env: dict[str, str] | None = None
+    args: list[str],
+    port: int,
+    log_path: Path,
+    health: str,
+    env: dict[str, str] | None = None,
+    module: str = "gateway.cli",
 ) -> Process:
+    """`python -m module *args` (the casegraph CLI unless told), once `health` on `port` answers 200."""
     log_file = log_path.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", *args],
+        [sys.executable, "-m", module, *args],
         stdout=log_file,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},

@@ -154,13 +154,18 @@ class LinkedCaseRef:
     name: str | None = strawberry.field(description="The linked case's name.")
 
 
-def sla_status(sla: dict[str, Any], warning_percent: float) -> SLAStatus:
+def sla_status(sla: dict[str, Any], context: Context) -> SLAStatus:
     """`SLA.status`, from the SLA's `exceeded` and `percent_elapsed`."""
     if sla.get("exceeded"):
         return SLAStatus.EXCEEDED
-    if (sla.get("percent_elapsed") or 0) >= warning_percent:
+    if (sla.get("percent_elapsed") or 0) >= context.settings.sla_warning_percent:
         return SLAStatus.WARNING
     return SLAStatus.OK
+
+
+def case_global_id(case: dict[str, Any], context: Context) -> str:
+    """`Case.id`: the global id of a v2 case."""
+    return global_id("Case", case["case_id"])
 
 
 @strawberry.type(description="An SLA on the case. Times are in seconds.")
@@ -179,9 +184,10 @@ class SLA:
         "OK, WARNING (at or past the gateway's SLA_WARNING_PERCENT of the time, default 75) or "
         "EXCEEDED. Derived by the gateway; no upstream call.",
         reads=("exceeded", "percent_elapsed"),
+        compute=sla_status,
     )
     def status(self, parent: Parent, info: Info) -> SLAStatus:
-        return sla_status(parent, info.context.settings.sla_warning_percent)
+        return sla_status(parent, info.context)
 
 
 @strawberry.type(description="One value within a record result.")
@@ -289,9 +295,9 @@ class Case(Node):
     def is_type_of(cls, obj: Any, info: Any) -> bool:
         return isinstance(obj, dict) and "case_id" in obj
 
-    @derived("The global ID of the case (see `Query.node`).", reads=("case_id",))
-    def id(self, parent: Parent) -> strawberry.ID:
-        return global_id("Case", parent["case_id"])
+    @derived("The global ID of the case (see `Query.node`).", reads=("case_id",), compute=case_global_id)
+    def id(self, parent: Parent, info: Info) -> strawberry.ID:
+        return case_global_id(parent, info.context)  # type: ignore[return-value]
 
     case_id: int = strawberry.field(description="The ID of the case.")
     name: str | None = strawberry.field(description="The case name.")
