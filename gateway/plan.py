@@ -468,7 +468,8 @@ class OperationPlan:
             self.tree = _Tree(schema, document, switches).children([operation.selection_set], self.root_type)
         except TooComplex:
             self.too_complex = True
-        self._costs: dict[tuple[Any, ...], int] = {}
+        self._costs: dict[tuple[Any, ...], int] = {}  # by the values of the size variables, and the limits
+        self._size_variables = _size_variables(self.tree)
         self.decoders = self._decoders()
         self.projections: dict[tuple[Any, ...], Any] = {}  # the fast path's, compiled on first use
 
@@ -484,11 +485,10 @@ class OperationPlan:
         """Upstream calls the operation could make (stops counting past `limits.max_cost`)."""
         if self.too_complex:
             return limits.max_cost + 1
-        counted = _Cost(self.schema, variables, limits)
-        key = (counted.sizes_key(self.tree), limits)
+        key = (tuple(_hashable(variables.get(name)) for name in self._size_variables), limits)
         found = self._costs.get(key)
         if found is None:
-            found = counted.of(self.tree, self.root_type, 1)
+            found = _Cost(self.schema, variables, limits).of(self.tree, self.root_type, 1)
             if len(self._costs) < 64:
                 self._costs[key] = found
         return found
@@ -506,6 +506,20 @@ class OperationPlan:
                 if s.field_name == name
             ]
         return bool(level)
+
+
+def _size_variables(tree: dict[str, dict[str, Selected]]) -> tuple[str, ...]:
+    """The variables that give a page size somewhere in the tree (the cost is remembered by their values)."""
+    names: dict[str, None] = {}
+    stack = [tree]
+    while stack:
+        for under in stack.pop().values():
+            for selected in under.values():
+                for node in selected.first.arguments or ():
+                    if node.name.value in PAGE_SIZE_ARGS and isinstance(node.value, VariableNode):
+                        names[node.value.name.value] = None
+                stack.append(selected.children)
+    return tuple(names)
 
 
 class _Cost:
@@ -531,19 +545,6 @@ class _Cost:
             if isinstance(default, int):
                 return default
         return None
-
-    def sizes_key(self, tree: dict[str, dict[str, Selected]]) -> tuple[Any, ...]:
-        """The values of the variables the cost reads (the cost is remembered by them)."""
-        names: list[Any] = []
-        stack = [tree]
-        while stack:
-            for under in stack.pop().values():
-                for selected in under.values():
-                    for node in selected.first.arguments or ():
-                        if node.name.value in PAGE_SIZE_ARGS and isinstance(node.value, VariableNode):
-                            names.append(_hashable(self.variables.get(node.value.name.value)))
-                    stack.append(selected.children)
-        return tuple(names)
 
     def of(
         self, children: dict[str, dict[str, Selected]], type_name: str, count: int, page_size: int = 1
