@@ -231,6 +231,71 @@ def server_ratio(upstream: str, logs: Path, queries: list[str], args: argparse.N
     }
 
 
+def transports(upstream: str, path: str, rounds: int = 6, gets: int = 200) -> dict[str, Any]:
+    """Client CPU per GET of one upstream answer: httpx's own transport against httpx-aiohttp's (the httpx API
+    kept), in turns, 4 at a time, the body read whole as the gateway does."""
+    try:
+        from httpx_aiohttp import AiohttpTransport
+    except ImportError:
+        return {"skipped": "httpx-aiohttp is not installed (pip install httpx-aiohttp)"}
+
+    async def run() -> dict[str, Any]:
+        clients = {
+            "httpx": httpx.AsyncClient(),
+            "httpx-aiohttp": httpx.AsyncClient(transport=AiohttpTransport()),
+        }
+        headers = {"Authorization": "Bearer demo-token"}
+        spent = dict.fromkeys(clients, 0.0)
+        size = 0
+
+        async def worker(client: httpx.AsyncClient, n: int) -> int:
+            got = 0
+            for _ in range(n):
+                async with client.stream("GET", upstream + path, headers=headers) as response:
+                    got = len(b"".join([chunk async for chunk in response.aiter_bytes()]))
+            return got
+
+        for client in clients.values():  # warm-up: connections open
+            await asyncio.gather(*(worker(client, 5) for _ in range(4)))
+        for _ in range(rounds):
+            for name, client in clients.items():
+                started = time.process_time()
+                sizes = await asyncio.gather(*(worker(client, gets // 4) for _ in range(4)))
+                spent[name] += time.process_time() - started
+                size = sizes[0]
+        for client in clients.values():
+            await client.aclose()
+        per_get = {name: round(seconds * 1000 / (rounds * gets), 3) for name, seconds in spent.items()}
+        return {
+            "body_kb": round(size / 1024),
+            "cpu_ms_per_get": per_get,
+            "aiohttp_vs_httpx": round(per_get["httpx-aiohttp"] / per_get["httpx"], 2),
+        }
+
+    return asyncio.run(run())
+
+
+def doubling_query_ms(rounds: int = 20) -> float:
+    """CPU ms to parse, validate, plan and check the 2^19-path doubling fragment query (a new text each round,
+    so nothing is reused): the median."""
+    from gateway.limits import Limits
+    from gateway.plan import check, document_for
+    from gateway.schema import schema
+
+    query = "{ case(id: 3) { ...F19 } } fragment F0 on Case { caseId name } " + " ".join(
+        f"fragment F{i} on Case {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, 20)
+    )
+    times = []
+    for n in range(rounds):
+        started = time.process_time()
+        document = document_for(f"{query} # {n} {time.time()}", 3000)
+        assert document.validate(schema._schema, ()) == []
+        plan, _ = document.plan(schema._schema, None, {})
+        assert plan is not None and check(plan, {}, Limits()) == []
+        times.append((time.process_time() - started) * 1000)
+    return round(statistics.median(times), 2)
+
+
 def cpu_per_request(server: Any, bodies: list[bytes], args: argparse.Namespace) -> float:
     run_wrk(server.url, bodies, 2, args.connections, 1)  # warm-up
     pids = pids_of(server.proc.pid)
@@ -256,7 +321,10 @@ def main() -> int:
     print("50-case data path:", json.dumps(fifty), flush=True)
     fan_out = data_path(lambda page: FAN_OUT_PAGE % page, 6, args.rounds)
     print("fan-out data path:", json.dumps(fan_out), flush=True)
+    doubling = doubling_query_ms()
+    print("doubling fragment query, parse to plan:", doubling, "ms", flush=True)
     servers: dict[str, Any] = {}
+    clients: dict[str, Any] = {}
     if not args.no_server:
         logs = Path(tempfile.mkdtemp(prefix="casegraph-bench-plan-"))
         upstream = start_upstream(logs / "upstream.log")
@@ -265,6 +333,8 @@ def main() -> int:
             print("50-case over HTTP:", json.dumps(servers["50-case"]), flush=True)
             servers["fan-out"] = server_ratio(upstream.url, logs, FAN_OUT_VARIANTS, args)
             print("fan-out over HTTP:", json.dumps(servers["fan-out"]), flush=True)
+            clients = transports(upstream.url, "/api/v2/cases?per_page=50")
+            print("httpx transports:", json.dumps(clients), flush=True)
         finally:
             stop(upstream.process)
 
@@ -285,6 +355,11 @@ def main() -> int:
             f"{r['planned_vs_floor']} | {r['fully_decoded_vs_floor']} | {r['peak_alloc_planned_mib']} | "
             f"{r['peak_alloc_fully_decoded_mib']} |"
         )
+    lines += [
+        "",
+        f"The doubling fragment query (20 fragments each spreading the previous twice, 2^19 paths): parsed, "
+        f"validated, planned and checked in {doubling} ms CPU (median of 20 new texts).",
+    ]
     if servers:
         lines += [
             "",
@@ -299,12 +374,26 @@ def main() -> int:
                 f"| {name} | {r['upstream_gets_per_query']} | {r['gateway_cpu_ms']} | "
                 f"{r['passthrough_cpu_ms']} | {r['ratio']} |"
             )
+    if clients.get("cpu_ms_per_get"):
+        per_get = clients["cpu_ms_per_get"]
+        lines += [
+            "",
+            f"Upstream client, CPU per GET of a {clients['body_kb']} KB answer (4 at a time, in turns): httpx "
+            f"{per_get['httpx']} ms, httpx-aiohttp {per_get['httpx-aiohttp']} ms "
+            f"(ratio {clients['aiohttp_vs_httpx']}).",
+        ]
     text = "\n".join(lines) + "\n"
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"plan-{stamp}.md").write_text(text)
     (RESULTS / f"plan-{stamp}.json").write_text(
         json.dumps(
-            {"machine": machine(), "data_path": {"50-case": fifty, "fan-out": fan_out}, "servers": servers},
+            {
+                "machine": machine(),
+                "data_path": {"50-case": fifty, "fan-out": fan_out},
+                "doubling_query_ms": doubling,
+                "servers": servers,
+                "transports": clients,
+            },
             indent=2,
         )
     )
