@@ -67,13 +67,14 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     return formatted
 
 
+ENCODER = msgspec.json.Encoder()
+
+
 def encode_answer(answer: Any) -> bytes:
-    """An answer as JSON bytes: orjson, or msgspec for what orjson refuses (an upstream integer past 64 bits,
-    nesting past orjson's depth limit)."""
-    try:
-        return orjson.dumps(answer)
-    except TypeError:
-        return msgspec.json.encode(answer)
+    """An answer as JSON bytes, by msgspec: it writes the objects decoded straight into their answers
+    (`gateway/structs.py`) and the dicts of the other paths alike (orjson would write floats past 1e16
+    differently, and refuses integers past 64 bits)."""
+    return ENCODER.encode(answer)
 
 
 @dataclass

@@ -165,6 +165,10 @@ class _Compiler:
         if rest:
             return None
         name = self._name("_obj", None)
+        answer = self.executor.answers.get(frozenset(id(details.node) for details in field_details_list))
+        already = (
+            f"    if _o.__class__ is {self._name('_answer', answer)}:\n        return _o\n" if answer else ""
+        )
         type_check = ""
         if inner.is_type_of is not None:
             type_check = (
@@ -172,6 +176,7 @@ class _Compiler:
             )
         self.lines.append(
             f"def {name}(_o, _ctx):\n"
+            f"{already}"
             f"    if _o.__class__ is not dict:\n"
             f"        if _o is None:\n            {'raise GiveUp' if non_null else 'return None'}\n"
             f"        raise GiveUp\n"
@@ -220,7 +225,10 @@ class _Compiler:
 
 
 class FastExecutor(StrawberryGraphQLCoreExecutionContext):
-    """graphql-core's executor, with objects' plain fields completed by compiled projections."""
+    """graphql-core's executor, with objects' plain fields completed by compiled projections, and objects
+    decoded straight into their answers (`gateway/structs.py`) passed through as they are."""
+
+    passes_answers = True  # tells the planner it may decode into answers for this executor
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -232,6 +240,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
         # projections) live as long as it. Without a plan they are compiled for this request only.
         plan = getattr(self.context_value, "plan", None)
         self._projections: dict[tuple[Any, ...], Any] = plan.projections if plan is not None else {}
+        self.answers: dict[frozenset[int], type] = plan.answers if plan is not None else {}
 
     def _plan(self, parent_type: GraphQLObjectType, grouped: Any) -> Plan:
         """The plan for one object selection: from this request's memo, else from the operation plan's

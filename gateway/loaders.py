@@ -151,6 +151,8 @@ class Loaders:
     def prime_cases(self, cases: Sequence[Case]) -> None:
         """Cases already fetched by a list answer later lookups of the same ids for free."""
         for case in cases:
+            if case.__class__ is not dict:
+                continue  # decoded straight into its answer: no other field of the query asks for it
             case_id = case.get("case_id")
             if isinstance(case_id, int):
                 self._known[case_id] = case

@@ -18,7 +18,7 @@ that `@include`/`@skip` read (`OperationPlan`, kept with its document). A plan h
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cachetools import LRUCache
@@ -36,6 +36,7 @@ from graphql import (
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    TypeNameMetaFieldDef,
     VariableNode,
     get_named_type,
     is_abstract_type,
@@ -51,6 +52,7 @@ from gateway.config import Settings
 from gateway.cost import COST, READS, RESULT, RESULT_READS, declared
 from gateway.decoding import FULL, Decoders, Keys, merge
 from gateway.limits import Limits, limit_error
+from gateway.structs import answer_decoder
 
 MAX_DOCUMENTS = 512  # documents kept (each with its validation and plans)
 MAX_PLANS_PER_DOCUMENT = 16  # operation name x @include/@skip values
@@ -162,10 +164,15 @@ class Document:
         return errors
 
     def plan(
-        self, schema: GraphQLSchema, name: str | None, variables: Mapping[str, Any] | None
+        self,
+        schema: GraphQLSchema,
+        name: str | None,
+        variables: Mapping[str, Any] | None,
+        answers_allowed: bool = False,
     ) -> tuple[OperationPlan | None, bool]:
         """The plan of the operation `name` for these variables' @include/@skip values (None when there is no
-        such operation), and whether it was reused."""
+        such operation), and whether it was reused. `answers_allowed`: the schema's executor passes objects
+        decoded into their answers through (one schema, one executor: `schema` is part of the key)."""
         variables = variables or {}
         switches = tuple(_hashable(variables.get(v)) for v in self.switches)
         key = (id(schema), name, switches)
@@ -176,7 +183,7 @@ class Document:
         if operation is None:
             return None, False
         plan = self.plans[key] = OperationPlan(
-            schema, self, operation, dict(zip(self.switches, switches, strict=True))
+            schema, self, operation, dict(zip(self.switches, switches, strict=True)), answers_allowed
         )
         return plan, False
 
@@ -305,8 +312,10 @@ class _Tree:
             parent = self.schema.get_type(condition)
             fields = getattr(parent, "fields", None)
             field_def = fields.get(field_name) if fields is not None else None
+            if field_name == "__typename":
+                field_def = TypeNameMetaFieldDef
             if field_def is None:
-                continue  # __typename, introspection, or unknown (validation says so)
+                continue  # introspection, or unknown (validation says so)
             key = node.alias.value if node.alias else field_name
             under = grouped.setdefault(condition, {})
             found = under.get(key)
@@ -374,8 +383,11 @@ class _Reads:
         self.schema = schema
         self.families: dict[str, Keys] = {}
         self.unknown = False  # a resolver field declared nothing: decode everything
+        self.registered: dict[str, int] = {}  # how many fields return objects of each family
+        self.v2_items: list[tuple[Selected, Any]] = []  # the `items` of v2 case lists, with their type
 
     def family(self, name: str, keys: Keys) -> None:
+        self.registered[name] = self.registered.get(name, 0) + 1
         found = self.families.setdefault(name, {})
         for key, shape in keys.items():
             merge(found, key, shape)
@@ -385,6 +397,8 @@ class _Reads:
         fetching fields return)."""
         keys: Keys = {}
         for selected in fields_on(self.schema, children, type_):
+            if selected.field_name == "__typename":
+                continue
             field_def = selected.field_def
             child_type = get_named_type(field_def.type)
             if _is_plain(field_def):
@@ -425,10 +439,11 @@ class _Reads:
             items: Keys = {}
             for selected in fields_on(self.schema, children, type_):
                 if selected.field_name == "items":
-                    for key, shape in self.object_keys(
-                        selected.children, get_named_type(selected.field_def.type)
-                    ).items():
+                    item_type = get_named_type(selected.field_def.type)
+                    for key, shape in self.object_keys(selected.children, item_type).items():
                         merge(items, key, shape)
+                    if family == "v2.list":
+                        self.v2_items.append((selected, item_type))
             self.family(family.replace("list", "case"), items)
         elif family == "node":
             for possible in self.schema.get_possible_types(type_):
@@ -450,8 +465,13 @@ class OperationPlan:
         document: Document,
         operation: OperationDefinitionNode,
         switches: Mapping[str, Any],
+        answers_allowed: bool = False,
     ) -> None:
         self.schema = schema
+        # Whether the executor passes objects decoded into their answers through (the fast one does), and
+        # those objects' classes by the field nodes of the selection they answer.
+        self.answers_allowed = answers_allowed
+        self.answers: dict[frozenset[int], type] = {}
         self.name = operation.name.value if operation.name else None
         self.kind = operation.operation.value
         self.depth, self.introspection = document.shape.of(operation.selection_set)
@@ -479,7 +499,18 @@ class OperationPlan:
         reads = _Reads(self.schema)
         root = self.schema.get_type(self.root_type)
         reads.keys(self.tree, root)
-        return FULL if reads.unknown else Decoders.reading(reads.families)
+        if reads.unknown:
+            return FULL
+        decoders = Decoders.reading(reads.families)
+        if self.answers_allowed and reads.registered.get("v2.case") == 1 and len(reads.v2_items) == 1:
+            # one v2 case list, and no other field returns v2 cases: when its cases' selection only copies,
+            # they are decoded straight into their answers (gateway/structs.py)
+            items, case_type = reads.v2_items[0]
+            made = answer_decoder(self.schema, case_type, items.children)
+            if made is not None:
+                decoders = replace(decoders, v2_list=made[0])
+                self.answers[frozenset(map(id, items.nodes))] = made[1]
+        return decoders
 
     def cost(self, variables: Mapping[str, Any], limits: Limits) -> int:
         """Upstream calls the operation could make (stops counting past `limits.max_cost`)."""
@@ -666,8 +697,9 @@ class Planner(SchemaExtension):
             limits = self._limits()
             errors = document.validate(context.schema._schema, tuple(context.validation_rules))
             if not errors:
+                allowed = getattr(context.schema.execution_context_class, "passes_answers", False)
                 plan, reused = document.plan(
-                    context.schema._schema, context.operation_name, context.variables
+                    context.schema._schema, context.operation_name, context.variables, allowed
                 )
                 if plan is not None:
                     errors = check(plan, context.variables, limits)

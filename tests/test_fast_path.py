@@ -334,3 +334,26 @@ async def test_each_case_is_decoded_for_the_fields_read(demo_services):
         orjson.dumps({"id": 1, "case_number": "x", "client": {"id": 2}, "case_type": None})
     )
     assert legacy == {"id": 1, "case_number": "x", "case_type": None}
+
+
+async def test_cases_that_only_copy_are_decoded_straight_into_their_answers(demo_services):
+    """The 50-case query's cases come out of the decoder as their answers (gateway/structs.py): the projection
+    passes them through, and the bytes are plain execution's over dicts."""
+    caller = Caller(credential_for(demo_services.settings, "Bearer demo-token"))
+    context = Context(demo_services, caller)
+    query = "{ cases(perPage: 50) { items %s } }" % CASE
+    result = await FAST.execute(query, context_value=context)
+    assert context.plan is not None and len(context.plan.answers) == 1
+    [answer_class] = context.plan.answers.values()
+    items = result.data["cases"]["items"]
+    assert len(items) == 50 and all(item.__class__ is answer_class for item in items)
+    assert await answer(FAST, demo_services, query, {}) == await answer(PLAIN, demo_services, query, {})
+    # a selection that fetches, or a second reader of v2 cases, keeps the general path
+    for other in (
+        "{ cases(perPage: 5) { items { caseId linkedCases { caseId } } } }",
+        "{ cases(perPage: 5) { items { caseId } } case(id: 1) { name } }",
+        "{ cases(perPage: 5) { items { id caseId } } }",
+    ):
+        context = Context(demo_services, caller)
+        await FAST.execute(other, context_value=context)
+        assert context.plan is not None and context.plan.answers == {}, other
