@@ -340,7 +340,7 @@ def execution_cpu(rounds: int) -> dict[str, float]:
     services = Services.create(settings)
     page: list[Any] = [parsed]  # what the stubbed upstream answers
 
-    async def list_cases(caller: Any, **params: Any) -> dict[str, Any]:
+    async def list_cases(caller: Any, *decode: Any, **params: Any) -> dict[str, Any]:
         return page[0]  # type: ignore[no-any-return]
 
     services.v2.list_cases = list_cases  # type: ignore[method-assign]

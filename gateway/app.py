@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import orjson
 from graphql import GraphQLError
 from starlette.applications import Starlette
@@ -26,8 +27,9 @@ from gateway.context import Context, Services
 from gateway.credentials import Caller, credential_for
 from gateway.errors import GatewayError
 from gateway.graphql_http import GraphQLOverHTTP
-from gateway.limits import RequestSizeLimit, is_token_limit
-from gateway.observe import Observe, Operation, operation_of
+from gateway.limits import Limits, RequestSizeLimit, is_token_limit
+from gateway.observe import Observe
+from gateway.plan import Operation, operation_of
 from gateway.readiness import Readiness
 from gateway.response_cache import response_key
 from gateway.schema import schema_for
@@ -70,6 +72,16 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     return formatted
 
 
+ENCODER = msgspec.json.Encoder()
+
+
+def encode_answer(answer: Any) -> bytes:
+    """An answer as JSON bytes, by msgspec: it writes the objects decoded straight into their answers
+    (`gateway/structs.py`) and the dicts of the other paths alike (orjson would write floats past 1e16
+    differently, and refuses integers past 64 bits)."""
+    return ENCODER.encode(answer)
+
+
 @dataclass
 class ReusedResult(ExecutionResult):
     """An answer from the response cache: the body as sent before, and how many upstream answers built it."""
@@ -110,20 +122,29 @@ class GatewayGraphQL(GraphQL[Context, None]):
                     request, request_adapter, sub_response, context, root_value, request_data
                 )
             finally:
-                context.loaders.release()
+                context.release()
             if traced:
-                reused = isinstance(result, ReusedResult)
-                looked_up = reused or getattr(request.state, "casegraph_keep", None) is not None
-                errors = result.body.get("errors") if isinstance(result, ReusedResult) else result.errors
-                stats = context.caller.stats
-                span.answered(
-                    ("hit" if reused else "miss") if looked_up else None,
-                    len(errors or ()),
-                    stats.upstream_calls,
-                    stats.cache_hits,
-                    stats.shared_calls,
-                )
+                self._traced(span, request, context, request_data, result)
             return result
+
+    def _traced(
+        self, span: tracing.OperationSpan, request: Any, context: Context, request_data: Any, result: Any
+    ) -> None:
+        """What the operation span says of the answer: response cache, errors, upstream counts, the plan."""
+        reused = isinstance(result, ReusedResult)
+        looked_up = reused or getattr(request.state, "casegraph_keep", None) is not None
+        errors = result.body.get("errors") if reused else result.errors
+        stats, plan = context.caller.stats, context.plan
+        span.answered(
+            ("hit" if reused else "miss") if looked_up else None,
+            len(errors or ()),
+            stats.upstream_calls,
+            stats.cache_hits,
+            stats.shared_calls,
+        )
+        if plan is not None:
+            limits = Limits.from_settings(context.settings)
+            span.planned(context.plan_reused, plan.cost(request_data.variables or {}, limits))
 
     async def _answer(self, request: Any, *args: Any) -> ExecutionResult:
         request_adapter, sub_response, context, root_value, request_data = args
@@ -159,7 +180,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return response
 
     def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+        return encode_answer(data)
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import httpx
+import msgspec
 import orjson
 from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.base import BaseCache
@@ -39,16 +40,22 @@ SINGLE_CASE = re.compile(r"^/api/v[12]/cases/[^/]+$")
 KEPT_HEADERS = ("x-total-count", "x-page", "x-per-page", "x-total-pages")
 
 
-class OrjsonSerializer(BaseSerializer):
-    """Entries as JSON bytes for Redis: one orjson dump on store, one parse on a hit."""
+class MsgpackSerializer(BaseSerializer):
+    """Entries as MessagePack for Redis: an upstream answer's bytes are stored as they came (no JSON
+    inside JSON), beside the few headers and the expiry."""
 
     DEFAULT_ENCODING = None
 
     def dumps(self, value: Any) -> bytes:
-        return orjson.dumps(value)
+        return msgspec.msgpack.encode(value)
 
     def loads(self, value: bytes | None) -> Any:
-        return None if value is None else orjson.loads(value)
+        if value is None:
+            return None
+        try:
+            return msgspec.msgpack.decode(value)
+        except msgspec.DecodeError:  # not an entry this gateway wrote (or an older format): a miss
+            return None
 
 
 def cache_key(api: str, path: str, query: str, credential: Credential, base: str = "") -> str:
@@ -72,7 +79,7 @@ def redis_backend(url: str, timeout: float) -> RedisCache:
     if parts.username:
         pool_kwargs["username"] = unquote(parts.username)
     return RedisCache(
-        serializer=OrjsonSerializer(),
+        serializer=MsgpackSerializer(),
         endpoint=parts.hostname or "127.0.0.1",
         port=parts.port or 6379,
         db=int(db) if db.isdigit() else 0,
@@ -94,7 +101,8 @@ class CacheStats:
 
 @dataclass(frozen=True, slots=True)
 class Cached:
-    """A cached upstream answer: the parsed body, the headers the gateway reads, and when it expires."""
+    """A cached entry: an upstream answer's body (bytes, decoded by each caller's plan), the headers the
+    gateway reads, and when it expires. (The response and persisted-query caches keep their own values.)"""
 
     data: Any
     headers: httpx.Headers  # case-insensitive, as on a live response
@@ -113,7 +121,7 @@ class UpstreamCache:
             assert settings.cache_url is not None
             self.backend = redis_backend(settings.cache_url, settings.cache_timeout)
         else:
-            # In process: entries are the parsed objects themselves, never copied or re-parsed.
+            # In process: entries are kept as they are given (an upstream answer's bytes), never copied.
             self.backend = SimpleMemoryCache(serializer=NullSerializer(), timeout=0)
         self.stats = CacheStats()
         self._skip_until = 0.0

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from gateway.apq import PersistedQueries
 from gateway.cache import UpstreamCache
 from gateway.config import Settings
 from gateway.credentials import Caller
+from gateway.decoding import FULL, Decoders
 from gateway.loaders import Loaders
+from gateway.plan import OperationPlan
 from gateway.response_cache import ResponseCache
 from gateway.upstream.http import UpstreamHTTP
 from gateway.upstream.v1 import V1API
@@ -46,15 +49,32 @@ class Services:
 
 @dataclass
 class Context:
-    """One GraphQL request: who is asking (credential, upstream cost so far) and its own dataloaders."""
+    """One GraphQL request: who is asking (credential, upstream cost so far), the operation's plan (set once
+    it is planned, before execution) and its own dataloaders, made on first use."""
 
     services: Services
     caller: Caller
-    loaders: Loaders = field(init=False)
+    plan: OperationPlan | None = None
+    plan_reused: bool = False
 
-    def __post_init__(self) -> None:
+    def use_plan(self, plan: OperationPlan, reused: bool) -> None:
+        """The plan this request executes (`gateway.plan.Planner`, after validation)."""
+        self.plan, self.plan_reused = plan, reused
+
+    @property
+    def decoders(self) -> Decoders:
+        """How this request decodes upstream answers: only what its operation reads."""
+        return self.plan.decoders if self.plan is not None else FULL
+
+    @cached_property
+    def loaders(self) -> Loaders:
         services = self.services
-        self.loaders = Loaders(services.v1, services.v2, self.caller, services.settings.v1_concurrency)
+        return Loaders(services.v1, services.v2, self.caller, services.settings.v1_concurrency, self.decoders)
+
+    def release(self) -> None:
+        """Drop what the request's loaders fetched (if it made them), once its answer is built."""
+        if "loaders" in self.__dict__:
+            self.loaders.release()
 
     @property
     def settings(self) -> Settings:

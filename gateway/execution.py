@@ -17,8 +17,8 @@ two paths give byte-identical answers.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any
 
 from graphql import (
     GraphQLEnumType,
@@ -32,48 +32,21 @@ from graphql import (
 )
 from graphql.pyutils import Path, Undefined
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
-from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-Projection = Callable[[Any], Any]
+from gateway.cost import COMPUTE, declared
+
+Projection = Callable[[Any, Any], Any]  # (upstream object, the request's context) -> its answer
 # One object's plan: its compiled projection and the fields it leaves to graphql-core.
 Plan = tuple[Projection, list[tuple[str, Any]]]
 
 STRAWBERRY_FIELD = "strawberry-definition"
-MAX_PLANS = 4096  # compiled object plans kept across requests (the cache starts over when full)
-PLANS: dict[tuple[Any, ...], tuple[Any, Projection, tuple[str, ...]]] = {}
 
 
 def passes_strings_unchanged(serialise: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Mark a scalar serialiser that returns a string as it is: the projection then copies such strings."""
     serialise._passes_strings_unchanged = True  # type: ignore[attr-defined]
     return serialise
-
-
-class ValidationCache(SchemaExtension):
-    """Validation results cached by query text. Strawberry's own ValidationCache keys on the parsed
-    document, whose hash walks every AST node on every request (about 1 ms for a big query); the text
-    is hashed once by Python and the document is a pure function of it."""
-
-    maxsize = 512
-    _cache: ClassVar[dict[tuple[Any, ...], Any]] = {}
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        if context.pre_execution_errors:  # already refused (gateway/limits.py): not worth validating
-            yield
-            return
-        key = (id(context.schema._schema), context.query, tuple(context.validation_rules))
-        errors = self._cache.get(key)
-        if errors is None:
-            errors = validate_document(
-                context.schema._schema, context.graphql_document, context.validation_rules
-            )
-            if len(self._cache) >= self.maxsize:
-                self._cache.clear()
-            self._cache[key] = errors
-        context.pre_execution_errors = errors
-        yield
 
 
 class GiveUp(Exception):
@@ -192,13 +165,18 @@ class _Compiler:
         if rest:
             return None
         name = self._name("_obj", None)
+        answer = self.executor.answers.get(frozenset(id(details.node) for details in field_details_list))
+        already = (
+            f"    if _o.__class__ is {self._name('_answer', answer)}:\n        return _o\n" if answer else ""
+        )
         type_check = ""
         if inner.is_type_of is not None:
             type_check = (
                 f"    if not {self._name('_is_type', inner.is_type_of)}(_o, None):\n        raise GiveUp\n"
             )
         self.lines.append(
-            f"def {name}(_o):\n"
+            f"def {name}(_o, _ctx):\n"
+            f"{already}"
             f"    if _o.__class__ is not dict:\n"
             f"        if _o is None:\n            {'raise GiveUp' if non_null else 'return None'}\n"
             f"        raise GiveUp\n"
@@ -206,7 +184,7 @@ class _Compiler:
             f"    _g = _o.get\n"
             f"    return {body}\n"
         )
-        return f"{name}({source})"
+        return f"{name}({source}, _ctx)"
 
     def fields(self, type_: GraphQLObjectType, grouped: Any) -> tuple[str, list[tuple[str, Any]]]:
         """A dict literal of the object's fields in answer order, and the fields it leaves to graphql-core
@@ -220,11 +198,17 @@ class _Compiler:
                 continue
             field_def = self.executor.schema.get_field(type_, field_name)
             key = _python_name(field_def, field_name)
-            expr = (
-                self.value(field_def.type, field_details_list, f"_g({key!r})")
-                if _is_plain(field_def)
-                else None
-            )
+            compute = declared(field_def.extensions).get(COMPUTE)
+            if _is_plain(field_def):
+                expr = self.value(field_def.type, field_details_list, f"_g({key!r})")
+            elif compute is not None and not field_def.args:
+                # the resolver's own function, called in place (an error or a value not known yet is not
+                # what the completion expects: the object goes to graphql-core)
+                expr = self.value(
+                    field_def.type, field_details_list, f"{self._name('_compute', compute)}(_o, _ctx)"
+                )
+            else:
+                expr = None
             if expr is None:
                 rest.append((response_name, field_details_list))
                 items.append(f"{response_name!r}: None")
@@ -234,41 +218,43 @@ class _Compiler:
 
     def entry(self, type_: GraphQLObjectType, grouped: Any) -> Plan:
         body, rest = self.fields(type_, grouped)
-        self.lines.append(f"def _entry(_o):\n    _g = _o.get\n    return {body}\n")
+        self.lines.append(f"def _entry(_o, _ctx):\n    _g = _o.get\n    return {body}\n")
         namespace = dict(self.names)
         exec(compile("\n".join(self.lines), "<casegraph-projection>", "exec"), namespace)
         return namespace["_entry"], rest
 
 
 class FastExecutor(StrawberryGraphQLCoreExecutionContext):
-    """graphql-core's executor, with objects' plain fields completed by compiled projections."""
+    """graphql-core's executor, with objects' plain fields completed by compiled projections, and objects
+    decoded straight into their answers (`gateway/structs.py`) passed through as they are."""
+
+    passes_answers = True  # tells the planner it may decode into answers for this executor
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._plans: dict[int, tuple[Any, Plan]] = {}
         manager = self.middleware_manager
         self._fast = not (manager is not None and getattr(manager, "_middleware_resolvers", None))
-        # `@include(if: $v)`/`@skip(if: $v)` change what nested selections collect: boolean variables are
-        # part of every plan's key.
-        variables = getattr(self.variable_values, "coerced", self.variable_values) or {}
-        self._switches = tuple(sorted((k, v) for k, v in variables.items() if v.__class__ is bool))
+        # The operation's plan (gateway/plan.py) keeps the compiled projections: the plan is per document
+        # text and @include/@skip values, and holds the parsed document, so its AST nodes (whose ids key the
+        # projections) live as long as it. Without a plan they are compiled for this request only.
+        plan = getattr(self.context_value, "plan", None)
+        self._projections: dict[tuple[Any, ...], Any] = plan.projections if plan is not None else {}
+        self.answers: dict[frozenset[int], type] = plan.answers if plan is not None else {}
 
     def _plan(self, parent_type: GraphQLObjectType, grouped: Any) -> Plan:
-        """The plan for one object selection: from this request's memo, else from the process-wide cache
-        (the parsed document is cached, so the same query has the same AST nodes), else compiled."""
+        """The plan for one object selection: from this request's memo, else from the operation plan's
+        projections, else compiled."""
         local = self._plans.get(id(grouped))
         if local is not None:
             return local[1]
         nodes = tuple(field_details.node for fdl in grouped.values() for field_details in fdl)
-        key = (parent_type.name, tuple(grouped), tuple(map(id, nodes)), self._switches)
-        shared = PLANS.get(key)
+        key = (parent_type.name, tuple(grouped), tuple(map(id, nodes)))
+        shared = self._projections.get(key)
         if shared is None:
             projection, rest = _Compiler(self).entry(parent_type, grouped)
-            if len(PLANS) >= MAX_PLANS:
-                PLANS.clear()
-            # The nodes are kept with the plan, so their ids in the key cannot be reused by other nodes.
-            shared = PLANS[key] = (nodes, projection, tuple(name for name, _ in rest))
-        plan: Plan = (shared[1], [(name, grouped[name]) for name in shared[2]])
+            shared = self._projections[key] = (projection, tuple(name for name, _ in rest))
+        plan: Plan = (shared[0], [(name, grouped[name]) for name in shared[1]])
         # graphql-core memoises grouped field sets per selection within a request, so one plan serves every
         # item of a list; `grouped` is kept alive with its plan so that its id stays unique.
         self._plans[id(grouped)] = (grouped, plan)
@@ -288,7 +274,7 @@ class FastExecutor(StrawberryGraphQLCoreExecutionContext):
             )
         projection, rest = self._plan(parent_type, grouped_field_set)
         try:
-            results = projection(source_value)
+            results = projection(source_value, self.context_value)
         except Exception:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# The upstream keys of a v1 case that `v2_id_of` (and `LegacyCase.references`) read.
+REFERENCES = ("case_type", "reference_value_1", "reference_value_2", "reference_value_3")
+
 
 def _as_id(value: Any) -> int | None:
     if isinstance(value, bool):

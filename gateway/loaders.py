@@ -18,7 +18,10 @@ import orjson
 from strawberry.dataloader import DataLoader
 
 from gateway import tracing
+from gateway.cost import RELATED as RELATED_COST
+from gateway.cost import V2_BY_IDS
 from gateway.credentials import Caller
+from gateway.decoding import FULL, Decoders
 from gateway.errors import NotFound
 from gateway.upstream import v2 as v2api
 from gateway.upstream.v1 import V1API
@@ -69,19 +72,27 @@ def all_now_or_later(loader: DataLoader[Any, Any], keys: Sequence[Any]) -> Any:
 class Loaders:
     """One request's loaders, each made on first use (most queries need one or two of them)."""
 
-    def __init__(self, v1: V1API, v2: v2api.V2API, caller: Caller, v1_concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        v1: V1API,
+        v2: v2api.V2API,
+        caller: Caller,
+        v1_concurrency: int = 8,
+        decoders: Decoders = FULL,
+    ) -> None:
         self.v1 = v1
         self.v2 = v2
         self.caller = caller
         self.v1_concurrency = v1_concurrency
+        self.decoders = decoders  # the operation plan's: each upstream answer decoded for what it reads
         # v2 cases seen in this request's list answers, and the list calls still in flight.
         self._known: dict[int, Case] = {}
         self._listings: set[asyncio.Future[Any]] = set()
 
     @cached_property
     def case(self) -> DataLoader[int, Case]:
-        """v2 cases by id: one `case_ids` list call per 50 distinct ids (a single GET for one id)."""
-        return DataLoader(self._load_cases, max_batch_size=v2api.MAX_PER_PAGE)
+        """v2 cases by id: one `case_ids` list call per batch of distinct ids (a single GET for one id)."""
+        return DataLoader(self._load_cases, max_batch_size=V2_BY_IDS.batch)
 
     @cached_property
     def legacy_case(self) -> DataLoader[int, Case]:
@@ -131,9 +142,18 @@ class Loaders:
         self.prime_cases(data["cases"])
         return data
 
+    async def cases_of(self, ids: Sequence[int | None]) -> None:
+        """Load these v2 cases (None: no case) together, ahead of the fields that will ask for them; a case
+        that fails stays an error for the field that asks for it."""
+        wanted = list(dict.fromkeys(i for i in ids if i is not None))
+        if wanted:
+            await asyncio.gather(*(self.case.load(i) for i in wanted), return_exceptions=True)
+
     def prime_cases(self, cases: Sequence[Case]) -> None:
         """Cases already fetched by a list answer later lookups of the same ids for free."""
         for case in cases:
+            if case.__class__ is not dict:
+                continue  # decoded straight into its answer: no other field of the query asks for it
             case_id = case.get("case_id")
             if isinstance(case_id, int):
                 self._known[case_id] = case
@@ -152,10 +172,12 @@ class Loaders:
         missing = [i for i in ids if i not in self._known]
         if len(missing) == 1:
             with contextlib.suppress(NotFound):
-                self._known[missing[0]] = await self.v2.get_case(self.caller, missing[0])
+                self._known[missing[0]] = await self.v2.get_case(
+                    self.caller, missing[0], self.decoders.v2_case
+                )
         elif missing:
             page = await self.v2.list_cases(
-                self.caller, filters={"case_ids": missing}, per_page=v2api.MAX_PER_PAGE
+                self.caller, self.decoders.v2_list, filters={"case_ids": missing}, per_page=V2_BY_IDS.batch
             )
             self.prime_cases(page["cases"])
         return [self._known.get(i) or NotFound(f"No v2 case {i}.", caseId=i) for i in ids]
@@ -165,7 +187,7 @@ class Loaders:
 
         async def one(case_id: int) -> Case:
             async with self.v1_limit:
-                return await self.v1.get_case(self.caller, case_id)
+                return await self.v1.get_case(self.caller, case_id, self.decoders.v1_case)
 
         return await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
 
@@ -214,7 +236,7 @@ class Loaders:
         short = list(parents) if any_key not in filters else []
         asked: list[str] = []
         page, calls = 1, 0
-        max_calls = math.ceil(len(parents) * first / v2api.MAX_PER_PAGE) + 1
+        max_calls = math.ceil(len(parents) * first / RELATED_COST.batch) + 1
         while len(short) > 1 and calls < max_calls:
             if short != asked:
                 asked, page = short, 1
@@ -222,10 +244,11 @@ class Loaders:
                     result[parent] = []
             data = await self.v2.list_cases(
                 self.caller,
+                self.decoders.v2_list,
                 filters={**filters, any_key: asked},
                 order=order,
                 page=page,
-                per_page=v2api.MAX_PER_PAGE,
+                per_page=RELATED_COST.batch,
             )
             calls += 1
             self.prime_cases(data["cases"])
@@ -240,7 +263,7 @@ class Loaders:
         async def alone(parent: str) -> None:
             narrowed = {**filters, all_key: [*filters.get(all_key, []), parent]}
             data = await self.v2.list_cases(
-                self.caller, filters=narrowed, order=order, page=1, per_page=first
+                self.caller, self.decoders.v2_list, filters=narrowed, order=order, page=1, per_page=first
             )
             self.prime_cases(data["cases"])
             result[parent] = data["cases"]

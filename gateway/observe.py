@@ -18,14 +18,15 @@ import logging
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
-from graphql import GraphQLError, OperationDefinitionNode, parse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import metrics
 from gateway.logs import accept_request_id, request_id
+from gateway.plan import Operation, operation_of
+
+__all__ = ["Observe", "Operation", "RequestInfo", "current_info", "note_operation", "operation_of"]
 
 log = logging.getLogger("gateway.requests")
 
@@ -53,31 +54,6 @@ current: ContextVar[RequestInfo | None] = ContextVar("casegraph_request", defaul
 
 def current_info() -> RequestInfo | None:
     return current.get()
-
-
-@dataclass(frozen=True, slots=True)
-class Operation:
-    name: str | None  # None: anonymous (or unknown)
-    kind: str | None  # query, mutation, subscription; None when it cannot be told
-    parsed: bool  # False when the document does not parse
-
-
-@lru_cache(maxsize=512)
-def operation_of(query: str, operation_name: str | None, max_tokens: int) -> Operation:
-    """The operation a document and operation name select (the spec's GetOperation), from a parse cached by
-    text, bounded by the same token limit as execution's."""
-    try:
-        document = parse(query, no_location=True, max_tokens=max_tokens)
-    except GraphQLError:
-        return Operation(None, None, False)
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if operation_name:
-        chosen = next((op for op in operations if op.name and op.name.value == operation_name), None)
-    else:
-        chosen = operations[0] if len(operations) == 1 else None
-    if chosen is None:
-        return Operation(operation_name or None, None, True)
-    return Operation(chosen.name.value if chosen.name else None, chosen.operation.value, True)
 
 
 def note_operation(info: RequestInfo, operation: Operation) -> None:

@@ -14,8 +14,8 @@ What a trace holds (all spans of a request in one trace, the client's when it se
 - `operation_span`: an INTERNAL span per GraphQL operation (`query Cases`): operation type and name,
   response-cache hit or miss, the number of errors, the upstream requests it sent, the upstream answers it
   took from the cache and those it took from an identical call already in flight (joined: that call's span
-  is in the trace of the request that started it), and the plan (reused or compiled) and cost when the
-  caller knows them. Loader batches are events on it (`loader.batch`, with the loader and its size).
+  is in the trace of the request that started it), and its plan (reused or compiled) and cost. Loader
+  batches are events on it (`loader.batch`, with the loader and its size).
 - `upstream_span`: a CLIENT span per upstream request sent (`GET /api/v2/cases/{case_id}`), around all
   its attempts: the route template (never the URL: its query string holds the caller's filters),
   upstream, cache (`miss`, or `off` for an uncached route), circuit-breaker state when it started, the
@@ -263,15 +263,21 @@ class OperationSpan(CurrentSpan):
             attributes["casegraph.response_cache"] = response_cache
         self.span.set_attributes(attributes)
 
+    def planned(self, reused: bool, cost: int) -> None:
+        """The operation plan it ran: reused or compiled for this request, and the operation's cost (the
+        upstream calls it may make at most, `gateway/plan.py`)."""
+        if self.span is not None:
+            self.span.set_attributes(
+                {"casegraph.plan": "reused" if reused else "compiled", "casegraph.cost": cost}
+            )
+
 
 _NO_OPERATION = OperationSpan(None)
 
 
-def operation_span(
-    name: str | None, kind: str | None, plan_reused: bool | None = None, cost: int | None = None
-) -> OperationSpan:
+def operation_span(name: str | None, kind: str | None) -> OperationSpan:
     """A span for one GraphQL operation (`kind` query/mutation, `name` as the client gave it, None when
-    anonymous); `plan_reused` and `cost` when the caller knows them (the operation plan does)."""
+    anonymous); `planned` and `answered` add what is known later."""
     if _tracer is None:
         return _NO_OPERATION
     attributes: dict[str, Any] = {}
@@ -279,10 +285,6 @@ def operation_span(
         attributes["graphql.operation.type"] = kind
     if name:
         attributes["graphql.operation.name"] = name
-    if plan_reused is not None:
-        attributes["casegraph.plan"] = "reused" if plan_reused else "compiled"
-    if cost is not None:
-        attributes["casegraph.cost"] = cost
     title = f"{kind} {name}" if kind and name else kind or "GraphQL operation"
     return OperationSpan(_tracer.start_span(title, kind=SpanKind.INTERNAL, attributes=attributes))
 

@@ -46,7 +46,7 @@ def start(
     env: dict[str, str] | None = None,
     module: str = "gateway.cli",
 ) -> Process:
-    """`python -m module args` (the `casegraph` command by default), once `health` answers 200 on `port`."""
+    """`python -m module *args` (the casegraph CLI unless told), once `health` on `port` answers 200."""
     log_file = log_path.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", module, *args],

@@ -1,5 +1,7 @@
-"""Differential test: the compiled execution path and graphql-core's plain execution give byte-identical
-answers (data, errors with their messages and paths, extensions) for a corpus of queries.
+"""Differential test: the planned path (upstream answers decoded for the fields the operation reads, answers
+built by compiled projections) and graphql-core's plain execution over fully decoded upstream answers give
+byte-identical answers (data, errors with their messages and paths, extensions) for a corpus of queries,
+every scalar and enum type, defective upstream values, and hypothesis-generated selections.
 
 Both run in process against the demo upstream app (over an ASGI transport, so the upstream JSON is
 the real thing) or against a deliberately broken upstream, each with a fresh context and no cache.
@@ -15,12 +17,15 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from gateway.app import format_error
+from gateway.app import encode_answer, format_error
 from gateway.cache import UpstreamCache
 from gateway.config import load_settings
 from gateway.context import Context, Services
 from gateway.credentials import Caller, credential_for
+from gateway.decoding import FULL, Decoders
 from gateway.demo import create_app as create_demo
 from gateway.schema import build_schema
 from gateway.upstream.http import UpstreamHTTP
@@ -86,6 +91,32 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
         {"a": "Q2FzZTox", "b": "TGVnYWN5Q2FzZToxMDAx"},
     ),
     ("{ cases(perPage: 4) { items { caseId caseId metadata fields { caseInput { key } value } } } }", {}),
+    # the fan-out, its lookahead under an alias, a fragment and a switch
+    ("{ legacyCases(perPage: 20) { items { legacyId case { caseId name status priority } } } }", {}),
+    (
+        "query($on: Boolean!) { l: legacyCases(perPage: 12) { items { ...Link } } } "
+        "fragment Link on LegacyCase { caseNumber case @include(if: $on) { ...Few } } fragment Few on Case { caseId sla { status } }",
+        {"on": True},
+    ),
+    (
+        "query($on: Boolean!) { l: legacyCases(perPage: 12) { items { caseNumber case @include(if: $on) { caseId } } } }",
+        {"on": False},
+    ),
+    # a fragment spread twice in each of twenty fragments: planned once, answered as plain execution does
+    (
+        "{ case(id: 3) { ...F19 } } fragment F0 on Case { caseId name } "
+        + " ".join(f"fragment F{i} on Case {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, 20)),
+        {},
+    ),
+    # nested fetches whose parents are decoded for what they read
+    (
+        "{ cases(perPage: 5) { items { name legacyCase { caseNumber case { caseId linkedCaseRefs { name } } } } } }",
+        {},
+    ),
+    (
+        "{ cases(perPage: 5) { items { activityPage(perPage: 3) { items { user { email cases(first: 1) { caseId } } } } } } }",
+        {},
+    ),
 ]
 
 
@@ -96,14 +127,24 @@ def services_for(transport: httpx.AsyncBaseTransport) -> Services:
     return Services(settings, cache, http, V1API(http, settings.v1_base), V2API(http, settings.v2_base))
 
 
+class FullyDecoded(Context):
+    """Plain execution's reference: every upstream answer decoded whole, whatever the plan reads."""
+
+    @property
+    def decoders(self) -> Decoders:
+        return FULL
+
+
 async def answer(schema: Any, services: Services, query: str, variables: dict[str, Any]) -> bytes:
-    """The JSON the gateway would send for this query (the app's own error formatting)."""
+    """The JSON the gateway would send for this query (the app's own error formatting): planned on the fast
+    schema, plain and fully decoded on the plain one."""
     caller = Caller(credential_for(services.settings, "Bearer demo-token"))
-    result = await schema.execute(query, variable_values=variables, context_value=Context(services, caller))
+    context = (Context if schema is FAST else FullyDecoded)(services, caller)
+    result = await schema.execute(query, variable_values=variables, context_value=context)
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
         body["errors"] = [format_error(error) for error in result.errors]
-    return orjson.dumps(body)
+    return encode_answer(body)
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +182,14 @@ FAULTS: list[tuple[dict[str, Any], bool | None]] = [
     ({"sla": {**SLA, "percent_elapsed": 2**60 + 1}}, True),  # Float: an int no float holds exactly
     ({"sla": {**SLA, "percent_elapsed": True}}, False),  # Float from a bool: 1
     ({"sla": {**SLA, "percent_elapsed": 12, "remaining_time_seconds": 1.5}}, False),  # int and float
+    ({"metadata": {"big": 2**70, "tiny": 1e-300, "huge": 1e300}}, False),  # JSON: an int past 64 bits
+    ({"sla": {**SLA, "percent_elapsed": 1e16, "current_time_seconds": -0.0}}, False),  # floats written as is
+    ({"name": 2**70}, False),  # String from an int past 64 bits
+    ({"sub_status": {"id": "7", "name": None}}, True),  # Int from a string
+    ({"priority": None, "status": "CLOSED"}, False),  # nullable enum null, another enum value
+    ({"created_at": 12345}, None),  # DateTime from a number
+    ({"linked_cases": [{"case_id": "x"}]}, None),  # a linked id that is no id
+    ({"assignees": {"user_id": "1"}}, None),  # an object where a list is expected
 ]
 
 
@@ -167,7 +216,9 @@ async def test_unexpected_upstream_values_give_the_same_answer(fault, error):
 
 
 async def test_plain_fields_do_not_go_through_graphql_core(demo_services, monkeypatch):
-    """The fast path is really taken: only fields with resolvers reach graphql-core's execute_field."""
+    """The fast path is really taken: plain fields, and derived fields through the resolver's own function
+    (`compute`), never reach graphql-core's execute_field; fetching fields do, unless their answer is known
+    (the fan-out's lookahead)."""
     from gateway.execution import FastExecutor
 
     executed: list[str] = []
@@ -182,14 +233,18 @@ async def test_plain_fields_do_not_go_through_graphql_core(demo_services, monkey
     assert executed == ["Query.cases"]
     executed.clear()
     await answer(FAST, demo_services, "{ cases(perPage: 3) { items { id caseId sla { status } } } }", {})
-    assert executed.count("Case.id") == 3
-    assert {name for name in executed} <= {
-        "Query.cases",
-        "CasePage.items",
-        "Case.id",
-        "Case.sla",
-        "SLA.status",
-    }
+    assert executed == ["Query.cases"]
+    executed.clear()
+    fan_out = (
+        "{ legacyCases(perPage: 20) { items { id legacyId references { label } case { caseId name } } } }"
+    )
+    await answer(FAST, demo_services, fan_out, {})
+    # the items whose v2 case is missing (NOT_FOUND) go to graphql-core, which reports the error
+    assert executed.count("Query.legacyCases") == 1
+    assert 0 < executed.count("LegacyCase.case") < 20
+    executed.clear()
+    await answer(FAST, demo_services, "{ cases(perPage: 3) { items { linkedCases { caseId } } } }", {})
+    assert executed.count("Case.linkedCases") == 3
 
 
 def test_execution_setting_serves_the_same_answers_over_http(upstream, gateway, logs_dir):
@@ -217,3 +272,88 @@ def test_execution_setting_picks_the_executor(execution, fast):
     app = create_app(load_settings(v1_url=BASE, v2_url=BASE, execution=execution))
     view = next(route for route in app.routes if route.path == "/graphql").app
     assert (view.schema.execution_context_class is FastExecutor) is fast
+
+
+# --- hypothesis: random selections of the Case type, planned vs plain ------------------------------------
+
+LEAVES = ["caseId", "name", "status", "priority", "url", "metadata", "openedAt", "createdAt", "id"]
+OBJECTS = {
+    "subStatus": ["id", "name"],
+    "team": ["id", "name", "__typename"],
+    "assignees": ["userId", "email", "firstName"],
+    "sla": ["percentElapsed", "exceeded", "status", "slaType"],
+    "slas": ["status", "remainingTimeSeconds"],
+    "tags": ["id", "name"],
+    "activities": ["id", "activityType", "createdAt"],
+    "linkedCases": ["caseId", "name", "priority"],
+    "linkedCaseRefs": ["caseId"],
+    "legacyCase": ["legacyId", "caseNumber", "createdOn"],
+    "activitiesMeta": ["count", "perPage"],
+}
+
+
+@st.composite
+def case_selections(draw: Any) -> str:
+    parts = []
+    for index, leaf in enumerate(draw(st.lists(st.sampled_from(LEAVES), min_size=1, max_size=6))):
+        alias = f"a{index}: " if draw(st.booleans()) else ""
+        parts.append(alias + leaf)
+    for name in draw(st.lists(st.sampled_from(sorted(OBJECTS)), max_size=4, unique=True)):
+        inner = draw(st.lists(st.sampled_from(OBJECTS[name]), min_size=1, max_size=3, unique=True))
+        parts.append(f"{name} {{ {' '.join(inner)} }}")
+    body = " ".join(parts)
+    wrap = draw(st.sampled_from(["plain", "inline", "fragment"]))
+    if wrap == "inline":
+        body = f"... on Case {{ {body} }}"
+    elif wrap == "fragment":
+        return f"{{ cases(perPage: 12) {{ items {{ ...F }} }} }} fragment F on Case {{ {body} }}"
+    return f"{{ cases(perPage: 12) {{ items {{ {body} }} }} }}"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=case_selections())
+async def test_generated_selections_give_the_same_bytes(demo_services, query):
+    fast = await answer(FAST, demo_services, query, {})
+    assert fast == await answer(PLAIN, demo_services, query, {})
+
+
+async def test_each_case_is_decoded_for_the_fields_read(demo_services):
+    """The plan's decoder keeps the keys the fan-out reads of the v2 answer, nothing else."""
+    from gateway.plan import document_for
+
+    query = "{ legacyCases(perPage: 20) { items { legacyId case { caseId name status priority } } } }"
+    plan, _ = document_for(query, 3000).plan(FAST._schema, None, {})
+    assert plan is not None
+    body = orjson.dumps({"cases": SAMPLE["cases"], "meta": SAMPLE["meta"]})
+    decoded = plan.decoders.v2_list(body)
+    assert [sorted(case) for case in decoded["cases"]] == [["case_id", "name", "priority", "status"]] * len(
+        SAMPLE["cases"]
+    )
+    assert decoded["meta"] == SAMPLE["meta"]
+    legacy = plan.decoders.v1_case(
+        orjson.dumps({"id": 1, "case_number": "x", "client": {"id": 2}, "case_type": None})
+    )
+    assert legacy == {"id": 1, "case_number": "x", "case_type": None}
+
+
+async def test_cases_that_only_copy_are_decoded_straight_into_their_answers(demo_services):
+    """The 50-case query's cases come out of the decoder as their answers (gateway/structs.py): the projection
+    passes them through, and the bytes are plain execution's over dicts."""
+    caller = Caller(credential_for(demo_services.settings, "Bearer demo-token"))
+    context = Context(demo_services, caller)
+    query = "{ cases(perPage: 50) { items %s } }" % CASE
+    result = await FAST.execute(query, context_value=context)
+    assert context.plan is not None and len(context.plan.answers) == 1
+    [answer_class] = context.plan.answers.values()
+    items = result.data["cases"]["items"]
+    assert len(items) == 50 and all(item.__class__ is answer_class for item in items)
+    assert await answer(FAST, demo_services, query, {}) == await answer(PLAIN, demo_services, query, {})
+    # a selection that fetches, or a second reader of v2 cases, keeps the general path
+    for other in (
+        "{ cases(perPage: 5) { items { caseId linkedCases { caseId } } } }",
+        "{ cases(perPage: 5) { items { caseId } } case(id: 1) { name } }",
+        "{ cases(perPage: 5) { items { id caseId } } }",
+    ):
+        context = Context(demo_services, caller)
+        await FAST.execute(other, context_value=context)
+        assert context.plan is not None and context.plan.answers == {}, other

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 from graphql import get_introspection_query, parse
 
-from gateway.limits import Limits, check_document
+from gateway.limits import Limits
+from gateway.plan import check_document
 from gateway.schema import schema
 from tests.support import AUTH, Gateway, Upstream, start_gateway, stop
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, SchemaExtension
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 
 from gateway.errors import GatewayError
-from gateway.execution import FastExecutor, ValidationCache
-from gateway.limits import QueryLimits
+from gateway.execution import FastExecutor
+from gateway.plan import Planner
 from gateway.schema.query import Query
 from gateway.schema.scalars import SCALARS
 
@@ -71,7 +71,7 @@ def build_schema(fast: bool = True) -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
         config=StrawberryConfig(default_resolver=read_field, scalar_map=SCALARS),
-        extensions=[UpstreamReport, lambda: ParserCache(maxsize=256), QueryLimits, ValidationCache],
+        extensions=[UpstreamReport, Planner],
         execution_context_class=FastExecutor if fast else None,
     )
 

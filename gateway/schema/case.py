@@ -17,6 +17,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
 from gateway.context import Context
+from gateway.cost import CASE_PAGE, LEGACY_LINK, RELATED, V2_LINKED_BY_IDS, derived, fetching
 from gateway.errors import BadUserInput
 from gateway.links import v1_id_of
 from gateway.loaders import PageKey, all_now_or_later, now_or_later
@@ -32,11 +33,6 @@ if TYPE_CHECKING:
 
 Parent = strawberry.Parent[dict[str, Any]]
 Info = strawberry.Info[Context]
-RELATED_COST = (
-    "Upstream cost: every {parent} in the answer asking with the same arguments is served together by one "
-    "v2 listing with the any-of `{any_key}` filter (further pages only while a {parent} still lacks cases, "
-    "bounded; then a call per {parent} still short). The same {parent} twice costs nothing more."
-)
 
 
 async def related_cases(
@@ -66,9 +62,12 @@ class Assignee:
         description="Whether the user is a service account (automation) rather than a person."
     )
 
-    @strawberry.field(
-        description="The cases assigned to this user: the first `first` in `order`. "
-        + RELATED_COST.format(parent="user", any_key="assignees")
+    @fetching(
+        RELATED,
+        "The cases assigned to this user: the first `first` in `order` (the any-of filter is `assignees`).",
+        reads=("user_id",),
+        returns="v2.case",
+        result_reads=("assignees",),
     )
     async def cases(
         self,
@@ -86,9 +85,12 @@ class Tag:
     id: int = strawberry.field(description="The tag's ID.")
     name: str = strawberry.field(description="The tag's name.")
 
-    @strawberry.field(
-        description="The cases with this tag: the first `first` in `order`. "
-        + RELATED_COST.format(parent="tag", any_key="or_tags")
+    @fetching(
+        RELATED,
+        "The cases with this tag: the first `first` in `order` (the any-of filter is `or_tags`).",
+        reads=("name",),
+        returns="v2.case",
+        result_reads=("tags",),
     )
     async def cases(
         self,
@@ -152,6 +154,20 @@ class LinkedCaseRef:
     name: str | None = strawberry.field(description="The linked case's name.")
 
 
+def sla_status(sla: dict[str, Any], context: Context) -> SLAStatus:
+    """`SLA.status`, from the SLA's `exceeded` and `percent_elapsed`."""
+    if sla.get("exceeded"):
+        return SLAStatus.EXCEEDED
+    if (sla.get("percent_elapsed") or 0) >= context.settings.sla_warning_percent:
+        return SLAStatus.WARNING
+    return SLAStatus.OK
+
+
+def case_global_id(case: dict[str, Any], context: Context) -> str:
+    """`Case.id`: the global id of a v2 case."""
+    return global_id("Case", case["case_id"])
+
+
 @strawberry.type(description="An SLA on the case. Times are in seconds.")
 class SLA:
     remaining_time_seconds: float | None = strawberry.field(
@@ -164,16 +180,14 @@ class SLA:
         description="The SLA type, e.g. response, resolution, completion."
     )
 
-    @strawberry.field(
-        description="OK, WARNING (at or past the gateway's SLA_WARNING_PERCENT of the time, default 75) or "
-        "EXCEEDED. Derived by the gateway; no upstream call."
+    @derived(
+        "OK, WARNING (at or past the gateway's SLA_WARNING_PERCENT of the time, default 75) or "
+        "EXCEEDED. Derived by the gateway; no upstream call.",
+        reads=("exceeded", "percent_elapsed"),
+        compute=sla_status,
     )
     def status(self, parent: Parent, info: Info) -> SLAStatus:
-        if parent.get("exceeded"):
-            return SLAStatus.EXCEEDED
-        if (parent.get("percent_elapsed") or 0) >= info.context.settings.sla_warning_percent:
-            return SLAStatus.WARNING
-        return SLAStatus.OK
+        return sla_status(parent, info.context)
 
 
 @strawberry.type(description="One value within a record result.")
@@ -281,9 +295,9 @@ class Case(Node):
     def is_type_of(cls, obj: Any, info: Any) -> bool:
         return isinstance(obj, dict) and "case_id" in obj
 
-    @strawberry.field(description="The global ID of the case (see `Query.node`).")
-    def id(self, parent: Parent) -> strawberry.ID:
-        return global_id("Case", parent["case_id"])
+    @derived("The global ID of the case (see `Query.node`).", reads=("case_id",), compute=case_global_id)
+    def id(self, parent: Parent, info: Info) -> strawberry.ID:
+        return case_global_id(parent, info.context)  # type: ignore[return-value]
 
     case_id: int = strawberry.field(description="The ID of the case.")
     name: str | None = strawberry.field(description="The case name.")
@@ -357,11 +371,13 @@ class Case(Node):
     )
     tasks: list[Task] | None = strawberry.field(description="An array of tasks associated with the case.")
 
-    @strawberry.field(
+    @fetching(
+        V2_LINKED_BY_IDS,
+        "The cases linked to this case, in full. A linked case that no longer exists is null, with a "
+        "NOT_FOUND error.",
         name="linkedCases",
-        description="The cases linked to this case, in full. Upstream cost: the linked ids of every case in "
-        "the answer are fetched together, one v2 call per 50 distinct ids (ids already fetched are free). "
-        "A linked case that no longer exists is null, with a NOT_FOUND error.",
+        reads=("linked_cases",),
+        returns="v2.case",
     )
     def full_linked_cases(self, parent: Parent, info: Info) -> list[Case | None] | None:
         refs = parent.get("linked_cases")
@@ -370,9 +386,11 @@ class Case(Node):
         # One failed id (a dangling link) is an error on its own list item, not on the whole list.
         return all_now_or_later(info.context.loaders.case, [ref["case_id"] for ref in refs])  # type: ignore[no-any-return]
 
-    @strawberry.field(
-        description="A page of the case's activities, beyond the first page embedded in `activities`. Upstream "
-        "cost: one v2 call per case and page (none for page 1 at the embedded page size)."
+    @fetching(
+        CASE_PAGE,
+        "A page of the case's activities, beyond the first page embedded in `activities`.",
+        reads=("case_id", "activities", "activities_meta"),
+        returns="v2.activities",
     )
     async def activity_page(
         self,
@@ -385,9 +403,11 @@ class Case(Node):
             parent, "activities", info.context.loaders.activities, page, per_page
         )
 
-    @strawberry.field(
-        description="A page of the case's records (grouped by record type), beyond the first page embedded in "
-        "`records`. Upstream cost: one v2 call per case and page (none for page 1 at the embedded page size)."
+    @fetching(
+        CASE_PAGE,
+        "A page of the case's records (grouped by record type), beyond the first page embedded in `records`.",
+        reads=("case_id", "records", "records_meta"),
+        returns="v2.records",
     )
     async def record_page(
         self,
@@ -398,11 +418,13 @@ class Case(Node):
     ) -> RecordPage | None:
         return await embedded_or_fetched_page(parent, "records", info.context.loaders.records, page, per_page)
 
-    @strawberry.field(
-        description="The v1 case this case points back at (its metadata key V1_LINK_METADATA_KEY, default "
+    @fetching(
+        LEGACY_LINK,
+        "The v1 case this case points back at (its metadata key V1_LINK_METADATA_KEY, default "
         "trackops_case_id), or null when it has none; null with a NOT_FOUND error when that v1 case does not "
-        "exist. Upstream cost: one v1 call per distinct v1 case in the answer (the v1 API cannot batch), run "
-        "concurrently up to V1_CONCURRENCY at once."
+        "exist.",
+        reads=("metadata",),
+        returns="v1.case",
     )
     def legacy_case(
         self, parent: Parent, info: Info

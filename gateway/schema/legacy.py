@@ -7,7 +7,8 @@ from typing import Any
 import strawberry
 
 from gateway.context import Context
-from gateway.links import v2_id_of
+from gateway.cost import V2_BY_IDS, derived, fetching
+from gateway.links import REFERENCES, v2_id_of
 from gateway.loaders import now_or_later
 from gateway.schema.case import Case
 from gateway.schema.node import Node, global_id
@@ -16,6 +17,37 @@ from gateway.schema.scalars import Date, DateTime
 
 Parent = strawberry.Parent[dict[str, Any]]
 Info = strawberry.Info[Context]
+
+
+def legacy_global_id(case: dict[str, Any], context: Context) -> str:
+    """`LegacyCase.id`: the global id of a v1 case."""
+    return global_id("LegacyCase", case["id"])
+
+
+def legacy_id(case: dict[str, Any], context: Context) -> int:
+    """`LegacyCase.legacyId`."""
+    return case["id"]  # type: ignore[no-any-return]
+
+
+def references(case: dict[str, Any], context: Context) -> list[dict[str, Any]]:
+    """`LegacyCase.references`: the references in use, each with its label."""
+    labels = (case.get("case_type") or {}).get("reference_labels") or []
+    out = []
+    for position in (1, 2, 3):
+        label = labels[position - 1] if position <= len(labels) else None
+        value = case.get(f"reference_value_{position}")
+        if label is not None or value is not None:
+            out.append({"position": position, "label": label, "value": value})
+    return out
+
+
+def linked_case(case: dict[str, Any], context: Context) -> Any:
+    """`LegacyCase.case`: the v2 case it points at (None), or its loading: known at once when the list above
+    looked ahead (`Query.legacyCases`)."""
+    v2_id = v2_id_of(case, context.settings.v2_link_label)
+    if v2_id is None:
+        return None
+    return now_or_later(context.loaders.case, v2_id)
 
 
 @strawberry.type(
@@ -51,13 +83,13 @@ class LegacyCase(Node):
     def is_type_of(cls, obj: Any, info: Any) -> bool:
         return isinstance(obj, dict) and "case_number" in obj
 
-    @strawberry.field(description="The global ID of the case (see `Query.node`).")
-    def id(self, parent: Parent) -> strawberry.ID:
-        return global_id("LegacyCase", parent["id"])
+    @derived("The global ID of the case (see `Query.node`).", reads=("id",), compute=legacy_global_id)
+    def id(self, parent: Parent, info: Info) -> strawberry.ID:
+        return legacy_global_id(parent, info.context)  # type: ignore[return-value]
 
-    @strawberry.field(name="legacyId", description="The numeric v1 ID of the case.")
-    def legacy_id(self, parent: Parent) -> int:
-        return parent["id"]
+    @derived("The numeric v1 ID of the case.", name="legacyId", reads=("id",), compute=legacy_id)
+    def legacy_id(self, parent: Parent, info: Info) -> int:
+        return legacy_id(parent, info.context)
 
     case_number: str | None = strawberry.field(
         description="The fully formatted Trackops case number, as it appears in your system."
@@ -95,27 +127,22 @@ class LegacyCase(Node):
     reference_value_2: str | None = strawberry.field(description="Value of the 2nd reference, if in use.")
     reference_value_3: str | None = strawberry.field(description="Value of the 3rd reference, if in use.")
 
-    @strawberry.field(description="The references in use, each with its label. No upstream call.")
-    def references(self, parent: Parent) -> list[Reference]:
-        labels = (parent.get("case_type") or {}).get("reference_labels") or []
-        out = []
-        for position in (1, 2, 3):
-            label = labels[position - 1] if position <= len(labels) else None
-            value = parent.get(f"reference_value_{position}")
-            if label is not None or value is not None:
-                out.append({"position": position, "label": label, "value": value})
-        return out  # type: ignore[return-value]
+    @derived(
+        "The references in use, each with its label. No upstream call.", reads=REFERENCES, compute=references
+    )
+    def references(self, parent: Parent, info: Info) -> list[Reference]:
+        return references(parent, info.context)  # type: ignore[return-value]
 
-    @strawberry.field(
-        description="The v2 case this case points at (the reference labelled V2_LINK_LABEL, default 'Tines "
-        "case'), or null when it has none; null with a NOT_FOUND error when that v2 case does not exist. Upstream "
-        "cost: the v2 cases of every legacy case in the answer are fetched together, one v2 call per 50 ids."
+    @fetching(
+        V2_BY_IDS,
+        "The v2 case this case points at (the reference labelled V2_LINK_LABEL, default 'Tines case'), or "
+        "null when it has none; null with a NOT_FOUND error when that v2 case does not exist.",
+        reads=REFERENCES,
+        returns="v2.case",
+        compute=linked_case,
     )
     def case(self, parent: Parent, info: Info) -> Case | None:
-        v2_id = v2_id_of(parent, info.context.settings.v2_link_label)
-        if v2_id is None:
-            return None
-        return now_or_later(info.context.loaders.case, v2_id)  # type: ignore[no-any-return]
+        return linked_case(parent, info.context)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="A page of v1 cases.")

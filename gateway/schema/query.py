@@ -7,6 +7,8 @@ from typing import Annotated, Any
 import strawberry
 
 from gateway.context import Context
+from gateway.cost import CASE_BY_ID, LEGACY_CASE_BY_ID, NODE, ROOT_V1, ROOT_V2, fetching
+from gateway.links import v2_id_of
 from gateway.schema.case import Case, CasePage
 from gateway.schema.enums import CaseOrder
 from gateway.schema.filters import CaseFilter, LegacyCaseFilter, check_filter, to_upstream
@@ -22,11 +24,19 @@ def arg(description: str) -> Any:
     return strawberry.argument(description=description)
 
 
+def linked_v2_id(case: Any, label: str) -> int | None:
+    """The v2 id a listed v1 case points at; None for a case too malformed to tell (its `case` field then
+    reports the defect itself)."""
+    try:
+        return v2_id_of(case, label)
+    except (AttributeError, TypeError):
+        return None
+
+
 @strawberry.type(description="Cases from the v2 cases API and the v1 investigations API, in one schema.")
 class Query:
-    @strawberry.field(
-        description="A page of v2 cases the credential has access to, filtered and ordered. Upstream cost: "
-        "one v2 call. The cases it returns answer `case(id)` and links to them in the same query for free."
+    @fetching(
+        ROOT_V2, "A page of v2 cases the credential has access to, filtered and ordered.", returns="v2.list"
     )
     async def cases(
         self,
@@ -45,6 +55,7 @@ class Query:
         data = await ctx.loaders.listing(
             ctx.services.v2.list_cases(
                 ctx.caller,
+                ctx.decoders.v2_list,
                 filters=filters,
                 order=order.value if order else None,
                 page=page,
@@ -54,17 +65,12 @@ class Query:
         )
         return {"items": data["cases"], "page_info": page_info_from_meta(page, per_page, data.get("meta"))}  # type: ignore[return-value]
 
-    @strawberry.field(
-        description="One v2 case by its ID, or null with a NOT_FOUND error. Upstream cost: one v2 call, shared "
-        "with the other v2 case lookups of the query (free when a list in the query already has it)."
-    )
+    @fetching(CASE_BY_ID, "One v2 case by its ID, or null with a NOT_FOUND error.", returns="v2.case")
     async def case(self, info: Info, id: Annotated[int, arg("The v2 case ID.")]) -> Case | None:
         check_id(id, "id")
         return await info.context.loaders.case.load(id)  # type: ignore[return-value]
 
-    @strawberry.field(
-        description="A page of v1 cases, filtered by any v1 request parameter. Upstream cost: one v1 call."
-    )
+    @fetching(ROOT_V1, "A page of v1 cases, filtered by any v1 request parameter.", returns="v1.list")
     async def legacy_cases(
         self,
         info: Info,
@@ -75,23 +81,27 @@ class Query:
         check_page(page, per_page, v1.MAX_PER_PAGE)
         params = check_filter(to_upstream(filter)) if filter else {}
         ctx = info.context
-        data = await ctx.services.v1.list_cases(ctx.caller, params, page=page, per_page=per_page)
+        data = await ctx.services.v1.list_cases(
+            ctx.caller, params, page=page, per_page=per_page, decode=ctx.decoders.v1_list
+        )
         ctx.loaders.prime_legacy_cases(data["cases"])
+        if ctx.plan is not None and ctx.plan.reaches(info.path.key, "items", "case"):
+            # lookahead: the page's v2 cases in one awaitable (the ids each `case` would load, no more), so
+            # each item's `case` finds its answer ready
+            await ctx.loaders.cases_of(
+                [linked_v2_id(case, ctx.settings.v2_link_label) for case in data["cases"]]
+            )
         info_ = page_info(data["page"], data["per_page"], data["pages"], data["count"])
         return {"items": data["cases"], "page_info": info_}  # type: ignore[return-value]
 
-    @strawberry.field(
-        description="One v1 case by its numeric ID, or null with a NOT_FOUND error. Upstream cost: one v1 call "
-        "(shared with the other lookups of the same v1 case in the query)."
+    @fetching(
+        LEGACY_CASE_BY_ID, "One v1 case by its numeric ID, or null with a NOT_FOUND error.", returns="v1.case"
     )
     async def legacy_case(self, info: Info, id: Annotated[int, arg("The v1 case ID.")]) -> LegacyCase | None:
         check_id(id, "id")
         return await info.context.loaders.legacy_case.load(id)  # type: ignore[return-value]
 
-    @strawberry.field(
-        description="Any object by its global ID (a `Case` or a `LegacyCase`). Upstream cost: as `case` or "
-        "`legacyCase`."
-    )
+    @fetching(NODE, "Any object by its global ID (a `Case` or a `LegacyCase`).", returns="node")
     async def node(self, info: Info, id: Annotated[strawberry.ID, arg("A global ID.")]) -> Node | None:
         type_name, raw_id = parse_global_id(id)
         loader = info.context.loaders.case if type_name == "Case" else info.context.loaders.legacy_case

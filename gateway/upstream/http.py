@@ -3,8 +3,9 @@
 Every upstream request goes through `UpstreamHTTP.get_json`: one place builds the URL's query string
 (canonical: sorted keys), looks in the cache, joins an identical request already in flight (within
 or across GraphQL requests of this process), sends the credential, reads the body (streamed, never past
-MAX_UPSTREAM_BODY_BYTES), parses it once with orjson and turns failures into `GatewayError`s with stable
-codes. Each logical request runs through its upstream's `UpstreamGuard` (`resilience.py`): retries with
+MAX_UPSTREAM_BODY_BYTES), decodes it with the caller's decoder (its operation plan's: only the keys it reads,
+`gateway/plan.py`) and turns failures into `GatewayError`s with stable codes. The cache and joined callers
+share the body's bytes; each caller decodes them for itself. A body that is not JSON is never cached. Each logical request runs through its upstream's `UpstreamGuard` (`resilience.py`): retries with
 backoff within a budget, and a circuit breaker. Retries happen inside the one in-flight call, so callers
 joining it and the cache see one logical request; `attempts` counts the HTTP requests actually sent.
 
@@ -27,12 +28,14 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
+import msgspec
 import orjson
 
 from gateway import metrics, tracing
 from gateway.cache import UpstreamCache, cache_key
 from gateway.config import Settings
 from gateway.credentials import Caller, Credential
+from gateway.decoding import Decode, json_decode
 from gateway.errors import (
     Forbidden,
     GatewayError,
@@ -58,9 +61,42 @@ _ID = re.compile(r"[1-9][0-9]{0,17}")
 
 @dataclass(frozen=True, slots=True)
 class UpstreamResponse:
-    data: Any
+    data: Any  # the body, decoded by the caller's decoder
     headers: Mapping[str, str]
     expires_at: float = 0.0  # until when this answer may be reused (0: not cached, not reusable)
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One upstream answer as fetched and shared: its bytes, and the first caller's decoding of them."""
+
+    body: bytes
+    headers: Mapping[str, str]
+    expires_at: float = 0.0
+    data: Any = None
+    decode: Decode | None = None  # the decoder `data` came from
+
+
+def decode_body(api: str, path: str, body: bytes, decode: Decode) -> Any:
+    """`body` decoded by `decode`; when its shape is not what the decoder expects (a string where the plan
+    reads an object, say), decoded whole, so execution meets the defect as graphql-core would. A body that is
+    not JSON is UPSTREAM_BAD_RESPONSE."""
+    if decode is not json_decode:
+        try:
+            return decode(body)
+        except msgspec.ValidationError:
+            pass
+        except msgspec.DecodeError:
+            raise _malformed(api, path, body) from None
+    try:
+        return json_decode(body)
+    except msgspec.DecodeError:
+        raise _malformed(api, path, body) from None
+
+
+def _malformed(api: str, path: str, body: bytes) -> GatewayError:
+    log.warning("%s upstream sent malformed JSON: GET %s (%d bytes)", api, path, len(body))
+    return _marked(UpstreamBadResponse(f"The {api} upstream sent a malformed response."), False)
 
 
 def query_string(params: Params) -> str:
@@ -142,7 +178,7 @@ class UpstreamHTTP:
         self.attempt_timeout = settings.attempt_timeout
         self.guards = {api: UpstreamGuard(api, settings) for api in ("v1", "v2")}
         self._bases = {settings.v1_base, settings.v2_base}
-        self._inflight: dict[str, asyncio.Future[UpstreamResponse]] = {}
+        self._inflight: dict[str, asyncio.Future[Fetched]] = {}
 
     def guard(self, api: str) -> UpstreamGuard:
         guard = self.guards.get(api)
@@ -158,7 +194,7 @@ class UpstreamHTTP:
         await self.client.aclose()
 
     async def get_json(
-        self, api: str, base: str, path: str, params: Params, caller: Caller
+        self, api: str, base: str, path: str, params: Params, caller: Caller, decode: Decode = json_decode
     ) -> UpstreamResponse:
         qs = query_string(params)
         key = cache_key(api, path, qs, caller.credential, base)
@@ -169,14 +205,15 @@ class UpstreamHTTP:
         task = self._inflight.get(key)
         if task is None and ttl:
             cached = await self.cache.get(key)
-            if cached is not None:
+            if cached is not None and isinstance(cached.data, bytes):
                 caller.stats.cache_hits += 1
+                data = decode_body(api, path, cached.data, decode)
                 caller.stats.used(cached.expires_at)
-                return UpstreamResponse(cached.data, cached.headers, cached.expires_at)
+                return UpstreamResponse(data, cached.headers, cached.expires_at)
             task = self._inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(
-                self._fetch_and_store(api, base, path, qs, caller.credential, key, ttl)
+                self._fetch_and_store(api, base, path, qs, caller.credential, key, ttl, decode)
             )
             self._inflight[key] = task
             task.add_done_callback(lambda done: self._settled(key, done))
@@ -185,30 +222,43 @@ class UpstreamHTTP:
             caller.stats.shared_calls += 1
         # shield: a caller that goes away does not cancel the call the others are waiting on
         try:
-            response = await asyncio.shield(task)
+            fetched = await asyncio.shield(task)
+            data = fetched.data if fetched.decode is decode else decode_body(api, path, fetched.body, decode)
         except BaseException:
             caller.stats.used(0.0)  # an answer built on a failure is never reused
             raise
-        caller.stats.used(response.expires_at)
-        return response
+        caller.stats.used(fetched.expires_at)
+        return UpstreamResponse(data, fetched.headers, fetched.expires_at)
 
-    def _settled(self, key: str, task: asyncio.Future[UpstreamResponse]) -> None:
+    def _settled(self, key: str, task: asyncio.Future[Fetched]) -> None:
         self._inflight.pop(key, None)
         if not task.cancelled():
             task.exception()  # retrieved here, so an error nobody waits for any more is not logged as lost
 
     async def _fetch_and_store(
-        self, api: str, base: str, path: str, qs: str, credential: Credential, key: str, ttl: float
-    ) -> UpstreamResponse:
-        response = await self._fetch(api, base, path, qs, credential)
+        self,
+        api: str,
+        base: str,
+        path: str,
+        qs: str,
+        credential: Credential,
+        key: str,
+        ttl: float,
+        decode: Decode,
+    ) -> Fetched:
+        """Fetch, decode for the first caller (a body that is not JSON fails here, before it is cached) and
+        keep the bytes in the cache."""
+        body, headers = await self._fetch(api, base, path, qs, credential)
+        data = decode_body(api, path, body, decode)
+        expires_at = 0.0
         if ttl:
-            response = UpstreamResponse(response.data, response.headers, time.time() + ttl)
-            await self.cache.set(key, response.data, response.headers, ttl)
-        return response
+            expires_at = time.time() + ttl
+            await self.cache.set(key, body, headers, ttl)
+        return Fetched(body, headers, expires_at, data, decode)
 
     async def _fetch(
         self, api: str, base: str, path: str, qs: str, credential: Credential
-    ) -> UpstreamResponse:
+    ) -> tuple[bytes, httpx.Headers]:
         if base not in self._bases or not path.startswith("/api/") or "//" in path:
             raise GatewayError("refusing an upstream URL outside the configured upstreams")  # a bug
         url = f"{base}{path}?{qs}" if qs else f"{base}{path}"
@@ -222,7 +272,7 @@ class UpstreamHTTP:
         guard = self.guard(api)
         sent = 0
 
-        async def attempt() -> UpstreamResponse:
+        async def attempt() -> tuple[bytes, httpx.Headers]:
             nonlocal sent
             sent += 1
             return await self._attempt(api, url, path, headers, credential)
@@ -236,7 +286,7 @@ class UpstreamHTTP:
 
     async def _attempt(
         self, api: str, url: str, path: str, headers: dict[str, str], credential: Credential
-    ) -> UpstreamResponse:
+    ) -> tuple[bytes, httpx.Headers]:
         """One HTTP request, bounded in time (ATTEMPT_TIMEOUT in all) and in body size."""
         started = time.perf_counter()
         self.attempts += 1
@@ -273,14 +323,7 @@ class UpstreamHTTP:
             metrics.observe_upstream(path, outcome, time.perf_counter() - started)
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.debug("%s GET %s -> 200 in %.1f ms", api, path, elapsed_ms)
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            log.warning("%s upstream sent malformed JSON: GET %s (%d bytes)", api, path, len(body))
-            raise _marked(
-                UpstreamBadResponse(f"The {api} upstream sent a malformed response."), False
-            ) from None
-        return UpstreamResponse(data, response_headers)
+        return body, response_headers
 
     async def _read(
         self, response: httpx.Response, limit: int, api: str, path: str, truncate: bool = False

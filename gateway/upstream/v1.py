@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.credentials import Caller
+from gateway.decoding import Decode, json_decode
 from gateway.errors import UpstreamBadResponse
 from gateway.upstream.http import UpstreamHTTP, path_segment
 
@@ -37,10 +38,11 @@ class V1API:
         params: Mapping[str, Any],
         page: int = 1,
         per_page: int = DEFAULT_PER_PAGE,
+        decode: Decode = json_decode,
     ) -> dict[str, Any]:
         """GET /api/v1/cases -> {"cases": [...], "page": n, "per_page": n, "pages": n, "count": n}."""
         query = {**params, "page": page, "per_page": per_page}
-        response = await self.http.get_json(self.name, self.base, "/api/v1/cases", query, caller)
+        response = await self.http.get_json(self.name, self.base, "/api/v1/cases", query, caller, decode)
         if not isinstance(response.data, list):
             raise UpstreamBadResponse("The v1 upstream sent an unexpected case list response.")
         headers = response.headers
@@ -54,10 +56,10 @@ class V1API:
             "pages": _header_int(headers, "X-Total-Pages", -(-count // size) if size else 0),
         }
 
-    async def get_case(self, caller: Caller, case_id: int) -> dict[str, Any]:
+    async def get_case(self, caller: Caller, case_id: int, decode: Decode = json_decode) -> dict[str, Any]:
         """GET /api/v1/cases/{case_id} -> one case."""
         path = f"/api/v1/cases/{path_segment(case_id)}"
-        response = await self.http.get_json(self.name, self.base, path, {}, caller)
+        response = await self.http.get_json(self.name, self.base, path, {}, caller, decode)
         if not isinstance(response.data, dict) or "id" not in response.data:
             raise UpstreamBadResponse("The v1 upstream sent an unexpected case response.")
         return response.data

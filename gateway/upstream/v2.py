@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from gateway.credentials import Caller
+from gateway.decoding import Decode, json_decode
 from gateway.errors import UpstreamBadResponse
 from gateway.upstream.http import UpstreamHTTP, path_segment
 
@@ -58,18 +59,20 @@ class V2API:
         self.http = http
         self.base = base_url
 
-    async def _get(self, path: str, params: dict[str, Any], caller: Caller) -> Any:
-        response = await self.http.get_json(self.name, self.base, path, params, caller)
+    async def _get(
+        self, path: str, params: dict[str, Any], caller: Caller, decode: Decode = json_decode
+    ) -> Any:
+        response = await self.http.get_json(self.name, self.base, path, params, caller, decode)
         return response.data
 
-    async def list_cases(self, caller: Caller, **params: Any) -> dict[str, Any]:
-        """GET /api/v2/cases -> {"cases": [...], "meta": {...}}."""
-        data = await self._get("/api/v2/cases", list_params(**params), caller)
+    async def list_cases(self, caller: Caller, decode: Decode = json_decode, **params: Any) -> dict[str, Any]:
+        """GET /api/v2/cases -> {"cases": [...], "meta": {...}}; `decode` keeps what the caller reads."""
+        data = await self._get("/api/v2/cases", list_params(**params), caller, decode)
         return _expect(data, "cases", "case list")
 
-    async def get_case(self, caller: Caller, case_id: int) -> dict[str, Any]:
+    async def get_case(self, caller: Caller, case_id: int, decode: Decode = json_decode) -> dict[str, Any]:
         """GET /api/v2/cases/{case_id} -> one case."""
-        data = await self._get(f"/api/v2/cases/{path_segment(case_id)}", {}, caller)
+        data = await self._get(f"/api/v2/cases/{path_segment(case_id)}", {}, caller, decode)
         if not isinstance(data, dict) or "case_id" not in data:
             raise UpstreamBadResponse("The v2 upstream sent an unexpected case response.")
         return data
