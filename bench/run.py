@@ -284,7 +284,7 @@ def measure(
             rps=round(stats["requests"] / stats["seconds"], 1),
             p50_ms=round(stats["p50"] / 1000, 2),
             p99_ms=round(stats["p99"] / 1000, 2),
-            cpu_ms_per_request=round(cpu * 1000 / max(stats["requests"], 1), 2),
+            cpu_ms_per_request=round(cpu * 1000 / max(stats["requests"], 1), 3),
             peak_rss_mb=round(peak, 1),
             targets=scenario.targets,
             traced=scenario.traced,
@@ -567,6 +567,8 @@ def main() -> int:
 
     text = report(results, execution, args)
     stamp = f"{datetime.now(UTC):%Y-%m-%d}-{platform.node() or 'host'}-{args.workers}w"
+    if args.only:  # a partial run: its own file, beside the day's full one
+        stamp += "-" + re.sub(r"[^a-z0-9]+", "-", args.only.lower()).strip("-")
     (RESULTS / f"{stamp}.md").write_text(text)
     (RESULTS / f"{stamp}.json").write_text(
         json.dumps(
