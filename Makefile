@@ -31,7 +31,6 @@ lint: $(STAMP)
 # The benchmark (bench/run.py): demo upstream and gateway as processes, load from wrk; results in bench/results/.
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
-	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.plan
 

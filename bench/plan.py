@@ -234,10 +234,7 @@ def server_ratio(upstream: str, logs: Path, queries: list[str], args: argparse.N
 def transports(upstream: str, path: str, rounds: int = 6, gets: int = 200) -> dict[str, Any]:
     """Client CPU per GET of one upstream answer: httpx's own transport against httpx-aiohttp's (the httpx API
     kept), in turns, 4 at a time, the body read whole as the gateway does."""
-    try:
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError:
-        return {"skipped": "httpx-aiohttp is not installed (pip install httpx-aiohttp)"}
+    from httpx_aiohttp import AiohttpTransport
 
     async def run() -> dict[str, Any]:
         clients = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from gateway.demo import DEMO_TOKEN
@@ -52,3 +53,12 @@ def calls(upstream: Upstream) -> Upstream:
     """The upstream with an empty request log: what the test causes is all it will hold."""
     upstream.reset()
     return upstream
+
+
+@pytest.fixture
+def httpx_upstream_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The upstream client on httpx's own transport, where respx's mocks sit (the gateway's is aiohttp's,
+    `gateway/upstream/transport.py`); for the tests that mock upstream answers with respx."""
+    monkeypatch.setattr(
+        "gateway.upstream.http.UpstreamTransport", lambda max_connections: httpx.AsyncHTTPTransport()
+    )
