@@ -112,6 +112,7 @@ def demo(args: argparse.Namespace) -> int:
         v2_url=upstream,
         auth_mode="token",
         upstream_token=DEMO_TOKEN,
+        graphiql_headers={"Authorization": f"Bearer {DEMO_TOKEN}"},
         host=args.host,
         port=args.port,
         log_format=os.environ.get("LOG_FORMAT", "text"),  # a person is watching: plain lines

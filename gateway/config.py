@@ -72,6 +72,11 @@ class Settings(BaseSettings):
         75.0, ge=0, le=100, description="SLA.status is WARNING from this percent elapsed on."
     )
     graphiql: bool = Field(True, description="Serve GraphiQL to browsers at /graphql.")
+    graphiql_headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Request headers GraphiQL's page starts with, as a JSON object (`casegraph demo`: the demo "
+        "token's Authorization). Whoever opens the page sees them: never a real credential.",
+    )
     gc_threshold: int = Field(
         20_000,
         ge=0,
