@@ -587,20 +587,15 @@ def test_the_compose_stack_runs_as_processes(config, redis_like_compose, logs_di
                 stop(process)
 
 
-# --- the README ------------------------------------------------------------------------------------------
+# --- the deployment guide --------------------------------------------------------------------------------
 
 
-def test_the_readme_deployment_section_names_real_settings_and_files():
-    readme = (ROOT / "README.md").read_text()
-    match = re.search(r"^## Deployment\n(.*?)(?=^## )", readme, re.S | re.M)
-    assert match, "README.md has no `## Deployment` section"
-    section = match.group(1)
+def test_the_deployment_guide_names_real_settings_and_files():
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    assert guide.startswith("# Deployment\n")
+    section = guide.split("\n## Kubernetes")[0]  # the compose stack, the image and the production settings
     assert "docker compose -f docker/compose.yaml up --build" in section
-    assert (
-        readme.index("## Running several workers with a shared cache")
-        < match.start()
-        < readme.index("## Performance")
-    )
+    assert "](docs/deployment.md)" in (ROOT / "README.md").read_text()
     named = set(re.findall(r"`([A-Z][A-Z0-9_]{2,})(?:=[^`]*)?`", section))
     known = SETTINGS | shell_variables() | {"PROMETHEUS_MULTIPROC_DIR", "SIGTERM", "SIGKILL", "HEALTHCHECK"}
     assert named and named <= known, named - known
