@@ -147,3 +147,9 @@ def test_with_graphiql_off_neither_the_page_nor_its_files_are_served(configured:
     assert response.status_code == 404 and "text/html" not in response.headers["content-type"]  # strawberry's
     assert client.get("/graphiql/graphiql.js").status_code == 404
     assert client.get("/graphiql/vendor/manifest.json").status_code == 404
+
+
+def test_the_operations_guide_shows_the_policy_the_page_carries():
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    shown = re.search(r"```text\nContent-Security-Policy: (.*?)\n```", guide, re.S)
+    assert shown and " ".join(shown.group(1).split()) == CONTENT_SECURITY_POLICY
