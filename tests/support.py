@@ -49,7 +49,8 @@ def start(
         env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
+    # a bound, not a measurement: worker processes start slowly on a busy machine (20 s was not always enough)
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{args[0]} exited with {proc.returncode}:\n{log_path.read_text()}")
