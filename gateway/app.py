@@ -21,7 +21,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
-from gateway import metrics
+from gateway import graphiql, metrics
 from gateway.config import Settings, load_settings
 from gateway.context import Context, Services
 from gateway.credentials import Caller, credential_for
@@ -153,7 +153,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return orjson.loads(data)
 
 
-class GatewayView(GraphQLOverHTTP, GatewayGraphQL):
+class GatewayView(graphiql.GraphiQLPage, GraphQLOverHTTP, GatewayGraphQL):
     """The /graphql endpoint: the gateway's view under the GraphQL-over-HTTP rules (`gateway/graphql_http.py`:
     media types, status codes, GET for queries only, persisted queries, caching headers)."""
 
@@ -227,6 +227,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", Readiness().endpoint, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *graphiql.routes(settings),  # GraphiQL's files
         ],
         lifespan=lifespan,
         middleware=middleware,
