@@ -20,6 +20,8 @@ from gateway.context import Context
 from gateway.errors import BadUserInput
 from gateway.links import v1_id_of
 from gateway.loaders import PageKey, all_now_or_later, now_or_later
+from gateway.schema.case_connections import embedded_window, related_connection
+from gateway.schema.connection import After, Before, Connection, First, Last
 from gateway.schema.enums import CaseOrder, CaseStatus, Priority, SLAStatus
 from gateway.schema.filters import CaseFilter, check_filter, to_upstream
 from gateway.schema.node import Node, global_id
@@ -36,6 +38,12 @@ RELATED_COST = (
     "Upstream cost: every {parent} in the answer asking with the same arguments is served together by one "
     "v2 listing with the any-of `{any_key}` filter (further pages only while a {parent} still lacks cases, "
     "bounded; then a call per {parent} still short). The same {parent} twice costs nothing more."
+)
+RELATED_WINDOW_COST = (
+    "Upstream cost: the first window (no cursor, `first` up to 49) is served as `cases` is, for one case "
+    "more; `totalCount` then costs one call per {parent} with more cases than the window. A window after or "
+    "before a cursor (or `last`, or `first: 50`) is that {parent}'s own listing: one call when the window fits "
+    "one upstream page, else two, and one more for the count when `last` comes without `before`."
 )
 
 
@@ -80,6 +88,24 @@ class Assignee:
     ) -> list[Case] | None:
         return await related_cases(info, "assignee", str(parent["user_id"]), filter, order, first)
 
+    @strawberry.field(
+        description="The cases assigned to this user, as a cursor connection (in `order`). "
+        + RELATED_WINDOW_COST.format(parent="user")
+    )
+    async def cases_connection(
+        self,
+        parent: Parent,
+        info: Info,
+        filter: CaseFilter | None = None,
+        order: CaseOrder | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[Case] | None:
+        window = (first, after, last, before)
+        return await related_connection(info, "assignee", str(parent["user_id"]), filter, order, window)  # type: ignore[return-value]
+
 
 @strawberry.type(description="A tag associated with cases.")
 class Tag:
@@ -99,6 +125,24 @@ class Tag:
         first: int = DEFAULT_PER_PAGE,
     ) -> list[Case] | None:
         return await related_cases(info, "tag", str(parent["name"]), filter, order, first)
+
+    @strawberry.field(
+        description="The cases with this tag, as a cursor connection (in `order`). "
+        + RELATED_WINDOW_COST.format(parent="tag")
+    )
+    async def cases_connection(
+        self,
+        parent: Parent,
+        info: Info,
+        filter: CaseFilter | None = None,
+        order: CaseOrder | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[Case] | None:
+        window = (first, after, last, before)
+        return await related_connection(info, "tag", str(parent["name"]), filter, order, window)  # type: ignore[return-value]
 
 
 @strawberry.type(description="An object describing the case sub-status.")
@@ -197,6 +241,17 @@ class Record:
     record_type_record_results: list[RecordResult] = strawberry.field(
         description="The records of this type on the case."
     )
+
+
+@strawberry.type(
+    description="One record of a case, with its record type (an edge of `Case.recordsConnection`)."
+)
+class CaseRecord:
+    record_type_id: int = strawberry.field(description="The record type ID.")
+    record_type_name: str = strawberry.field(description="The record type name.")
+    id: int = strawberry.field(description="The record ID.")
+    results: list[RecordValue] = strawberry.field(description="The record's field ids, names and values.")
+    created_at: DateTime | None = strawberry.field(description="When the record was created.")
 
 
 @strawberry.type(
@@ -397,6 +452,40 @@ class Case(Node):
         per_page: int = 20,
     ) -> RecordPage | None:
         return await embedded_or_fetched_page(parent, "records", info.context.loaders.records, page, per_page)
+
+    @strawberry.field(
+        description="The case's activities, as a cursor connection. Upstream cost: none for a window within "
+        "the embedded first page (`activities`); else one v2 call per case when the window fits one upstream "
+        "page, two otherwise."
+    )
+    async def activities_connection(
+        self,
+        parent: Parent,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[Activity] | None:
+        return await embedded_window(info, parent, "activities", (first, after, last, before))  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="The case's records, one edge per record with its record type, as a cursor connection. "
+        f"The upstream groups a page's records by type, so they are read in pages of {MAX_PER_PAGE} and ordered "
+        "page by page, type by type. Upstream cost: none when the embedded `records` hold them all; else one "
+        f"v2 call per case and {MAX_PER_PAGE}-record page the window touches (at most two)."
+    )
+    async def records_connection(
+        self,
+        parent: Parent,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[CaseRecord] | None:
+        window = (first, after, last, before)
+        return await embedded_window(info, parent, "records", window, fixed=MAX_PER_PAGE)  # type: ignore[return-value]
 
     @strawberry.field(
         description="The v1 case this case points back at (its metadata key V1_LINK_METADATA_KEY, default "

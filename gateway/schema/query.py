@@ -8,6 +8,8 @@ import strawberry
 
 from gateway.context import Context
 from gateway.schema.case import Case, CasePage
+from gateway.schema.case_connections import cases_connection, legacy_cases_connection
+from gateway.schema.connection import After, Before, Connection, First, Last
 from gateway.schema.enums import CaseOrder
 from gateway.schema.filters import CaseFilter, LegacyCaseFilter, check_filter, to_upstream
 from gateway.schema.legacy import LegacyCase, LegacyCasePage
@@ -55,6 +57,26 @@ class Query:
         return {"items": data["cases"], "page_info": page_info_from_meta(page, per_page, data.get("meta"))}  # type: ignore[return-value]
 
     @strawberry.field(
+        description="The v2 cases of `cases` (same filter, order and team) as a Relay cursor connection. "
+        "Upstream cost: one v2 call when the window fits one upstream page (the gateway picks the page size "
+        "so that it does whenever one can), else two; `last` without `before` first reads page 1 of 50 for "
+        "the count (one call more, unless that page holds the window). The cases it returns answer `case(id)` "
+        "and `node(id)` in the same query for free.",
+    )
+    async def cases_connection(
+        self,
+        info: Info,
+        filter: Annotated[CaseFilter | None, arg("Filters; all given must hold.")] = None,
+        order: Annotated[CaseOrder | None, arg("The order (upstream default: newest created first).")] = None,
+        team_id: Annotated[int | None, arg("Only cases of this team.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[Case] | None:
+        return await cases_connection(info, filter, order, team_id, (first, after, last, before))  # type: ignore[return-value]
+
+    @strawberry.field(
         description="One v2 case by its ID, or null with a NOT_FOUND error. Upstream cost: one v2 call, shared "
         "with the other v2 case lookups of the query (free when a list in the query already has it)."
     )
@@ -79,6 +101,22 @@ class Query:
         ctx.loaders.prime_legacy_cases(data["cases"])
         info_ = page_info(data["page"], data["per_page"], data["pages"], data["count"])
         return {"items": data["cases"], "page_info": info_}  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="The v1 cases of `legacyCases` (same filter) as a Relay cursor connection. Upstream cost: "
+        "one v1 call when the window fits one upstream page, else two; `last` without `before` first reads "
+        "page 1 of 100 for the count (one call more, unless that page holds the window)."
+    )
+    async def legacy_cases_connection(
+        self,
+        info: Info,
+        filter: Annotated[LegacyCaseFilter | None, arg("Filters; all given must hold.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[LegacyCase] | None:
+        return await legacy_cases_connection(info, filter, (first, after, last, before))  # type: ignore[return-value]
 
     @strawberry.field(
         description="One v1 case by its numeric ID, or null with a NOT_FOUND error. Upstream cost: one v1 call "
