@@ -210,7 +210,10 @@ def bounds(asked: Slice, count: int | None) -> tuple[int, int] | None:
         if high is None:
             if count is None:
                 return None
-            high = max(count, low)
+            high = count
+        elif count is not None:  # a `before` past the end (the list has shrunk): the end
+            high = min(high, count)
+        high = max(high, low)
         return max(low, high - asked.last), high
     assert asked.first is not None
     end = low + asked.first
