@@ -54,8 +54,18 @@ ROOT_FETCHES = {"cases", "legacyCases", "case", "legacyCase", "node"}
 PER_OBJECT = {("Case", "legacyCase"), ("Case", "activityPage"), ("Case", "recordPage")}
 PER_BATCH = {("Case", "linkedCases"), ("LegacyCase", "case")}
 RELATED = {("Assignee", "cases"), ("Tag", "cases")}
+# cursor connections -> their window when neither `first` nor `last` is given
+WINDOWS = {
+    ("Query", "casesConnection"): 20,
+    ("Query", "legacyCasesConnection"): 25,
+    ("Case", "activitiesConnection"): 20,
+    ("Case", "recordsConnection"): 20,
+    ("Assignee", "casesConnection"): 20,
+    ("Tag", "casesConnection"): 20,
+}
 PAGES = {"CasePage", "LegacyCasePage", "ActivityPage", "RecordPage"}  # their `items` are a page
-PAGE_SIZE_ARGS = ("perPage", "first")
+PAGES |= {"CaseConnection", "LegacyCaseConnection", "ActivityConnection", "CaseRecordConnection"}  # `edges`
+PAGE_SIZE_ARGS = ("perPage", "first", "last")
 INTROSPECTION_FIELDS = {"__schema", "__type"}
 
 
@@ -172,10 +182,13 @@ class _Walk:
             elif key in PER_BATCH:
                 child_count = count * (self.limits.list_size if name == "linkedCases" else 1)
                 total += math.ceil(child_count / BATCH)
+            elif key in WINDOWS:
+                calls, child_page = self.window_cost(field, field_def, key, count)
+                total += calls
             elif key in RELATED:
                 child_count = count * size
                 total += count + math.ceil(child_count / BATCH) + 1
-            elif parent_name in PAGES and name == "items":
+            elif parent_name in PAGES and name in ("items", "edges"):
                 child_count = count * page_size
             elif _is_list(field_def.type):
                 child_count = count * self.limits.list_size
@@ -187,6 +200,19 @@ class _Walk:
                 if total > self.limits.max_cost:
                     return total
         return total
+
+    def window_cost(
+        self, field: FieldNode, field_def: Any, key: tuple[str, str], count: int
+    ) -> tuple[int, int]:
+        """(upstream calls, window size) of a cursor connection asked on `count` objects: two pages each and
+        one for the count (`last` without `before`); a user's or tag's first window (no cursor, no `last`)
+        is batched as RELATED, plus a count call per user or tag for `totalCount`."""
+        first, last = (self.argument(field, field_def, name) for name in ("first", "last"))
+        size = max(first or last or WINDOWS[key], 1)
+        cursors = {node.name.value for node in field.arguments or ()} & {"after", "before", "last"}
+        if key[0] in ("Assignee", "Tag") and not cursors and size < BATCH:
+            return 2 * count + math.ceil(count * (size + 1) / BATCH) + 1, size
+        return 3 * count, size
 
     def typed_fields(
         self, selection_set: SelectionSetNode | None, type_name: str, seen: frozenset[str] = frozenset()

@@ -8,7 +8,10 @@ import json
 from typing import Any
 
 import pytest
+from graphql import parse
 
+from gateway.limits import Limits, check_document
+from gateway.schema import schema
 from tests.support import Gateway, Upstream
 
 V2 = """query($first: Int, $after: String, $last: Int, $before: String, $filter: CaseFilter) {
@@ -290,3 +293,40 @@ def test_node_refetches_every_edges_node(gateway, calls):
     answer = gateway.query(query)
     assert "errors" not in answer
     assert [answer["data"][f"n{i}"] for i in range(len(nodes))] == nodes
+
+
+def test_the_limits_count_connections_as_their_descriptions_say():
+    """Each connection's worst case (gateway/limits.py): two pages and a count page per window; a user's or
+    tag's first window batched as the list field, with a count call per parent."""
+    nested = "{ cases(perPage: 20) { items { assignees { casesConnection(first: 3%s) { totalCount edges { node { caseId } } } } } } }"
+    for query, variables, cost in [
+        (
+            "{ casesConnection(first: 50) { edges { node { caseId legacyCase { caseNumber } } } } }",
+            {},
+            3 + 50,
+        ),
+        ("{ legacyCasesConnection(last: 100) { edges { node { legacyId case { caseId } } } } }", {}, 3 + 2),
+        ("{ casesConnection { edges { node { linkedCases { caseId } } } } }", {}, 3 + 2),  # 20 by default
+        # 100 users (5 per case): combined listings for 4 cases each, and a count call per user
+        (nested % "", {}, 1 + 2 * 100 + 8 + 1),
+        # with a cursor, each user's own listing
+        ("query($c: String) " + nested % ", after: $c", {"c": None}, 1 + 3 * 100),
+        (
+            "{ cases(perPage: 50) { items { activitiesConnection(last: 5) { edges { node { id } } } } } }",
+            {},
+            1 + 150,
+        ),
+        ("{ case(id: 1) { recordsConnection { edges { node { id } } } } }", {}, 1 + 3),
+    ]:
+        document = parse(query)
+        assert check_document(schema._schema, document, variables, Limits(max_cost=cost)) == [], query
+        assert check_document(schema._schema, document, variables, Limits(max_cost=cost - 1)) != [], query
+
+
+def test_a_connection_too_costly_is_refused_without_upstream_calls(gateway, calls):
+    answer = gateway.query(
+        "{ casesConnection(first: 50) { edges { node { assignees { casesConnection(first: 10) { edges { node "
+        "{ legacyCase { caseNumber } } } } } } } } }"
+    )
+    assert [error["extensions"]["code"] for error in answer["errors"]] == ["QUERY_TOO_COMPLEX"]
+    assert calls.requests() == []
