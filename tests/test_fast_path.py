@@ -86,6 +86,30 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
         {"a": "Q2FzZTox", "b": "TGVnYWN5Q2FzZToxMDAx"},
     ),
     ("{ cases(perPage: 4) { items { caseId caseId metadata fields { caseInput { key } value } } } }", {}),
+    (
+        "{ casesConnection(first: 7) { totalCount edges { cursor node %s } "
+        "pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }" % CASE,
+        {},
+    ),
+    (
+        "{ legacyCasesConnection(last: 11) { totalCount edges { cursor node %s } "
+        "pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }" % LEGACY,
+        {},
+    ),
+    (
+        "{ cases(perPage: 5) { items { caseId assignees { userId casesConnection(first: 2) { totalCount "
+        "edges { cursor node { caseId name } } pageInfo { hasNextPage } } } tags { name casesConnection(last: 1) "
+        "{ edges { node { id caseId } } } } activitiesConnection(first: 3) { edges { cursor node { id activityType "
+        "user { email } } } pageInfo { endCursor } } recordsConnection(last: 2) { totalCount edges { node "
+        "{ id recordTypeName results { name value } createdAt } } } } } }",
+        {},
+    ),
+    (
+        "query($a: String, $b: String) { a: casesConnection(first: 2, after: $a) { edges { cursor } } "
+        "b: legacyCasesConnection(before: $b) { totalCount } c: casesConnection(first: 3, last: 3) { totalCount } "
+        "d: casesConnection(first: 2, order: PRIORITY_DESC) { edges { node { caseId priority } } } }",
+        {"a": "YzE6MDAwMDAwMDAwMDAwOjM6MzAw", "b": "not a cursor"},
+    ),
 ]
 
 
