@@ -272,6 +272,17 @@ def test_records_are_read_in_pages_of_fifty_one_edge_per_record(gateway, upstrea
     pages = listing_pages([r for r in calls.requests() if r["path"].endswith("/records")])
     assert pages == [(f"/api/v2/cases/{case_id}/records", 1, 50)] * 2
     calls.reset()
+    last = gateway.query(
+        "query($id: Int!) { case(id: $id) { recordsConnection(last: 5) { edges { node { id } } } } }",
+        {"id": case_id},
+    )
+    assert [e["node"]["id"] for e in last["data"]["case"]["recordsConnection"]["edges"]] == [
+        i for _, i in flat[-5:]
+    ]
+    assert listing_pages(calls.requests()[1:]) == [
+        (f"/api/v2/cases/{case_id}/records", 1, 50)
+    ]  # count: the case's
+    calls.reset()
     answer = gateway.query(
         "{ cases(perPage: 50) { items { recordsConnection(first: 50) { totalCount edges { node { id } } } } } }"
     )

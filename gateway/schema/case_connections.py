@@ -78,7 +78,7 @@ async def cases_connection(
     if team_id is not None:
         check_id(team_id, "teamId")
     filters = v2_filters(filter)
-    print_ = fingerprint_of("cases", filters, order and order.value, team_id)
+    print_ = fingerprint_of("cases", filters, order.value if order else None, team_id)
     return await v2_window(info, window, print_, filters, order, team_id)
 
 
@@ -107,12 +107,13 @@ async def related_connection(
     filters = v2_filters(filter)
     _, all_key, _ = RELATED[kind]
     narrowed = {**filters, all_key: [*filters.get(all_key, []), parent]}
-    print_ = fingerprint_of(kind, parent, filters, order and order.value)
+    order_value = order.value if order else None
+    print_ = fingerprint_of(kind, parent, filters, order_value)
     first, after, last, before = window
     if after is None and before is None and last is None and (first or v2.DEFAULT_PER_PAGE) < v2.MAX_PER_PAGE:
         asked = read_slice(*window, print_=print_, max_size=v2.MAX_PER_PAGE, default=v2.DEFAULT_PER_PAGE)
         assert asked.first is not None
-        key = (kind, parent, canonical(filters), order.value if order else None, asked.first + 1)
+        key = (kind, parent, canonical(filters), order_value, asked.first + 1)
         found: list[Item] = await info.context.loaders.related.load(key)
         more = len(found) > asked.first
         count = None if more else len(found)
@@ -136,11 +137,12 @@ async def embedded_window(
 
     embedded, meta = case.get(key), case.get(f"{key}_meta")
     known: dict[str, Any] = {}
-    if embedded is not None and isinstance(meta, dict) and isinstance(meta.get("count"), int):
-        head = flatten(embedded)
+    if isinstance(meta, dict) and isinstance(meta.get("count"), int):
+        known["count"] = meta["count"]
+        head = flatten(embedded) if isinstance(embedded, list) else None
         # a page of records shows them grouped: its order is the fixed pages' only when it is the whole list
-        if fixed is None or len(head) >= meta["count"]:
-            known = {"count": meta["count"], "head": head}
+        if head is not None and (fixed is None or len(head) >= meta["count"]):
+            known["head"] = head
     return await resolve_window(
         asked, fetch, print_=print_, max_per_page=v2.MAX_PER_PAGE, fixed=fixed, **known
     )
