@@ -63,6 +63,29 @@ async def related_cases(
     return await info.context.loaders.related.load(key)  # type: ignore[return-value]
 
 
+def related_cases_connection(kind: str, id_key: str, what: str, parent_name: str) -> Any:
+    """`Assignee.casesConnection` and `Tag.casesConnection`: the parent's cases (the parent's `id_key`
+    names it to the upstream) as a cursor connection."""
+
+    async def resolve(
+        parent: Parent,
+        info: Info,
+        filter: CaseFilter | None = None,
+        order: CaseOrder | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[Case] | None:
+        window = (first, after, last, before)
+        return await related_connection(info, kind, str(parent[id_key]), filter, order, window)  # type: ignore[return-value]
+
+    description = f"{what}, as a cursor connection (in `order`). " + RELATED_WINDOW_COST.format(
+        parent=parent_name
+    )
+    return strawberry.field(resolver=resolve, description=description)
+
+
 @strawberry.type(description="A user: a case author, opener, resolver, assignee or actor.")
 class Assignee:
     user_id: strawberry.ID = strawberry.field(description="The user's ID.")
@@ -88,23 +111,9 @@ class Assignee:
     ) -> list[Case] | None:
         return await related_cases(info, "assignee", str(parent["user_id"]), filter, order, first)
 
-    @strawberry.field(
-        description="The cases assigned to this user, as a cursor connection (in `order`). "
-        + RELATED_WINDOW_COST.format(parent="user")
+    cases_connection = related_cases_connection(
+        "assignee", "user_id", "The cases assigned to this user", "user"
     )
-    async def cases_connection(
-        self,
-        parent: Parent,
-        info: Info,
-        filter: CaseFilter | None = None,
-        order: CaseOrder | None = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Case] | None:
-        window = (first, after, last, before)
-        return await related_connection(info, "assignee", str(parent["user_id"]), filter, order, window)  # type: ignore[return-value]
 
 
 @strawberry.type(description="A tag associated with cases.")
@@ -126,23 +135,7 @@ class Tag:
     ) -> list[Case] | None:
         return await related_cases(info, "tag", str(parent["name"]), filter, order, first)
 
-    @strawberry.field(
-        description="The cases with this tag, as a cursor connection (in `order`). "
-        + RELATED_WINDOW_COST.format(parent="tag")
-    )
-    async def cases_connection(
-        self,
-        parent: Parent,
-        info: Info,
-        filter: CaseFilter | None = None,
-        order: CaseOrder | None = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Case] | None:
-        window = (first, after, last, before)
-        return await related_connection(info, "tag", str(parent["name"]), filter, order, window)  # type: ignore[return-value]
+    cases_connection = related_cases_connection("tag", "name", "The cases with this tag", "tag")
 
 
 @strawberry.type(description="An object describing the case sub-status.")

@@ -12,34 +12,25 @@ import { filter, firstValueFrom } from "rxjs";
 const [url] = process.argv.slice(2);
 const token = process.env.CASEGRAPH_TOKEN;
 
-const LISTS = {
-  v2: {
-    field: "casesConnection",
-    size: 7,
-    node: (node) => node.caseId,
-    query: gql`
-      query Cases($first: Int, $after: String, $last: Int, $before: String) {
-        casesConnection(first: $first, after: $after, last: $last, before: $before) {
-          totalCount
-          edges { cursor node { id caseId name } }
-          pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-        }
+// A list's connection query: a window and the page info relayStylePagination reads.
+const connectionQuery = (field, nodeFields) =>
+  gql(`
+    query Window($first: Int, $after: String, $last: Int, $before: String) {
+      ${field}(first: $first, after: $after, last: $last, before: $before) {
+        totalCount
+        edges { cursor node { id ${nodeFields} } }
+        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
       }
-    `,
-  },
+    }
+  `);
+
+const LISTS = {
+  v2: { field: "casesConnection", size: 7, key: "caseId", query: connectionQuery("casesConnection", "caseId name") },
   v1: {
     field: "legacyCasesConnection",
     size: 11,
-    node: (node) => node.legacyId,
-    query: gql`
-      query LegacyCases($first: Int, $after: String, $last: Int, $before: String) {
-        legacyCasesConnection(first: $first, after: $after, last: $last, before: $before) {
-          totalCount
-          edges { cursor node { id legacyId caseNumber } }
-          pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-        }
-      }
-    `,
+    key: "legacyId",
+    query: connectionQuery("legacyCasesConnection", "legacyId caseNumber"),
   },
 };
 
@@ -83,7 +74,7 @@ async function pageAll(list, forward) {
   subscription.unsubscribe();
   const connection = result.data[list.field];
   client.stop();
-  return { ids: connection.edges.map((edge) => list.node(edge.node)), totalCount: connection.totalCount, requests };
+  return { ids: connection.edges.map((edge) => edge.node[list.key]), totalCount: connection.totalCount, requests };
 }
 
 const answer = {};
