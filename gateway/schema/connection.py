@@ -320,10 +320,9 @@ async def resolve_window(
     head: Sequence[Item] | None = None,
     fixed: int | None = None,
 ) -> dict[str, Any]:
-    """The connection for `asked`, fetching the fewest pages: none when `head` (the list's first items,
-    known for free, with `count`) holds the window; one or two planned pages otherwise, after one page for
-    the count when `last` comes without `before` and no count is known (that page serves the window too
-    when it holds it)."""
+    """The connection for `asked`, fetching the fewest pages: `head` (the list's first items, known for
+    free, with `count`) serves what of the window it holds; one or two planned pages fetch the rest, after
+    one page for the count (serving as `head`) when `last` comes without `before` and no count is known."""
     if count is None:
         count = asked.count
     span = bounds(asked, count)
@@ -332,9 +331,9 @@ async def resolve_window(
         span = bounds(asked, count)
         assert span is not None
     start, end = span
-    if count is not None and (
-        start >= end or (head is not None and (end <= len(head) or len(head) >= count))
-    ):
-        return build(list(head or ())[start:end], start, print_, count)
-    found, count = await fetch_plan(plan_pages(start, end, max_per_page, count, fixed), fetch)
-    return build([item for position, item in found if start <= position < end], start, print_, count)
+    known = list(head[start:end]) if head is not None else []
+    rest = start + len(known)  # the first position still to fetch
+    if count is not None and (rest >= end or (head is not None and len(head) >= count)):
+        return build(known, start, print_, count)
+    found, count = await fetch_plan(plan_pages(rest, end, max_per_page, count, fixed), fetch)
+    return build(known + [item for position, item in found if rest <= position < end], start, print_, count)
