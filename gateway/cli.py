@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import errno
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -102,59 +105,110 @@ def demo_upstream(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo(args: argparse.Namespace) -> int:
-    """The demo upstream and the gateway in one process, talking over real HTTP on loopback."""
-    from gateway.app import create_app
-    from gateway.demo import DEMO_TOKEN
-    from gateway.demo import create_app as create_demo
+EXAMPLE_CURL = (
+    "curl -s {url}/graphql -H 'content-type: application/json' "
+    '-d \'{{"query": "{{ cases(perPage: 3) {{ items {{ caseId name priority }} pageInfo {{ count }} }} }}"}}\''
+)
 
-    upstream = f"http://127.0.0.1:{args.upstream_port}"
+
+class PortBusy(Exception):
+    """A port the demo would listen on cannot be had; the message says which flag chooses another."""
+
+
+def listen(host: str, port: int, what: str, flag: str, variable: str) -> socket.socket:
+    """A listening socket, bound before anything starts: a port in use is one line naming the flag (and the
+    variable) that changes it, not a traceback after a banner."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        reason = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+        raise PortBusy(
+            f"casegraph demo: port {port} on {host} for the {what} {reason}: "
+            f"choose another with {flag} N (or {variable}=N)"
+        ) from None
+
+
+def upstream_port() -> int:
+    """`UPSTREAM_PORT` from the environment (the demo's own variable, beside the gateway's PORT), else 8001."""
+    raw = os.environ.get("UPSTREAM_PORT", "8001")
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ConfigError(f"invalid configuration: UPSTREAM_PORT: {raw!r} is not a port (1-65535)")
+    return int(raw)
+
+
+def demo(args: argparse.Namespace) -> int:
+    """The demo upstream and the gateway in one process, talking over real HTTP on loopback. Both ports are
+    bound first; the banner says "ready" once both servers have started."""
+    from gateway.demo import DEMO_TOKEN
+
+    up_port = args.upstream_port if args.upstream_port is not None else upstream_port()
+    upstream = f"http://127.0.0.1:{up_port}"
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     settings = load_settings(
         v1_url=upstream,
         v2_url=upstream,
         auth_mode="token",
         upstream_token=DEMO_TOKEN,
-        host=args.host,
-        port=args.port,
+        graphiql_headers={"Authorization": f"Bearer {DEMO_TOKEN}"},
         log_format=os.environ.get("LOG_FORMAT", "text"),  # a person is watching: plain lines
+        **overrides,
     )
+    try:
+        sockets = [
+            listen("127.0.0.1", up_port, "demo upstream", "--upstream-port", "UPSTREAM_PORT"),
+            listen(settings.host, settings.port, "gateway", "--port", "PORT"),
+        ]
+    except PortBusy as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    from gateway.app import create_app  # after the ports: a busy one is told at once
+    from gateway.demo import create_app as create_demo
+
     configure_logging(settings.log_level, settings.log_format)
+    common: dict[str, Any] = {
+        "log_level": "warning",
+        "log_config": logging_config(settings.log_level, settings.log_format),
+    }
     servers = [
-        uvicorn.Server(
-            uvicorn.Config(
-                create_demo(seed=args.seed),
-                host="127.0.0.1",
-                port=args.upstream_port,
-                log_level="warning",
-                log_config=logging_config(settings.log_level, settings.log_format),
-            )
-        ),
+        uvicorn.Server(uvicorn.Config(create_demo(seed=args.seed), **common)),
         uvicorn.Server(
             uvicorn.Config(
                 create_app(settings),
-                host=settings.host,
-                port=settings.port,
-                log_level="warning",
                 access_log=False,
-                log_config=logging_config(settings.log_level, settings.log_format),
                 timeout_graceful_shutdown=settings.shutdown_timeout,
+                **common,
             )
         ),
     ]
-    print(
-        f"casegraph demo: demo upstream on {upstream}, gateway on http://{settings.host}:{settings.port}\n"
-        f"  GraphiQL: open http://{settings.host}:{settings.port}/graphql in a browser\n"
-        f"  curl:     curl -s http://{settings.host}:{settings.port}/graphql -H 'content-type: application/json' "
-        '-d \'{"query": "{ cases(perPage: 3) { items { caseId name priority } pageInfo { count } } }"}\'\n'
-        "  Ctrl-C stops both.",
-        flush=True,
+    gateway = f"http://{settings.host}:{settings.port}"
+    banner = (
+        f"casegraph demo ready: demo upstream on {upstream}, gateway on {gateway}\n"
+        f"  GraphiQL: open {gateway}/graphql in a browser (its Authorization header holds the demo token)\n"
+        f"  curl:     {EXAMPLE_CURL.format(url=gateway)}\n"
+        "  Ctrl-C stops both."
     )
 
-    async def run() -> None:
-        await asyncio.gather(*(server.serve() for server in servers))
+    async def run() -> bool:
+        tasks = [
+            asyncio.create_task(server.serve([sock])) for server, sock in zip(servers, sockets, strict=True)
+        ]
+        while not all(server.started for server in servers) and not any(task.done() for task in tasks):
+            await asyncio.sleep(0.02)
+        started = all(server.started for server in servers)
+        if started:
+            print(banner, flush=True)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for server in servers:  # one has stopped (a signal, a failed start): the other follows
+            server.should_exit = True
+        await asyncio.gather(*tasks)
+        return started
 
-    asyncio.run(run())
-    return 0
+    # uvicorn raises the signal that stopped it again once stopped; a stop that was asked for (Ctrl-C, SIGTERM)
+    # is a success (see `serve`), not a traceback
+    signal.signal(signal.SIGTERM, _stopped)
+    signal.signal(signal.SIGINT, _stopped)
+    return 0 if asyncio.run(run()) else 1
 
 
 def export_schema(args: argparse.Namespace) -> int:
@@ -178,28 +232,55 @@ def parser() -> argparse.ArgumentParser:
     sub = root.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="serve the gateway (configured by environment variables / .env)")
-    p.add_argument("--host", default=None, help="overrides HOST")
-    p.add_argument("--port", type=int, default=None, help="overrides PORT")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (uvicorn), sharing the port")
+    p.add_argument("--host", default=None, help="address to listen on (default: $HOST, else 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port to listen on (default: $PORT, else 8000)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (uvicorn), sharing the port (default: %(default)s)",
+    )
     p.set_defaults(run=serve)
 
     p = sub.add_parser("demo", help="serve the gateway on the embedded demo upstream, with GraphiQL")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--upstream-port", type=int, default=8001)
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--host", default=None, help="address the gateway listens on (default: $HOST, else 127.0.0.1)"
+    )
+    p.add_argument("--port", type=int, default=None, help="the gateway's port (default: $PORT, else 8000)")
+    p.add_argument(
+        "--upstream-port",
+        type=int,
+        default=None,
+        help="the demo upstream's port, on 127.0.0.1 (default: $UPSTREAM_PORT, else 8001)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=7, help="seed of the generated demo data (default: %(default)s)"
+    )
     p.set_defaults(run=demo)
 
     p = sub.add_parser("demo-upstream", help="serve only the demo upstream (v1 and v2 APIs)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8001)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--log-format", choices=["text", "json"], default="text")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8001, help="port to listen on (default: %(default)s)")
+    p.add_argument(
+        "--seed", type=int, default=7, help="seed of the generated demo data (default: %(default)s)"
+    )
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="log line format (default: %(default)s)",
+    )
     p.set_defaults(run=demo_upstream)
 
     p = sub.add_parser("export-schema", help="write the schema SDL (schema.graphql) from the code")
-    p.add_argument("--output", default=str(SCHEMA_FILE))
-    p.add_argument("--check", action="store_true", help="fail if the file differs from the code")
+    p.add_argument(
+        "--output", default=str(SCHEMA_FILE), help="the file to write or check (default: %(default)s)"
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; fail if the file differs from the code (default: write the file)",
+    )
     p.set_defaults(run=export_schema)
     return root
 

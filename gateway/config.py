@@ -1,6 +1,6 @@
 """Gateway configuration: environment variables, or a `.env` file in the working directory.
 
-Every setting is documented in the README's configuration table; the variable name is the field
+Every setting is documented in docs/configuration.md's table; the variable name is the field
 name in capitals (`v2_url` -> `V2_URL`).
 """
 
@@ -72,6 +72,11 @@ class Settings(BaseSettings):
         75.0, ge=0, le=100, description="SLA.status is WARNING from this percent elapsed on."
     )
     graphiql: bool = Field(True, description="Serve GraphiQL to browsers at /graphql.")
+    graphiql_headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Request headers GraphiQL's page starts with, as a JSON object (`casegraph demo`: the demo "
+        "token's Authorization). Whoever opens the page sees them: never a real credential.",
+    )
     gc_threshold: int = Field(
         20_000,
         ge=0,
@@ -143,7 +148,7 @@ class Settings(BaseSettings):
     max_aliases: int = Field(30, ge=0, le=100_000, description="Most aliased fields in one query.")
     max_query_tokens: int = Field(3000, ge=10, le=1_000_000, description="Most lexical tokens in one query.")
     max_query_cost: int = Field(
-        300, ge=1, le=1_000_000, description="Most upstream calls a query could make (see the README)."
+        300, ge=1, le=1_000_000, description="Most upstream calls a query could make (see docs/limits.md)."
     )
     cost_list_size: int = Field(
         5,
@@ -155,7 +160,7 @@ class Settings(BaseSettings):
         100_000, ge=1024, le=100_000_000, description="Largest /graphql request body; larger ones get 413."
     )
     introspection: bool = Field(True, description="Answer introspection queries (__schema, __type).")
-    # Operations (gateway/logs.py, observe.py, graphql_http.py, apq.py, readiness.py; README "Operations")
+    # Operations (gateway/logs.py, observe.py, graphql_http.py, apq.py, readiness.py; docs/operations.md)
     log_format: Literal["json", "text"] = Field(
         "json", description="json: one JSON object per log line (production); text: plain lines."
     )

@@ -12,6 +12,9 @@ A cost is counted for `parents` objects the field is asked on, `size` items per 
     per="batch"   one call per `batch` objects fetched (the parents' ids together, deduplicated)
     per="group"   one combined listing per `batch` cases for all parents sharing the arguments, one more
                   page at worst, and at worst one call per parent still short
+    per="window"  a cursor connection's window (its `first`/`last`, else `window`): at most two pages and a
+                  count page per parent; with `grouped_first`, a first window (no cursor, no `last`) is served
+                  as per="group", plus a count call per parent
 """
 
 from __future__ import annotations
@@ -38,16 +41,27 @@ COMPUTE = "casegraph-compute"
 
 @dataclass(frozen=True)
 class Cost:
-    per: Literal["parent", "batch", "group"]
+    per: Literal["parent", "batch", "group", "window"]
     api: str  # "v1" or "v2"
     batch: int = 1  # objects per call (per="batch"/"group")
     lists_parents: bool = False  # per="parent": one call per case (in the sentence); per="batch": over a list
     # each parent holds (linked ids), so COST_LIST_SIZE objects per parent
     note: str = ""  # what the description adds after the count (sharing, free cases), with its punctuation
+    window: int = 0  # per="window": the window without `first`/`last`
+    grouped_first: bool = (
+        False  # per="window": a first window is batched across parents (users', tags' cases)
+    )
+    says: str = ""  # the cost in the description's own words, where the count above needs them
 
-    def calls(self, parents: int, size: int, list_size: int) -> tuple[int, int, int]:
-        """For `parents` parents asking `size` items each: (upstream calls at most, objects returned, items
-        per returned page)."""
+    def calls(
+        self, parents: int, size: int, list_size: int, arguments: frozenset[str] = frozenset()
+    ) -> tuple[int, int, int]:
+        """For `parents` parents asking `size` items each (`arguments`: the argument names given): (upstream
+        calls at most, objects returned, items per returned page)."""
+        if self.per == "window":
+            if self.grouped_first and not arguments & {"after", "before", "last"} and size < self.batch:
+                return 2 * parents + math.ceil(parents * (size + 1) / self.batch) + 1, parents, size
+            return 3 * parents, parents, size
         if self.per == "parent":
             return parents, parents, size
         if self.per == "batch":
@@ -57,6 +71,14 @@ class Cost:
         return parents + math.ceil(fetched / self.batch) + 1, fetched, 1
 
     def sentence(self) -> str:
+        if self.says:
+            return f"Upstream cost: {self.says}."
+        if self.per == "window":
+            return (
+                f"Upstream cost: one {self.api} call when the window fits one upstream page (the gateway picks the "
+                "page size so that it does whenever one can), else two; `last` without `before` first reads page 1 "
+                f"of {self.batch} for the count (one call more, unless that page holds the window){self.note}."
+            )
         if self.per == "parent":
             counted = f"one {self.api} call" + (" per case" if self.lists_parents else "")
         elif self.per == "batch":
@@ -117,6 +139,44 @@ RELATED = Cost(
     note="; every parent in the answer asking with the same arguments is served together by one any-of listing "
     "(further pages only while a parent still lacks cases, bounded; then a call per parent still short); the "
     "same parent twice costs nothing more",
+)
+
+
+# Cursor connections (gateway/schema/connection.py): windows mapped to the fewest upstream pages.
+CASES_WINDOW = Cost(
+    "window",
+    "v2",
+    batch=v2api.MAX_PER_PAGE,
+    window=20,
+    note="; the cases it returns answer `case(id)` and `node(id)` in the same query for free",
+)
+LEGACY_CASES_WINDOW = Cost("window", "v1", batch=100, window=25)
+ACTIVITIES_WINDOW = Cost(
+    "window",
+    "v2",
+    batch=v2api.MAX_PER_PAGE,
+    window=20,
+    says="none for a window within the embedded first page (`activities`); else one v2 call per case when the "
+    "window fits one upstream page, two otherwise",
+)
+RECORDS_WINDOW = Cost(
+    "window",
+    "v2",
+    batch=v2api.MAX_PER_PAGE,
+    window=20,
+    says="none when the embedded `records` hold them all; else one v2 call per case and 50-record page the "
+    "window touches (at most two)",
+)
+RELATED_WINDOW = Cost(
+    "window",
+    "v2",
+    batch=v2api.MAX_PER_PAGE,
+    window=20,
+    grouped_first=True,
+    says="the first window (no cursor, `first` up to 49) is served as `cases` is, for one case more; "
+    "`totalCount` then costs one call per parent with more cases than the window. A window after or before a "
+    "cursor (or `last`, or `first: 50`) is that parent's own listing: one call when the window fits one "
+    "upstream page, else two, and one more for the count when `last` comes without `before`",
 )
 
 

@@ -119,6 +119,12 @@ class Loaders:
         """The cases of users / tags: parents sharing filters are served by combined any-of calls."""
         return DataLoader(self._load_related)
 
+    @cached_property
+    def counts(self) -> DataLoader[str, int]:
+        """How many v2 cases a filter (canonical JSON) selects, from the listing's own count: one call of one
+        case per distinct filter, concurrently (a connection's `totalCount` when its window did not say)."""
+        return DataLoader(self._load_counts)
+
     def release(self) -> None:
         """Drop what this request fetched, once its answer is built. The loaders and their load functions
         refer to each other (a cycle only the garbage collector would free): clearing them here frees the
@@ -204,6 +210,13 @@ class Loaders:
     async def _load_records(self, keys: list[PageKey]) -> list[dict[str, Any] | BaseException]:
         tracing.batch_event("records", len(keys))
         return await self._each(self.v2.case_records, keys)
+
+    async def _load_counts(self, keys: list[str]) -> list[int | BaseException]:
+        async def one(filters: str) -> int:
+            data = await self.v2.list_cases(self.caller, filters=orjson.loads(filters), page=1, per_page=1)
+            return int((data.get("meta") or {}).get("count") or 0)
+
+        return await asyncio.gather(*(one(key) for key in keys), return_exceptions=True)
 
     async def _load_related(self, keys: list[RelatedKey]) -> list[list[Case] | BaseException]:
         tracing.batch_event("related", len(keys))

@@ -57,8 +57,10 @@ from gateway.structs import answer_decoder
 MAX_DOCUMENTS = 512  # documents kept (each with its validation and plans)
 MAX_PLANS_PER_DOCUMENT = 16  # operation name x @include/@skip values
 MAX_PLANNED_FIELDS = 20_000  # merged fields one operation may select (past it: QUERY_TOO_COMPLEX)
-PAGES = {"CasePage", "LegacyCasePage", "ActivityPage", "RecordPage"}  # their `items` are a page
-PAGE_SIZE_ARGS = ("perPage", "first")
+# their `items` (pages) or `edges` (cursor connections) are a page
+PAGES = {"CasePage", "LegacyCasePage", "ActivityPage", "RecordPage"}
+PAGES |= {"CaseConnection", "LegacyCaseConnection", "ActivityConnection", "CaseRecordConnection"}
+PAGE_SIZE_ARGS = ("perPage", "first", "last")
 INTROSPECTION_FIELDS = {"__schema", "__type"}
 STRAWBERRY_FIELD = "strawberry-definition"
 
@@ -445,6 +447,21 @@ class _Reads:
                     if family == "v2.list":
                         self.v2_items.append((selected, item_type))
             self.family(family.replace("list", "case"), items)
+        elif family in (
+            "v2.connection",
+            "v1.connection",
+        ):  # a cursor connection: its edges' nodes are the cases
+            nodes: Keys = dict(extra)
+            for edges in fields_on(self.schema, children, type_):
+                if edges.field_name != "edges":
+                    continue
+                edge_type = get_named_type(edges.field_def.type)
+                for node in fields_on(self.schema, edges.children, edge_type):
+                    if node.field_name == "node":
+                        node_type = get_named_type(node.field_def.type)
+                        for key, shape in self.object_keys(node.children, node_type).items():
+                            merge(nodes, key, shape)
+            self.family(family.replace("connection", "case"), nodes)
         elif family == "node":
             for possible in self.schema.get_possible_types(type_):
                 name = "v2.case" if possible.name == "Case" else "v1.case"
@@ -584,13 +601,17 @@ class _Cost:
         for condition, under in children.items():
             for selected in under.values():
                 field_def = selected.field_def
-                size = max(self.size(selected) or 1, 1)
                 cost = declared(field_def.extensions).get(COST)
+                size = self.size(selected)
+                if size is None and cost is not None:
+                    size = cost.window  # a cursor connection without `first`/`last`
+                size = max(size or 1, 1)
                 child_count, child_page = count, 1
                 if cost is not None:
-                    calls, child_count, child_page = cost.calls(count, size, self.limits.list_size)
+                    given = frozenset(node.name.value for node in selected.first.arguments or ())
+                    calls, child_count, child_page = cost.calls(count, size, self.limits.list_size, given)
                     total += calls
-                elif condition in PAGES and selected.field_name == "items":
+                elif condition in PAGES and selected.field_name in ("items", "edges"):
                     child_count = count * page_size
                 elif _list_depth(field_def.type):
                     child_count = count * self.limits.list_size

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from gateway.demo import DEMO_TOKEN
 from tests.support import DEMO_TOKEN as SUPPORT_TOKEN
-from tests.support import Gateway, Upstream, start_gateway, start_upstream, stop
+from tests.support import PHASE_REPORTS, Gateway, Upstream, start_gateway, start_upstream, stop
 
 assert DEMO_TOKEN == SUPPORT_TOKEN
 
@@ -52,3 +53,21 @@ def calls(upstream: Upstream) -> Upstream:
     """The upstream with an empty request log: what the test causes is all it will hold."""
     upstream.reset()
     return upstream
+
+
+@pytest.fixture
+def httpx_upstream_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The upstream client on httpx's own transport, where respx's mocks sit (the gateway's is aiohttp's,
+    `gateway/upstream/transport.py`); for the tests that mock upstream answers with respx."""
+    monkeypatch.setattr(
+        "gateway.upstream.http.UpstreamTransport", lambda max_connections: httpx.AsyncHTTPTransport()
+    )
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    """Each phase's report kept on the test item, so that a fixture can tell at teardown whether its test
+    failed (`tests.support.failed`: tests/test_browser.py keeps a screenshot then)."""
+    report: pytest.TestReport = yield
+    item.stash.setdefault(PHASE_REPORTS, {})[report.when] = report
+    return report

@@ -55,7 +55,8 @@ def start(
         env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
+    # a bound, not a measurement: worker processes start slowly on a busy machine (20 s was not always enough)
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{args[0]} exited with {proc.returncode}:\n{log_path.read_text()}")
@@ -320,3 +321,32 @@ def running_redis(log_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+# --- system tools --------------------------------------------------------------------------------------------
+
+# `make test` installs the programs its tests run (see the Makefile) and sets CASEGRAPH_TOOLS=required; CI
+# systems set CI. Either way a missing program is a failure.
+TOOLS_REQUIRED = os.environ.get("CASEGRAPH_TOOLS") == "required" or bool(os.environ.get("CI"))
+
+
+def system_tool(name: str, install: str) -> str:
+    """The path of a program the tests run, from the virtual environment (tools installed by pip) or PATH.
+    When it is missing the test fails under `make test` or CI, and is skipped otherwise (as with
+    `.venv/bin/python -m pytest` on a machine without it), saying how to install it."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if found is None:
+        message = f"{name} is not installed: {install}"
+        if TOOLS_REQUIRED:
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()  # filled by tests/conftest.py's hook
+
+
+def failed(request: pytest.FixtureRequest) -> bool:
+    """Whether the test that requested a fixture has failed (for that fixture's teardown)."""
+    return any(report.failed for report in request.node.stash.get(PHASE_REPORTS, {}).values())

@@ -31,17 +31,23 @@ def test_the_fetching_fields_are_the_ones_with_a_cost():
     fetching = sorted(f"{t}.{n}" for t, n, field in FIELDS if COST in declared(field.extensions))
     assert fetching == [
         "Assignee.cases",
+        "Assignee.casesConnection",
+        "Case.activitiesConnection",
         "Case.activityPage",
         "Case.legacyCase",
         "Case.linkedCases",
         "Case.recordPage",
+        "Case.recordsConnection",
         "LegacyCase.case",
         "Query.case",
         "Query.cases",
+        "Query.casesConnection",
         "Query.legacyCase",
         "Query.legacyCases",
+        "Query.legacyCasesConnection",
         "Query.node",
         "Tag.cases",
+        "Tag.casesConnection",
     ]
     for type_name, name, field in FIELDS:
         metadata = declared(field.extensions)

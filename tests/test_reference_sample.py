@@ -29,6 +29,7 @@ def test_schema_has_every_documented_case_field():
     assert set(SAMPLE["cases"][0]) == upstream_keys("Case")
 
 
+@pytest.mark.usefixtures("httpx_upstream_transport")
 @respx.mock
 async def test_sample_case_round_trips(client):
     route = respx.get(f"{UPSTREAM}/api/v2/cases").mock(return_value=httpx.Response(200, json=SAMPLE))
@@ -47,6 +48,7 @@ async def test_sample_case_round_trips(client):
     assert route.call_count == 1
 
 
+@pytest.mark.usefixtures("httpx_upstream_transport")
 @respx.mock
 async def test_derived_sla_status(client):
     respx.get(f"{UPSTREAM}/api/v2/cases").mock(return_value=httpx.Response(200, json=SAMPLE))

@@ -70,6 +70,7 @@ async def test_unreachable_upstream_is_upstream_error():
     assert answer["errors"][0]["message"] == "The v2 upstream could not be reached."
 
 
+@pytest.mark.usefixtures("httpx_upstream_transport")
 @respx.mock
 @pytest.mark.parametrize(
     ("response", "code"),
@@ -94,6 +95,7 @@ async def test_upstream_answers_map_to_codes(response, code):
     assert "boom" not in error["message"] and "tok-123" not in str(answer)
 
 
+@pytest.mark.usefixtures("httpx_upstream_transport")
 @respx.mock
 async def test_an_upstream_failure_in_one_field_leaves_the_others():
     respx.get(f"{UPSTREAM}/api/v2/cases/1").mock(
@@ -108,6 +110,7 @@ async def test_an_upstream_failure_in_one_field_leaves_the_others():
     assert answer["errors"][0]["extensions"] == {"code": "UPSTREAM_ERROR", "upstreamStatus": 502}
 
 
+@pytest.mark.usefixtures("httpx_upstream_transport")
 @respx.mock
 async def test_unexpected_errors_are_masked():
     respx.get(f"{UPSTREAM}/api/v2/cases/1").mock(

@@ -17,10 +17,22 @@ from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
 from gateway.context import Context
-from gateway.cost import CASE_PAGE, LEGACY_LINK, RELATED, V2_LINKED_BY_IDS, derived, fetching
+from gateway.cost import (
+    ACTIVITIES_WINDOW,
+    CASE_PAGE,
+    LEGACY_LINK,
+    RECORDS_WINDOW,
+    RELATED,
+    RELATED_WINDOW,
+    V2_LINKED_BY_IDS,
+    derived,
+    fetching,
+)
 from gateway.errors import BadUserInput
 from gateway.links import v1_id_of
 from gateway.loaders import PageKey, all_now_or_later, now_or_later
+from gateway.schema.case_connections import embedded_window, related_connection
+from gateway.schema.connection import After, Before, Connection, First, Last
 from gateway.schema.enums import CaseOrder, CaseStatus, Priority, SLAStatus
 from gateway.schema.filters import CaseFilter, check_filter, to_upstream
 from gateway.schema.node import Node, global_id
@@ -51,6 +63,36 @@ async def related_cases(
     return await info.context.loaders.related.load(key)  # type: ignore[return-value]
 
 
+RELATED_KEYS = {"assignee": "assignees", "tag": "tags"}  # the upstream key of a case telling whose it is
+
+
+def related_cases_connection(kind: str, id_key: str, what: str) -> Any:
+    """`Assignee.casesConnection` and `Tag.casesConnection`: the parent's cases (the parent's `id_key`
+    names it to the upstream) as a cursor connection."""
+
+    async def resolve(
+        parent: Parent,
+        info: Info,
+        filter: CaseFilter | None = None,
+        order: CaseOrder | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[Case] | None:
+        window = (first, after, last, before)
+        return await related_connection(info, kind, str(parent[id_key]), filter, order, window)  # type: ignore[return-value]
+
+    return fetching(
+        RELATED_WINDOW,
+        f"{what}, as a cursor connection (in `order`).",
+        resolver=resolve,
+        reads=(id_key,),
+        returns="v2.connection",
+        result_reads=(RELATED_KEYS[kind],),
+    )
+
+
 @strawberry.type(description="A user: a case author, opener, resolver, assignee or actor.")
 class Assignee:
     user_id: strawberry.ID = strawberry.field(description="The user's ID.")
@@ -79,6 +121,8 @@ class Assignee:
     ) -> list[Case] | None:
         return await related_cases(info, "assignee", str(parent["user_id"]), filter, order, first)
 
+    cases_connection = related_cases_connection("assignee", "user_id", "The cases assigned to this user")
+
 
 @strawberry.type(description="A tag associated with cases.")
 class Tag:
@@ -101,6 +145,8 @@ class Tag:
         first: int = DEFAULT_PER_PAGE,
     ) -> list[Case] | None:
         return await related_cases(info, "tag", str(parent["name"]), filter, order, first)
+
+    cases_connection = related_cases_connection("tag", "name", "The cases with this tag")
 
 
 @strawberry.type(description="An object describing the case sub-status.")
@@ -211,6 +257,17 @@ class Record:
     record_type_record_results: list[RecordResult] = strawberry.field(
         description="The records of this type on the case."
     )
+
+
+@strawberry.type(
+    description="One record of a case, with its record type (an edge of `Case.recordsConnection`)."
+)
+class CaseRecord:
+    record_type_id: int = strawberry.field(description="The record type ID.")
+    record_type_name: str = strawberry.field(description="The record type name.")
+    id: int = strawberry.field(description="The record ID.")
+    results: list[RecordValue] = strawberry.field(description="The record's field ids, names and values.")
+    created_at: DateTime | None = strawberry.field(description="When the record was created.")
 
 
 @strawberry.type(
@@ -417,6 +474,43 @@ class Case(Node):
         per_page: int = 20,
     ) -> RecordPage | None:
         return await embedded_or_fetched_page(parent, "records", info.context.loaders.records, page, per_page)
+
+    @fetching(
+        ACTIVITIES_WINDOW,
+        "The case's activities, as a cursor connection.",
+        reads=("case_id", "activities", "activities_meta"),
+        returns="v2.activities",
+    )
+    async def activities_connection(
+        self,
+        parent: Parent,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[Activity] | None:
+        return await embedded_window(info, parent, "activities", (first, after, last, before))  # type: ignore[return-value]
+
+    @fetching(
+        RECORDS_WINDOW,
+        "The case's records, one edge per record with its record type, as a cursor connection. The upstream "
+        f"groups a page's records by type, so they are read in pages of {MAX_PER_PAGE} and ordered page by page, "
+        "type by type.",
+        reads=("case_id", "records", "records_meta"),
+        returns="v2.records",
+    )
+    async def records_connection(
+        self,
+        parent: Parent,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[CaseRecord] | None:
+        window = (first, after, last, before)
+        return await embedded_window(info, parent, "records", window, fixed=MAX_PER_PAGE)  # type: ignore[return-value]
 
     @fetching(
         LEGACY_LINK,

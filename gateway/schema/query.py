@@ -7,9 +7,20 @@ from typing import Annotated, Any
 import strawberry
 
 from gateway.context import Context
-from gateway.cost import CASE_BY_ID, LEGACY_CASE_BY_ID, NODE, ROOT_V1, ROOT_V2, fetching
+from gateway.cost import (
+    CASE_BY_ID,
+    CASES_WINDOW,
+    LEGACY_CASE_BY_ID,
+    LEGACY_CASES_WINDOW,
+    NODE,
+    ROOT_V1,
+    ROOT_V2,
+    fetching,
+)
 from gateway.links import v2_id_of
 from gateway.schema.case import Case, CasePage
+from gateway.schema.case_connections import cases_connection, legacy_cases_connection
+from gateway.schema.connection import After, Before, Connection, First, Last
 from gateway.schema.enums import CaseOrder
 from gateway.schema.filters import CaseFilter, LegacyCaseFilter, check_filter, to_upstream
 from gateway.schema.legacy import LegacyCase, LegacyCasePage
@@ -65,6 +76,24 @@ class Query:
         )
         return {"items": data["cases"], "page_info": page_info_from_meta(page, per_page, data.get("meta"))}  # type: ignore[return-value]
 
+    @fetching(
+        CASES_WINDOW,
+        "The v2 cases of `cases` (same filter, order and team) as a Relay cursor connection.",
+        returns="v2.connection",
+    )
+    async def cases_connection(
+        self,
+        info: Info,
+        filter: Annotated[CaseFilter | None, arg("Filters; all given must hold.")] = None,
+        order: Annotated[CaseOrder | None, arg("The order (upstream default: newest created first).")] = None,
+        team_id: Annotated[int | None, arg("Only cases of this team.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[Case] | None:
+        return await cases_connection(info, filter, order, team_id, (first, after, last, before))  # type: ignore[return-value]
+
     @fetching(CASE_BY_ID, "One v2 case by its ID, or null with a NOT_FOUND error.", returns="v2.case")
     async def case(self, info: Info, id: Annotated[int, arg("The v2 case ID.")]) -> Case | None:
         check_id(id, "id")
@@ -93,6 +122,22 @@ class Query:
             )
         info_ = page_info(data["page"], data["per_page"], data["pages"], data["count"])
         return {"items": data["cases"], "page_info": info_}  # type: ignore[return-value]
+
+    @fetching(
+        LEGACY_CASES_WINDOW,
+        "The v1 cases of `legacyCases` (same filter) as a Relay cursor connection.",
+        returns="v1.connection",
+    )
+    async def legacy_cases_connection(
+        self,
+        info: Info,
+        filter: Annotated[LegacyCaseFilter | None, arg("Filters; all given must hold.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[LegacyCase] | None:
+        return await legacy_cases_connection(info, filter, (first, after, last, before))  # type: ignore[return-value]
 
     @fetching(
         LEGACY_CASE_BY_ID, "One v1 case by its numeric ID, or null with a NOT_FOUND error.", returns="v1.case"

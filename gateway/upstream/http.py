@@ -49,6 +49,7 @@ from gateway.errors import (
 )
 from gateway.logs import request_id
 from gateway.upstream.resilience import UpstreamGuard
+from gateway.upstream.transport import UpstreamTransport
 
 log = logging.getLogger("gateway.upstream")
 
@@ -168,7 +169,7 @@ class UpstreamHTTP:
             ),
             follow_redirects=False,
             cookies=keeping_no_cookies(),
-            transport=transport,
+            transport=transport or UpstreamTransport(settings.max_connections),
         )
         self.cache = cache
         self.settings = settings

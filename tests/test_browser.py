@@ -1,0 +1,152 @@
+"""GraphiQL in a real browser: Debian's chromium, driven headless by playwright (`executable_path`: nothing is
+downloaded), on `casegraph demo` run as a process. Every request that is not to the gateway on loopback is
+aborted, so the page must work with no internet: it renders, runs the README's first example query and shows
+its data, the docs pane shows `Case` with its description, and the explorer is open on `cases`.
+
+A failed test leaves a screenshot and the page's console in tests/artifacts/ (ignored by git).
+`make test` installs chromium when it is missing (apt-get, as root).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from gateway.graphiql import EXAMPLE_QUERY
+from tests.support import DEMO_TOKEN, Process, failed, free_port, start, stop, system_tool
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# Without these chromium stalls on the closed network (fetching components, sync, field trials); playwright
+# starts it with a fresh profile directory of its own each time.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+WAIT_MS = 15_000  # the most any step may take (a bound, not a measurement)
+
+
+@pytest.fixture(scope="module")
+def demo(logs_dir: Path) -> Iterator[Process]:
+    port, upstream_port = free_port(), free_port()
+    args = ["demo", "--port", str(port), "--upstream-port", str(upstream_port)]
+    process = start(args, port, logs_dir / "demo.log", "/healthz")
+    yield process
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium = system_tool("chromium", "`make test` installs it (apt-get install chromium, as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Visit:
+    """GraphiQL open in a fresh browser context, with what the page did besides."""
+
+    page: Any
+    blocked: list[str] = field(default_factory=list)  # requests aborted: not to loopback
+    errors: list[str] = field(default_factory=list)  # uncaught exceptions
+    console: list[str] = field(default_factory=list)  # console messages, every type
+
+    def editor(self, selector: str) -> str:
+        """The text of the CodeMirror editor under `selector`."""
+        return self.page.eval_on_selector(f"{selector} .CodeMirror", "e => e.CodeMirror.getValue()")
+
+    def csp_violations(self) -> list[str]:
+        return [line for line in self.console if "Content Security Policy" in line]
+
+
+@pytest.fixture
+def graphiql(browser: Any, demo: Process, request: pytest.FixtureRequest) -> Iterator[Visit]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    visit = Visit(page)
+
+    def only_loopback(route: Any) -> None:
+        if urlsplit(route.request.url).hostname in LOOPBACK:
+            route.continue_()
+        else:
+            visit.blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    page.on("pageerror", lambda error: visit.errors.append(str(error)))
+    page.on("console", lambda message: visit.console.append(f"{message.type}: {message.text}"))
+    page.set_default_timeout(WAIT_MS)
+    try:
+        page.goto(f"{demo.url}/graphql")
+        page.wait_for_selector(".graphiql-container .graphiql-query-editor .CodeMirror")
+        yield visit
+    finally:
+        if failed(request):
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+            lines = visit.console + [f"pageerror: {e}" for e in visit.errors] + visit.blocked
+            (ARTIFACTS / f"{request.node.name}.console.txt").write_text("\n".join(lines) + "\n")
+        context.close()
+
+
+def test_graphiql_renders_offline_with_the_example_query_and_the_demo_token(graphiql: Visit):
+    assert graphiql.editor(".graphiql-query-editor") == EXAMPLE_QUERY
+    headers = graphiql.page.locator(".graphiql-editor-tool .graphiql-editor:not(.hidden)")
+    assert json.loads(headers.evaluate("e => e.querySelector('.CodeMirror').CodeMirror.getValue()")) == {
+        "Authorization": f"Bearer {DEMO_TOKEN}"
+    }
+    # everything came from the gateway, and the Content-Security-Policy refused nothing
+    assert graphiql.blocked == []
+    assert graphiql.errors == []
+    assert graphiql.csp_violations() == []
+
+
+def test_the_example_query_runs_and_its_data_is_shown(graphiql: Visit, demo: Process):
+    graphiql.page.click(".graphiql-execute-button")
+    graphiql.page.wait_for_function(
+        "() => document.querySelector('.result-window .CodeMirror').CodeMirror.getValue().includes('caseId')"
+    )
+    shown = json.loads(graphiql.editor(".result-window"))
+    direct = httpx.post(f"{demo.url}/graphql", json={"query": EXAMPLE_QUERY}, timeout=30).json()
+    assert "errors" not in shown
+    assert shown["data"] == direct["data"]
+    assert len(shown["data"]["cases"]["items"]) == 10
+    assert graphiql.blocked == []
+
+
+def test_the_docs_pane_shows_case_with_its_description(graphiql: Visit, demo: Process):
+    answer = httpx.post(
+        f"{demo.url}/graphql", json={"query": '{ __type(name: "Case") { description } }'}, timeout=30
+    ).json()
+    description = answer["data"]["__type"]["description"]
+    page = graphiql.page
+    page.click('.graphiql-sidebar button[aria-label="Show Documentation Explorer"]')
+    page.fill(".graphiql-doc-explorer-search input", "Case")
+    page.get_by_role("option", name="Case", exact=True).click()
+    assert page.inner_text(".graphiql-doc-explorer-title") == "Case"
+    assert page.inner_text(".graphiql-doc-explorer-content .graphiql-markdown-description") == description
+    assert graphiql.blocked == []
+
+
+def test_the_explorer_is_open_and_lists_cases(graphiql: Visit):
+    from playwright.sync_api import expect
+
+    explorer = graphiql.page.locator(".graphiql-plugin .docExplorerWrap")
+    expect(explorer.get_by_text("cases", exact=True).first).to_be_visible()
+    expect(explorer.get_by_text("legacyCases", exact=True).first).to_be_visible()
+    expect(
+        graphiql.page.locator('.graphiql-sidebar button[aria-label="Hide GraphiQL Explorer"]')
+    ).to_have_count(1)
