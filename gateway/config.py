@@ -6,6 +6,7 @@ name in capitals (`v2_url` -> `V2_URL`).
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -155,7 +156,13 @@ class Settings(BaseSettings):
         100_000, ge=1024, le=100_000_000, description="Largest /graphql request body; larger ones get 413."
     )
     introspection: bool = Field(True, description="Answer introspection queries (__schema, __type).")
-    # Operations (gateway/logs.py, observe.py, graphql_http.py, apq.py, readiness.py; README "Operations")
+    max_concurrent_requests: int = Field(
+        64,
+        ge=1,
+        le=100_000,
+        description="Most GraphQL requests one process answers at once; one more gets 503 with Retry-After.",
+    )
+    # Operations (gateway/logs.py, observe.py, endpoint.py, graphql_http.py, apq.py, readiness.py; README "Operations")
     log_format: Literal["json", "text"] = Field(
         "json", description="json: one JSON object per log line (production); text: plain lines."
     )
@@ -182,6 +189,13 @@ class Settings(BaseSettings):
         if self.auth_mode == "token" and not self.upstream_token:
             raise ValueError("UPSTREAM_TOKEN is required when AUTH_MODE=token")
         return self
+
+    @field_validator("upstream_token")
+    @classmethod
+    def _token_sendable(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[\x21-\x7e]+", value.get_secret_value()):
+            raise ValueError("must be printable ASCII without spaces (it is sent in an HTTP header)")
+        return value
 
     @field_validator("cache_url")
     @classmethod

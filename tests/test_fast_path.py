@@ -16,12 +16,12 @@ import httpx
 import orjson
 import pytest
 
-from gateway.app import format_error
 from gateway.cache import UpstreamCache
 from gateway.config import load_settings
 from gateway.context import Context, Services
 from gateway.credentials import Caller, credential_for
 from gateway.demo import create_app as create_demo
+from gateway.endpoint import format_error
 from gateway.schema import build_schema
 from gateway.upstream.http import UpstreamHTTP
 from gateway.upstream.v1 import V1API

@@ -9,6 +9,7 @@ itself; they fetch through the per-request dataloaders in `gateway/loaders.py`.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
@@ -17,7 +18,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
 from gateway.context import Context
-from gateway.errors import BadUserInput
+from gateway.errors import BadUserInput, UpstreamBadResponse, upstream_object
 from gateway.links import v1_id_of
 from gateway.loaders import PageKey, all_now_or_later, now_or_later
 from gateway.schema.enums import CaseOrder, CaseStatus, Priority, SLAStatus
@@ -78,7 +79,8 @@ class Assignee:
         order: CaseOrder | None = None,
         first: int = DEFAULT_PER_PAGE,
     ) -> list[Case] | None:
-        return await related_cases(info, "assignee", str(parent["user_id"]), filter, order, first)
+        user = str(upstream_object(parent)["user_id"])
+        return await related_cases(info, "assignee", user, filter, order, first)
 
 
 @strawberry.type(description="A tag associated with cases.")
@@ -98,7 +100,7 @@ class Tag:
         order: CaseOrder | None = None,
         first: int = DEFAULT_PER_PAGE,
     ) -> list[Case] | None:
-        return await related_cases(info, "tag", str(parent["name"]), filter, order, first)
+        return await related_cases(info, "tag", str(upstream_object(parent)["name"]), filter, order, first)
 
 
 @strawberry.type(description="An object describing the case sub-status.")
@@ -169,9 +171,13 @@ class SLA:
         "EXCEEDED. Derived by the gateway; no upstream call."
     )
     def status(self, parent: Parent, info: Info) -> SLAStatus:
+        parent = upstream_object(parent)
         if parent.get("exceeded"):
             return SLAStatus.EXCEEDED
-        if (parent.get("percent_elapsed") or 0) >= info.context.settings.sla_warning_percent:
+        elapsed = parent.get("percent_elapsed") or 0
+        if not isinstance(elapsed, int | float):
+            raise UpstreamBadResponse("The upstream sent an SLA percent_elapsed that is not a number.")
+        if elapsed >= info.context.settings.sla_warning_percent:
             return SLAStatus.WARNING
         return SLAStatus.OK
 
@@ -235,14 +241,33 @@ class Task:
     updated_at: DateTime | None = strawberry.field(description="When the task was last updated.")
 
 
+def page_number(url: Any) -> int | None:
+    """The page an upstream page URL names (its `page` parameter), or None: the URL itself, with the upstream's
+    host, never reaches an answer."""
+    match = _PAGE.search(url) if isinstance(url, str) else None
+    return int(match[1]) if match else None
+
+
+_PAGE = re.compile(r"[?&]page=([0-9]{1,9})(?:&|#|$)")
+
+
 @strawberry.type(
-    description="Upstream pagination metadata for a list embedded in a case (activities, records): page URLs "
-    "and counts. Use `Case.activityPage` / `Case.recordPage` to fetch the further pages."
+    description="Upstream pagination metadata for a list embedded in a case (activities, records): page numbers "
+    "and counts. Pass a page number as `page` to `Case.activityPage` / `Case.recordPage` to fetch that page."
 )
 class PageMeta:
-    current_page: str | None = strawberry.field(description="URL of the current page.")
-    previous_page: str | None = strawberry.field(description="URL of the previous page, if any.")
-    next_page: str | None = strawberry.field(description="URL of the next page, if any.")
+    @strawberry.field(description="This page's number.")
+    def current_page(self, parent: Parent) -> int | None:
+        return page_number(upstream_object(parent).get("current_page"))
+
+    @strawberry.field(description="The previous page's number, if any.")
+    def previous_page(self, parent: Parent) -> int | None:
+        return page_number(upstream_object(parent).get("previous_page"))
+
+    @strawberry.field(description="The next page's number, if any.")
+    def next_page(self, parent: Parent) -> int | None:
+        return page_number(upstream_object(parent).get("next_page"))
+
     next_page_number: int | None = strawberry.field(description="Number of the next page, if any.")
     per_page: int | None = strawberry.field(description="Items per page.")
     pages: int | None = strawberry.field(description="Number of pages.")
@@ -367,8 +392,10 @@ class Case(Node):
         refs = parent.get("linked_cases")
         if refs is None:
             return None
+        if not isinstance(refs, list) or not all(isinstance(ref, dict) for ref in refs):
+            raise UpstreamBadResponse("The upstream sent linked cases that are not a list of objects.")
         # One failed id (a dangling link) is an error on its own list item, not on the whole list.
-        return all_now_or_later(info.context.loaders.case, [ref["case_id"] for ref in refs])  # type: ignore[no-any-return]
+        return all_now_or_later(info.context.loaders.case, [ref.get("case_id") for ref in refs])  # type: ignore[no-any-return]
 
     @strawberry.field(
         description="A page of the case's activities, beyond the first page embedded in `activities`. Upstream "

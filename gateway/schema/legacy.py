@@ -7,7 +7,7 @@ from typing import Any
 import strawberry
 
 from gateway.context import Context
-from gateway.links import v2_id_of
+from gateway.links import reference_labels, v2_id_of
 from gateway.loaders import now_or_later
 from gateway.schema.case import Case
 from gateway.schema.node import Node, global_id
@@ -53,11 +53,11 @@ class LegacyCase(Node):
 
     @strawberry.field(description="The global ID of the case (see `Query.node`).")
     def id(self, parent: Parent) -> strawberry.ID:
-        return global_id("LegacyCase", parent["id"])
+        return global_id("LegacyCase", parent.get("id"))  # type: ignore[arg-type]
 
     @strawberry.field(name="legacyId", description="The numeric v1 ID of the case.")
     def legacy_id(self, parent: Parent) -> int:
-        return parent["id"]
+        return parent.get("id")  # type: ignore[return-value]  # missing: the upstream's error (non-null)
 
     case_number: str | None = strawberry.field(
         description="The fully formatted Trackops case number, as it appears in your system."
@@ -97,7 +97,7 @@ class LegacyCase(Node):
 
     @strawberry.field(description="The references in use, each with its label. No upstream call.")
     def references(self, parent: Parent) -> list[Reference]:
-        labels = (parent.get("case_type") or {}).get("reference_labels") or []
+        labels = reference_labels(parent)
         out = []
         for position in (1, 2, 3):
             label = labels[position - 1] if position <= len(labels) else None
