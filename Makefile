@@ -18,9 +18,13 @@ demo: $(STAMP)
 # The Redis tests start their own redis-server (and stop it); install it when missing (we run as root).
 # tests/test_docker.py validates docker/compose.yaml with docker-compose (no Docker engine needed; without
 # the recommended docker.io it is 16 small Python packages) and lints the Dockerfile with hadolint (pip).
+# tests/test_graphql_http_audits.py runs the npm graphql-http audits with node: `npm ci` installs the
+# package-lock's graphql-http and graphql into tests/node/node_modules when missing (node and npm from apt).
 test: $(STAMP)
 	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 	command -v docker-compose >/dev/null || (apt-get update && apt-get install -y --no-install-recommends docker-compose)
+	command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
+	test -d tests/node/node_modules || (cd tests/node && npm ci --no-audit --no-fund)
 	$(BIN)/ruff check gateway tests bench
 	$(BIN)/python -m pytest
 
