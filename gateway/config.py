@@ -160,7 +160,14 @@ class Settings(BaseSettings):
         64,
         ge=1,
         le=100_000,
-        description="Most GraphQL requests one process answers at once; one more gets 503 with Retry-After.",
+        description="Most GraphQL requests one process answers at once; more wait their turn (QUEUE_TIMEOUT).",
+    )
+    queue_timeout: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="Seconds a request beyond MAX_CONCURRENT_REQUESTS waits for its turn before it gets 503 with "
+        "Retry-After; 0 answers 503 at once.",
     )
     # Operations (gateway/logs.py, observe.py, endpoint.py, graphql_http.py, apq.py, readiness.py; README "Operations")
     log_format: Literal["json", "text"] = Field(

@@ -10,14 +10,16 @@ A request refused on the way (`Refusal`) is answered JSON with `extensions.code`
 GraphQL-over-HTTP draft. An unexpected exception is a 500 with `INTERNAL_SERVER_ERROR` and one log line. No
 state passes by side channels: what a step finds is written on the request's `Outcome`.
 
-**Overload**: each process answers at most `MAX_CONCURRENT_REQUESTS` GraphQL requests at once; one more is
-answered at once with 503, `Retry-After: 1` and the code `OVERLOADED` (shed, and counted with the outcome
-`shed`), so that under a burst the requests admitted keep their latency and the others learn to come back
-instead of queueing unseen.
+**Overload**: each process answers at most `MAX_CONCURRENT_REQUESTS` GraphQL requests at once. One more waits
+for its turn (first come, first served) at most `QUEUE_TIMEOUT` seconds, then is answered 503 with
+`Retry-After: 1` and the code `OVERLOADED` (counted with the outcome `shed`). So a burst is absorbed, no request
+waits unseen for long, and clients that retry at once cannot turn the refusals into a busy loop that starves
+the requests being answered (a 503 costs a wait, not just a round trip).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -165,39 +167,50 @@ class GraphQLEndpoint:
         self.services = services
         self.settings = services.settings
         self.schema = schema
-        self.active = 0  # requests being answered by this process
+        # turns to answer (asyncio's semaphore serves its waiters in order)
+        self.turns = asyncio.Semaphore(self.settings.max_concurrent_requests)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         started = time.perf_counter()
         outcome = Outcome()
-        if self.active >= self.settings.max_concurrent_requests:
-            self._shed(outcome)
+        try:
+            if not await self._turn():
+                self._shed(outcome)
+                await outcome.response()(scope, receive, send)
+                return
+            metrics.IN_FLIGHT.inc()
             try:
+                try:
+                    await self._answer(request, outcome)
+                except Exception as exc:
+                    outcome.failed(exc)
                 await outcome.response()(scope, receive, send)
             finally:
-                self._record(request, outcome, time.perf_counter() - started)
-            return
-        self.active += 1
-        metrics.IN_FLIGHT.inc()
-        try:
-            try:
-                await self._answer(request, outcome)
-            except Exception as exc:
-                outcome.failed(exc)
-            await outcome.response()(scope, receive, send)
+                self.turns.release()
+                metrics.IN_FLIGHT.dec()
         finally:
-            self.active -= 1
-            metrics.IN_FLIGHT.dec()
             self._record(request, outcome, time.perf_counter() - started)
+
+    async def _turn(self) -> bool:
+        """Wait for a turn to answer, at most QUEUE_TIMEOUT; False when none came."""
+        if not self.turns.locked():
+            await self.turns.acquire()  # free: taken at once
+            return True
+        try:
+            async with asyncio.timeout(self.settings.queue_timeout):
+                await self.turns.acquire()
+        except TimeoutError:
+            return False
+        return True
 
     def _shed(self, outcome: Outcome) -> None:
         limit = self.settings.max_concurrent_requests
         outcome.status, outcome.result = 503, "shed"
         outcome.headers = {"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"}
         outcome.body = error_body(
-            f"The gateway is answering its limit of {limit} requests at once (MAX_CONCURRENT_REQUESTS): "
-            f"retry in {RETRY_AFTER} s.",
+            f"The gateway is answering its limit of {limit} requests at once (MAX_CONCURRENT_REQUESTS) and no "
+            f"turn came within {self.settings.queue_timeout:g} s: retry in {RETRY_AFTER} s.",
             "OVERLOADED",
             retryAfter=RETRY_AFTER,
         )

@@ -11,12 +11,16 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.support import AUTH, Gateway, Upstream
+from tests.support import AUTH, Gateway, Metrics, Upstream, start_gateway, stop
 
 GRJ = "application/graphql-response+json"
 
@@ -284,3 +288,61 @@ def test_no_upstream_url_reaches_an_answer(gateway, clean, normal, upstream):
     text = json.dumps(answer)
     host = upstream.url.removeprefix("http://")
     assert host not in text and "/api/v" not in text
+
+
+# --- overload ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def narrow(upstream: Upstream, logs_dir: Path) -> Iterator[Gateway]:
+    """A gateway answering one request at once, the next waiting its turn at most 1 s."""
+    gw = start_gateway(
+        upstream.url,
+        logs_dir / "gateway-narrow.log",
+        CACHE_TTL="0",
+        MAX_CONCURRENT_REQUESTS="1",
+        QUEUE_TIMEOUT="1",
+    )
+    yield gw
+    stop(gw.process)
+
+
+def at_once(gw: Gateway, queries: list[str]) -> list[httpx.Response]:
+    """The queries sent together, each on a connection of its own."""
+
+    def one(query: str) -> httpx.Response:
+        return httpx.post(f"{gw.url}/graphql", json={"query": query}, headers=AUTH, timeout=30)
+
+    with ThreadPoolExecutor(len(queries)) as pool:
+        return list(pool.map(one, queries))
+
+
+def staggered(gw: Gateway, first: str, second: str) -> tuple[httpx.Response, httpx.Response]:
+    """`first` sent, then `second` once `first` is surely being answered."""
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(at_once, gw, [first])
+        time.sleep(0.5)
+        late = at_once(gw, [second])[0]
+        return pending.result()[0], late
+
+
+def test_beyond_the_limit_a_request_waits_its_turn_then_gets_503_with_retry_after(narrow, clean):
+    clean.fault(latency_ms=3000, paths=["/api/v2/cases"], times=1)  # the first request holds the only turn
+    slow, shed = "query Slow { cases(perPage: 1) { items { caseId } } }", "query Shed { __typename }"
+    first, second = staggered(narrow, slow, shed)
+    assert first.status_code == 200 and first.json()["data"]["cases"]["items"]
+    assert second.status_code == 503
+    assert second.headers["retry-after"] == "1"
+    assert codes(second.json()) == ["OVERLOADED"]
+    assert narrow.client.get("/healthz").status_code == 200  # the other endpoints are not limited
+    assert [r["path"] for r in clean.requests()] == ["/api/v2/cases"]
+    m = Metrics.of(narrow)
+    assert m.get("casegraph_requests_total", operation="unknown", outcome="shed") == 1
+    assert m.get("casegraph_requests_total", operation="Slow", outcome="ok") == 1
+
+
+def test_a_turn_freed_within_the_queue_timeout_serves_the_waiting_request(narrow, clean):
+    clean.fault(latency_ms=100, paths=["/api/v2/cases"], times=2)
+    answers = at_once(narrow, ["{ cases(perPage: %d) { items { caseId } } }" % n for n in (1, 2)])
+    assert [a.status_code for a in answers] == [200, 200]
+    assert [len(a.json()["data"]["cases"]["items"]) for a in answers] == [1, 2]
