@@ -567,6 +567,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     parser.add_argument("--rounds", type=int, default=100, help="in-process execution rounds")
     parser.add_argument("--only", default=None, help="run only scenarios whose name contains this")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run the scenarios this many times in turn (A B A B...): this VM's speed drifts by up to 2x "
+        "within minutes, and turns let scenarios compared meet the same speeds",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="gateway setting")
     args = parser.parse_args()
     args.env = dict(item.split("=", 1) for item in args.set)
@@ -581,13 +588,16 @@ def main() -> int:
     upstream = start_upstream(logs / "upstream.log")
     results = []
     try:
-        for scenario in SCENARIOS:
-            if args.only and args.only not in scenario.name:
-                continue
-            print(f"bench: {scenario.name} ...", flush=True)
-            result = measure(scenario, args, upstream.url, logs)
-            print("  " + json.dumps(asdict(result)), flush=True)
-            results.append(result)
+        for turn in range(1, args.repeat + 1):
+            for scenario in SCENARIOS:
+                if args.only and args.only not in scenario.name:
+                    continue
+                print(f"bench: {scenario.name} ...", flush=True)
+                result = measure(scenario, args, upstream.url, logs)
+                if args.repeat > 1:
+                    result.scenario += f" (turn {turn})"
+                print("  " + json.dumps(asdict(result)), flush=True)
+                results.append(result)
     finally:
         stop(upstream.process)
     print("bench: in-process execution, fast vs plain ...", flush=True)
