@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -144,3 +145,26 @@ async def test_unexpected_errors_are_masked(monkeypatch, caplog):
     [record] = [r for r in caplog.records if r.levelname == "ERROR"]
     assert record.exc_info is None  # one line, no traceback
     assert "RuntimeError: a detail for the log only at " in record.getMessage()
+
+
+async def test_a_bug_in_the_endpoint_is_a_500_in_json_and_one_log_line(monkeypatch, caplog):
+    def broken(*args: object) -> None:
+        raise RuntimeError("a detail for the log only")
+
+    monkeypatch.setattr("gateway.endpoint.operation_of", broken)
+    caplog.set_level(logging.INFO, logger="gateway.requests")
+    app = create_app(load_settings(v2_url=UPSTREAM))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+            response = await client.post("/graphql", json={"query": "{ __typename }"})
+    finally:
+        await app.state.services.aclose()
+    assert response.status_code == 500
+    assert response.json() == {
+        "errors": [{"message": "Internal server error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]
+    }
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.exc_info is None
+    assert "RuntimeError: a detail for the log only at " in record.getMessage()
+    [summary] = [r for r in caplog.records if r.name == "gateway.requests" and r.levelname == "INFO"]
+    assert summary.fields["status"] == 500 and summary.fields["outcome"] == "error"
