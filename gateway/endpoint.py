@@ -151,7 +151,7 @@ class Outcome:
     def failed(self, exc: Exception) -> None:
         """A bug: 500, the details in one log line only."""
         log.error("internal error answering the request: %s", one_line(exc))
-        self.status, self.result, self.media = 500, "error", JSON
+        self.status, self.result, self.media, self.headers = 500, "error", JSON, {}
         self.body = error_body("Internal server error.", "INTERNAL_SERVER_ERROR")
 
     def response(self) -> Response:
