@@ -26,11 +26,13 @@ demo: $(STAMP) ## the gateway on the demo upstream, GraphiQL at http://127.0.0.1
 # engine needed; without the recommended docker.io it is 16 small Python packages) and lints the Dockerfile
 # with hadolint (pip). Each is installed when missing, with apt-get (we run as root). CASEGRAPH_TOOLS=required
 # makes a missing one a failure rather than a skip (tests/support.py, `system_tool`).
-# tests/test_relay_client.py pages with Apollo Client under node: `npm ci` installs it (tests/node/package-lock.json).
+# tests/test_relay_client.py (Apollo Client) and tests/test_graphql_http_audits.py (the npm graphql-http audits)
+# run under node: `npm ci` installs tests/node/package-lock.json when node_modules is missing.
 test: $(STAMP) ## every test, as CI runs it (as root: apt-get installs redis-server, docker-compose and chromium when missing; npm ci in tests/node)
 	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 	command -v docker-compose >/dev/null || (apt-get update && apt-get install -y --no-install-recommends docker-compose)
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
 	test -d tests/node/node_modules || (cd tests/node && npm ci --no-audit --no-fund)
 	$(BIN)/ruff check gateway tests bench scripts
 	CASEGRAPH_TOOLS=required $(BIN)/python -m pytest

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -24,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -79,6 +81,7 @@ class Scenario:
     cache: bool  # False: CACHE_TTL=0, every query goes upstream
     targets: dict[str, float]
     env: dict[str, str] = field(default_factory=dict)  # gateway settings of this scenario
+    connections: int | None = None  # wrk connections (default: --connections); an overload scenario's own
     traced: bool = False  # tracing on: every request sampled, exported to the receiver
     tracing_pair: str | None = None  # scenarios measured traced and untraced, for the ratio of tracing
 
@@ -87,8 +90,8 @@ def traced_pair(name: str, env: dict[str, str]) -> list[Scenario]:
     """The warm nested query `name` again right after its untraced run: traced, then untraced once more; the
     ratio is taken against the mean of the two untraced runs (this VM's speed drifts within minutes)."""
     return [
-        Scenario(f"{name}, tracing on", [NESTED], True, {"upstream_calls": 0}, env, True, name),
-        Scenario(f"{name}, tracing off (again)", [NESTED], True, {"upstream_calls": 0}, env, False, name),
+        Scenario(f"{name}, {state}", [NESTED], True, {"upstream_calls": 0}, env, traced=on, tracing_pair=name)
+        for state, on in (("tracing on", True), ("tracing off (again)", False))
     ]
 
 
@@ -96,6 +99,14 @@ FULL_50_NAME = "50 v2 cases, every field"
 PLAIN_NAME = "50 v2 cases, every field, EXECUTION=plain (baseline)"
 WARM_NAME = "warm-cache nested query"
 EXECUTED_NAME = "warm-cache nested query, RESPONSE_CACHE=false"
+# Overload: 256 connections of a cheap query (one small v2 listing each, across 20 pages so that few share
+# a call in flight) against one worker: the defaults (64 at once, a turn waited for at most 1 s), shedding at
+# once (QUEUE_TIMEOUT=0), and no limit (the baseline). An answer later than OVERLOAD_TIMEOUT counts as left
+# waiting; 503s (shed) are counted apart.
+CHEAP_VARIANTS = ["{ cases(perPage: 2, page: %d) { items { caseId name } } }" % page for page in range(1, 21)]
+OVERLOAD_CONNECTIONS = 256
+OVERLOAD_TIMEOUT = 5
+OVERLOAD_NAME = "overload: cheap query, 256 connections, %s"
 SCENARIOS = [
     Scenario(FULL_50_NAME, FULL_50_VARIANTS, False, {"cpu_ms": 7, "rps": 150, "rss_mb": 120}),
     # graphql-core's own execution under the same load: the baseline the fast path's ratio is taken against
@@ -113,6 +124,14 @@ SCENARIOS = [
         tracing_pair=EXECUTED_NAME,
     ),
     *traced_pair(EXECUTED_NAME, {"RESPONSE_CACHE": "false"}),
+    *(
+        Scenario(OVERLOAD_NAME % label, CHEAP_VARIANTS, False, {}, env, connections=OVERLOAD_CONNECTIONS)
+        for label, env in [
+            ("defaults (MAX_CONCURRENT_REQUESTS=64, QUEUE_TIMEOUT=1)", {}),
+            ("shedding at once (QUEUE_TIMEOUT=0)", {"QUEUE_TIMEOUT": "0"}),
+            ("no limit (baseline)", {"MAX_CONCURRENT_REQUESTS": "100000"}),
+        ]
+    ),
 ]
 TRACING_TARGET = 1.10  # CPU per request, tracing on / off
 
@@ -134,6 +153,11 @@ class Result:
     traced: bool = False
     tracing_pair: str | None = None
     spans_per_request: float | None = None  # spans the receiver got, per request (traced scenarios)
+    connections: int = 0
+    shed: int = 0  # answered 503 (no turn within QUEUE_TIMEOUT)
+    left_waiting: int = 0  # not answered within wrk's timeout
+    answered: int = 0  # 2xx answers within wrk's timeout
+    probe: dict[str, float] = field(default_factory=dict)  # one more caller's view (`Probe`)
 
 
 def pids_of(root_pid: int) -> list[int]:
@@ -162,7 +186,16 @@ def peak_rss_mb(pids: list[int]) -> float:
     return peak / 1024
 
 
-def run_wrk(url: str, bodies: list[bytes], duration: int, connections: int, threads: int) -> dict[str, Any]:
+def run_wrk(
+    url: str,
+    bodies: list[bytes],
+    duration: int,
+    connections: int,
+    threads: int,
+    timeout: int = 2,
+) -> dict[str, Any]:
+    """wrk's summary: requests, errors (non-2xx/3xx answers, socket errors and timeouts), p50/p99 in us,
+    seconds, timeouts (answers later than `timeout` seconds, or none) and non-2xx/3xx answers (`status`)."""
     with tempfile.TemporaryDirectory() as tmp:
         body_file = Path(tmp) / "bodies.txt"
         body_file.write_bytes(b"\n".join(bodies) + b"\n")  # JSON bodies have no raw newlines
@@ -181,9 +214,11 @@ def run_wrk(url: str, bodies: list[bytes], duration: int, connections: int, thre
             "function request()\n  n = n % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[n])\nend\n"
             "function done(summary, latency, requests)\n"
             '  io.write(string.format("JSON {\\"requests\\": %d, \\"errors\\": %d, \\"p50\\": %d, '
-            '\\"p99\\": %d, \\"seconds\\": %f}\\n", summary.requests, summary.errors.status + '
+            '\\"p99\\": %d, \\"seconds\\": %f, \\"timeouts\\": %d, \\"status\\": %d}\\n", '
+            "summary.requests, summary.errors.status + "
             "summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, "
-            "latency:percentile(50), latency:percentile(99), summary.duration / 1e6))\n"
+            "latency:percentile(50), latency:percentile(99), summary.duration / 1e6, "
+            "summary.errors.timeout, summary.errors.status))\n"
             "end\n"
         )
         out = subprocess.run(
@@ -192,6 +227,7 @@ def run_wrk(url: str, bodies: list[bytes], duration: int, connections: int, thre
                 f"-t{threads}",
                 f"-c{connections}",
                 f"-d{duration}s",
+                f"--timeout={timeout}s",
                 "-s",
                 str(script),
                 f"{url}/graphql",
@@ -202,6 +238,54 @@ def run_wrk(url: str, bodies: list[bytes], duration: int, connections: int, thre
         ).stdout
     line = next(line for line in out.splitlines() if line.startswith("JSON "))
     return json.loads(line[5:])
+
+
+class Probe:
+    """One more caller among the crowd of an overload run: a request every 100 ms on a connection of its own,
+    timed one by one (wrk's latencies mix fast 503s with answers): how long its answers took, how often it
+    was shed."""
+
+    def __init__(self, url: str, body: bytes) -> None:
+        self.url, self.body = url, body
+        self.samples: list[tuple[int, float]] = []  # (status, seconds)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        with httpx.Client(timeout=60) as client:
+            while not self.stopping.wait(0.1):
+                started = time.perf_counter()
+                status = client.post(
+                    f"{self.url}/graphql",
+                    content=self.body,
+                    headers={**AUTH, "content-type": "application/json"},
+                ).status_code
+                self.samples.append((status, time.perf_counter() - started))
+
+    def __enter__(self) -> Probe:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.thread.join()
+
+    def report(self) -> dict[str, float]:
+        answered = sorted(seconds for status, seconds in self.samples if status == 200)
+
+        def percentile(p: float) -> float:
+            return (
+                round(answered[min(len(answered) - 1, int(len(answered) * p))] * 1000, 1) if answered else 0.0
+            )
+
+        return {
+            "requests": len(self.samples),
+            "answered": len(answered),
+            "shed": sum(status == 503 for status, _ in self.samples),
+            "other": sum(status not in (200, 503) for status, _ in self.samples),
+            "p50_ms": percentile(0.5),
+            "p99_ms": percentile(0.99),
+        }
 
 
 def upstream_count(client: httpx.Client, upstream: str) -> int:
@@ -266,7 +350,11 @@ def measure(
         pids = pids_of(gateway.proc.pid)
         spans_before = received_spans(client, receiver) if scenario.traced and receiver else 0
         cpu_before, count_before = cpu_seconds(pids), upstream_count(client, upstream)
-        stats = run_wrk(gateway.url, bodies, args.duration, args.connections, args.threads)
+        connections = scenario.connections or args.connections
+        timeout = OVERLOAD_TIMEOUT if scenario.connections else 2  # wrk's default
+        overload = scenario.connections is not None
+        with Probe(gateway.url, bodies[0]) if overload else contextlib.nullcontext() as probe:
+            stats = run_wrk(gateway.url, bodies, args.duration, connections, args.threads, timeout)
         cpu = cpu_seconds(pids) - cpu_before
         under_load = (upstream_count(client, upstream) - count_before) / max(stats["requests"], 1)
         peak = peak_rss_mb(pids)
@@ -290,6 +378,11 @@ def measure(
             traced=scenario.traced,
             tracing_pair=scenario.tracing_pair,
             spans_per_request=spans,
+            connections=connections,
+            shed=stats["status"],  # non-2xx answers: 503s (the probe sees no other status)
+            left_waiting=stats["timeouts"],
+            answered=stats["requests"] - stats["status"] - stats["timeouts"],
+            probe=probe.report() if probe is not None else {},
         )
     finally:
         client.close()
@@ -437,15 +530,21 @@ def machine() -> dict[str, str]:
     }
 
 
-def tracing_ratios(results: list[Result]) -> dict[str, float]:
-    """CPU per request traced / untraced (the mean of the untraced runs), for each pair measured."""
-    ratios = {}
+def tracing_means(results: list[Result]) -> dict[str, tuple[float, float]]:
+    """For each pair measured: the mean CPU ms per request traced and untraced (over the runs before and after,
+    and with --repeat over the turns too)."""
+    means = {}
     for pair in dict.fromkeys(r.tracing_pair for r in results if r.tracing_pair):
         traced = [r.cpu_ms_per_request for r in results if r.tracing_pair == pair and r.traced]
         untraced = [r.cpu_ms_per_request for r in results if r.tracing_pair == pair and not r.traced]
         if traced and untraced:
-            ratios[pair] = round(traced[0] / max(sum(untraced) / len(untraced), 0.001), 3)
-    return ratios
+            means[pair] = (sum(traced) / len(traced), sum(untraced) / len(untraced))
+    return means
+
+
+def tracing_ratios(results: list[Result]) -> dict[str, float]:
+    """CPU per request, traced / untraced, for each pair measured."""
+    return {pair: round(on / max(off, 0.001), 3) for pair, (on, off) in tracing_means(results).items()}
 
 
 def report(results: list[Result], execution: dict[str, float], args: argparse.Namespace) -> str:
@@ -477,12 +576,37 @@ def report(results: list[Result], execution: dict[str, float], args: argparse.Na
         "| scenario | cache | upstream calls/query | req/s | p50 ms | p99 ms | gateway CPU ms/req | peak RSS MB | errors | targets |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    overload = [r for r in results if r.shed or r.connections == OVERLOAD_CONNECTIONS]
     for r in results:
+        if r in overload:
+            continue
         lines.append(
             f"| {r.scenario} | {'on' if r.cache else 'off'} | {r.upstream_calls_per_query:g} "
             f"(under load {r.upstream_calls_under_load:g}) | {r.rps} | {r.p50_ms} | {r.p99_ms} | "
             f"{r.cpu_ms_per_request} | {r.peak_rss_mb} | {r.errors} | {verdict(r)} |"
         )
+    if overload:
+        lines += [
+            "",
+            f"Overload ({OVERLOAD_CONNECTIONS} connections; an answer later than {OVERLOAD_TIMEOUT} s counts as left "
+            "waiting, and wrk leaves it out of the latencies):",
+            "",
+            "| scenario | req/s | answered 2xx | shed (503) | left waiting > 5 s | p50 ms | p99 ms | gateway CPU "
+            "ms/req | probe: answered / shed | probe answers p50 / p99 ms |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in overload:
+            lines.append(
+                f"| {r.scenario} | {r.rps} | {r.answered} | {r.shed} | {r.left_waiting} | {r.p50_ms} | {r.p99_ms} "
+                f"| {r.cpu_ms_per_request} | {r.probe['answered']:g} / {r.probe['shed']:g}"
+                + (f" ({r.probe['other']:g} other)" if r.probe["other"] else "")
+                + f" | {r.probe['p50_ms']} / {r.probe['p99_ms']} |"
+            )
+        lines += [
+            "",
+            "The probe is one more caller, a request every 100 ms on a connection of its own, timed one by one: "
+            "wrk's own latencies mix fast 503s with answers, and leave out the answers later than the timeout.",
+        ]
     by_name = {r.scenario: r for r in results}
     if FULL_50_NAME in by_name and PLAIN_NAME in by_name:
         fast, plain = by_name[FULL_50_NAME], by_name[PLAIN_NAME]
@@ -494,15 +618,15 @@ def report(results: list[Result], execution: dict[str, float], args: argparse.Na
             f"{fast.rps} vs {plain.rps} req/s). This includes the work both pay (HTTP in and out, fetching and "
             "parsing the upstream body, encoding the answer); the ≥ 10x target is on execution, below.",
         ]
-    for pair, ratio in tracing_ratios(results).items():
-        traced = next(r for r in results if r.tracing_pair == pair and r.traced)
-        off = traced.cpu_ms_per_request / ratio
+    for pair, (on, off) in tracing_means(results).items():
+        ratio = on / max(off, 0.001)
+        spans = next(r.spans_per_request for r in results if r.tracing_pair == pair and r.traced)
         lines += [
             "",
-            f"Tracing, same load, same run: {pair} costs {traced.cpu_ms_per_request} ms of gateway CPU per "
-            f"request traced (every request sampled, {traced.spans_per_request} spans per request received over "
-            f"OTLP/HTTP by a receiver process) against {off:.3f} ms untraced (the mean of the runs before and "
-            f"after): {ratio:.2f}x ({'ok' if ratio <= TRACING_TARGET else 'MISSED'}, target ≤ {TRACING_TARGET:.2f}x).",
+            f"Tracing, same load, same run: {pair} costs {on:.3f} ms of gateway CPU per request traced (every "
+            f"request sampled, {spans} spans per request received over OTLP/HTTP by a receiver process) against "
+            f"{off:.3f} ms untraced (the mean of the runs before and after): {ratio:.2f}x "
+            f"({'ok' if ratio <= TRACING_TARGET else 'MISSED'}, target ≤ {TRACING_TARGET:.2f}x).",
         ]
     speed = args.speed
     lines += [
@@ -536,6 +660,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     parser.add_argument("--rounds", type=int, default=100, help="in-process execution rounds")
     parser.add_argument("--only", default=None, help="run only scenarios whose name contains this")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run the scenarios this many times in turn (A B A B...): this VM's speed drifts by up to 2x "
+        "within minutes, and turns let scenarios compared meet the same speeds",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="gateway setting")
     args = parser.parse_args()
     args.env = dict(item.split("=", 1) for item in args.set)
@@ -552,11 +683,14 @@ def main() -> int:
     receiver = start_receiver(logs / "receiver.log") if any(s.traced for s in chosen) else None
     results = []
     try:
-        for scenario in chosen:
-            print(f"bench: {scenario.name} ...", flush=True)
-            result = measure(scenario, args, upstream.url, logs, receiver.url if receiver else None)
-            print("  " + json.dumps(asdict(result)), flush=True)
-            results.append(result)
+        for turn in range(1, args.repeat + 1):
+            for scenario in chosen:
+                print(f"bench: {scenario.name} ...", flush=True)
+                result = measure(scenario, args, upstream.url, logs, receiver.url if receiver else None)
+                if args.repeat > 1:
+                    result.scenario += f" (turn {turn})"
+                print("  " + json.dumps(asdict(result)), flush=True)
+                results.append(result)
     finally:
         stop(upstream.process)
         if receiver is not None:
@@ -567,7 +701,7 @@ def main() -> int:
 
     text = report(results, execution, args)
     stamp = f"{datetime.now(UTC):%Y-%m-%d}-{platform.node() or 'host'}-{args.workers}w"
-    if args.only:  # a partial run: its own file, beside the day's full one
+    if args.only:  # a partial run does not overwrite the day's full one
         stamp += "-" + re.sub(r"[^a-z0-9]+", "-", args.only.lower()).strip("-")
     (RESULTS / f"{stamp}.md").write_text(text)
     (RESULTS / f"{stamp}.json").write_text(

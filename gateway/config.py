@@ -6,6 +6,7 @@ name in capitals (`v2_url` -> `V2_URL`).
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -160,7 +161,20 @@ class Settings(BaseSettings):
         100_000, ge=1024, le=100_000_000, description="Largest /graphql request body; larger ones get 413."
     )
     introspection: bool = Field(True, description="Answer introspection queries (__schema, __type).")
-    # Operations (gateway/logs.py, observe.py, graphql_http.py, apq.py, readiness.py; docs/operations.md)
+    max_concurrent_requests: int = Field(
+        64,
+        ge=1,
+        le=100_000,
+        description="Most GraphQL requests one process answers at once; more wait their turn (QUEUE_TIMEOUT).",
+    )
+    queue_timeout: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="Seconds a request beyond MAX_CONCURRENT_REQUESTS waits for its turn before it gets 503 with "
+        "Retry-After; 0 answers 503 at once.",
+    )
+    # Operations (gateway/logs.py, observe.py, endpoint.py, graphql_http.py, apq.py, readiness.py; docs/operations.md)
     log_format: Literal["json", "text"] = Field(
         "json", description="json: one JSON object per log line (production); text: plain lines."
     )
@@ -187,6 +201,13 @@ class Settings(BaseSettings):
         if self.auth_mode == "token" and not self.upstream_token:
             raise ValueError("UPSTREAM_TOKEN is required when AUTH_MODE=token")
         return self
+
+    @field_validator("upstream_token")
+    @classmethod
+    def _token_sendable(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[\x21-\x7e]+", value.get_secret_value()):
+            raise ValueError("must be printable ASCII without spaces (it is sent in an HTTP header)")
+        return value
 
     @field_validator("cache_url")
     @classmethod

@@ -8,9 +8,16 @@ token, so it is safe in logs, errors and cache keys.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 from gateway.config import Settings
+from gateway.errors import GatewayError
+
+# What an Authorization header can carry upstream: printable ASCII, words separated by spaces
+# (RFC 9110's credentials); a control character, a byte past 0x7E or an edge space cannot be sent (h11
+# refuses some of them, httpx others), and a request carrying one is refused before any upstream call.
+_SENDABLE = re.compile(r"[\x21-\x7e]+(?: +[\x21-\x7e]+)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +57,20 @@ class Caller:
     stats: CallStats = field(default_factory=CallStats)
 
 
+class UnsendableCredential(GatewayError):
+    """The caller's Authorization header holds what no HTTP request may carry: refused (HTTP 400) before any
+    upstream call, so it never counts as an upstream failure."""
+
+    code = "BAD_REQUEST"
+
+
 def credential_for(settings: Settings, authorization: str | None) -> Credential:
     """The credential to send upstream for a caller with this Authorization header."""
     if settings.auth_mode == "token" and settings.upstream_token is not None:
         return Credential("Bearer " + settings.upstream_token.get_secret_value())
+    if authorization and not _SENDABLE.fullmatch(authorization):
+        raise UnsendableCredential(
+            "The Authorization header cannot be sent upstream: it holds control characters, bytes outside "
+            "printable ASCII or spaces at its edges."
+        )
     return Credential(authorization or None)

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphql import GraphQLError
+
+NON_NULL = "Cannot return null for non-nullable field"
+
 
 class GatewayError(Exception):
     code = "INTERNAL_SERVER_ERROR"
@@ -68,3 +72,25 @@ class UpstreamUnavailable(UpstreamError):
     """The upstream's circuit breaker is open after repeated failures: the call was not attempted."""
 
     code = "UPSTREAM_UNAVAILABLE"
+
+
+def upstream_object(value: Any) -> dict[str, Any]:
+    """An upstream value that must be a JSON object, as the dict it is; anything else is the upstream's error."""
+    if isinstance(value, dict):
+        return value
+    raise UpstreamBadResponse("The upstream sent a value of the wrong shape where an object was expected.")
+
+
+def is_wrong_shape(error: GraphQLError) -> bool:
+    """A field error graphql-core raised while completing a value the schema does not allow: a string for a
+    list or an object, an unknown enum value, a number out of Int range, a missing non-null field. Resolvers
+    pass upstream JSON through, so such a value is the upstream's: UPSTREAM_BAD_RESPONSE."""
+    original = error.original_error
+    return isinstance(original, GraphQLError) or (
+        isinstance(original, TypeError) and str(original).startswith(NON_NULL)
+    )
+
+
+def wrong_shape_message(error: GraphQLError) -> str:
+    """graphql-core's message without the value it quotes (an upstream value, a URL say, stays out of logs)."""
+    return error.message.partition(":")[0][:200]

@@ -17,6 +17,7 @@ two paths give byte-identical answers.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +48,19 @@ def passes_strings_unchanged(serialise: Callable[[Any], Any]) -> Callable[[Any],
     """Mark a scalar serialiser that returns a string as it is: the projection then copies such strings."""
     serialise._passes_strings_unchanged = True  # type: ignore[attr-defined]
     return serialise
+
+
+def passes_strings_matching(
+    pattern: re.Pattern[str],
+) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
+    """Mark a scalar serialiser that returns a string matching `pattern` as it is (and refuses other strings):
+    the projection copies such strings after the same match, and leaves the others to the serialiser."""
+
+    def mark(serialise: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        serialise._string_check = pattern.fullmatch  # type: ignore[attr-defined]
+        return passes_strings_unchanged(serialise)
+
+    return mark
 
 
 class GiveUp(Exception):
@@ -137,6 +151,9 @@ class _Compiler:
             test = f"{bound}.__class__ is {fast_class}"
         if not non_null:
             test = f"{bound} is None or {v}.__class__ is {fast_class}" if type_.name != "Int" else test
+        check = getattr(coerce, "_string_check", None)
+        if check is not None:  # `or` binds looser than `and`: a null still passes as it is
+            test = f"{test} and {self._name('_check', check)}({v}) is not None"
         return f"({v} if {test} else {slow_name}({v}))"
 
     def value(self, type_: GraphQLOutputType, field_details_list: Any, source: str) -> str | None:

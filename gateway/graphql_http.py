@@ -1,54 +1,96 @@
-"""GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draft/): what `/graphql` answers, in what
-media type, with which status and headers. `GraphQLOverHTTP` is a mixin placed before the gateway's view
-(`gateway.app.GatewayView`), whose hooks it wraps.
+"""GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draft/): how `/graphql` reads a request and in
+what media type, with which status and headers, it answers. `gateway/endpoint.py` runs the pipeline; this
+module is its HTTP edge, with no GraphQL execution in it.
 
+- **Reading**: `read_request` turns an HTTP request into a `GraphQLRequest` (query, operationName, variables,
+  extensions, persisted-query hash), or raises `Refusal` saying why not: every refusal is JSON with
+  `extensions.code` and the status the draft gives it. GET carries the parameters in the URL (an empty
+  parameter is an absent one), POST a JSON object body under `Content-Type: application/json` (media types
+  are case-insensitive; a charset must be utf-8).
 - **Media type** from `Accept`: `application/graphql-response+json` or `application/json`, whichever the
-  client ranks higher (q-values; a type named outright beats one reached by a wildcard, and the spec's
+  client ranks higher (q-values; a type named outright beats one reached by a wildcard, and the draft's
   preferred `application/graphql-response+json` wins a tie, so `*/*` and a missing `Accept` get it); an
   `Accept` allowing neither gets 406.
-- **Status codes**: with `application/json` every well-formed request gets 200, request errors included
-  (parse, validation, variables, query limits); with `application/graphql-response+json` a request error
-  gets 400 and its body no `data` entry, while an executed operation gets 200 (field errors included).
-  Malformed requests (bad JSON, a non-string query, batches) get 400 either way.
-- **GET** runs queries only: a mutation (or subscription) sent by GET gets 405 with `Allow: POST`.
-- **Persisted queries** (`gateway/apq.py`): resolved before execution; a miss gets 200 (`application/json`)
-  or 404, with `Cache-Control: no-store`.
+- **Status codes**: with `application/json` every well-formed request gets 200, GraphQL request errors
+  included (parse, validation, variables, operation resolution, query limits, an unknown persisted query);
+  with `application/graphql-response+json` a request error gets 400 (404 for an unknown persisted query) and
+  its body no `data` entry, while an executed operation gets 200 (field errors included). Malformed requests
+  get 400 either way; an unsupported `Content-Type` 415, a body over `MAX_REQUEST_BYTES` 413, a URL query over
+  32 KiB 414, another method than GET and POST 405 (`Allow: GET, POST`), a mutation by GET 405 (`Allow: POST`).
 - **Caching by HTTP**: a GET answered from the response cache says for how long it stays valid,
   `Cache-Control: public, max-age=N` when every caller shares one upstream credential (`AUTH_MODE=token`), else
   `private, max-age=N` (with `Vary: Authorization`) so that only the caller's own browser keeps it; any other
-  GET answer is `no-store`. Both `Vary: Accept`. POST answers carry no caching headers.
+  GET answer is `no-store`. Both `Vary: Accept`. POST answers carry no caching headers, refusals `no-store`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
-from cross_web import HTTPException
+import orjson
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.types import Receive, Scope, Send
-from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
-from strawberry.schema.exceptions import InvalidOperationTypeError
-from strawberry.types import ExecutionResult
 
-from gateway.apq import PersistedQueries, PersistedQueryError, requested_hash
-from gateway.observe import RequestInfo, current_info, note_operation, operation_of
+from gateway.apq import PersistedQueryError, requested_hash
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
 SUPPORTED = (GRAPHQL_RESPONSE_JSON, JSON)  # in the server's order of preference
 CONTENT_TYPES = {GRAPHQL_RESPONSE_JSON: f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8", JSON: JSON}
+METHODS = ("GET", "POST")
+# A GET's query string, at most (or MAX_REQUEST_BYTES if lower): uvicorn refuses request lines past about
+# 64 KiB itself, with a plain-text 400 the gateway never sees
+MAX_URL_QUERY = 32 * 1024
+MAX_VARIABLE_DEPTH = 32  # nesting of lists and objects in `variables`; the schema's inputs need 4
+PARAMETERS = ("query", "operationName", "variables", "extensions")
 
-_request: ContextVar[Request | None] = ContextVar("casegraph_http_request", default=None)
+
+@dataclass
+class Refusal(Exception):
+    """A request answered without running it: its HTTP status, the error's code and message, headers.
+
+    `well_formed`: a GraphQL request error of a well-formed request, which `application/json` answers with
+    200 (the draft's rule for that media type); any other refusal keeps its status under both media types."""
+
+    status: int
+    code: str
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
+    well_formed: bool = False
+
+    def status_for(self, media: str) -> int:
+        return 200 if self.well_formed and media == JSON else self.status
+
+    def body(self) -> bytes:
+        return orjson.dumps({"errors": [{"message": self.message, "extensions": {"code": self.code}}]})
+
+
+def bad_request(message: str) -> Refusal:
+    return Refusal(400, "BAD_REQUEST", message)
+
+
+def persisted_refusal(error: PersistedQueryError) -> Refusal:
+    return Refusal(error.status, error.code, error.message, well_formed=not error.malformed)
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQLRequest:
+    """A request as read from HTTP, every part of the type GraphQL expects."""
+
+    method: str  # GET or POST
+    media: str  # the answer's media type
+    query: str | None
+    operation_name: str | None
+    variables: dict[str, Any] | None
+    extensions: dict[str, Any] | None
+    persisted_hash: str | None  # extensions.persistedQuery.sha256Hash, checked and lower-cased
 
 
 def negotiate(accept: str | None) -> str | None:
     """The response media type for an `Accept` header; None when it allows neither supported type."""
     if accept is None or not accept.strip():
-        return GRAPHQL_RESPONSE_JSON  # the spec's default since 2025-01-01
+        return GRAPHQL_RESPONSE_JSON  # the draft's preference since it removed the legacy watershed
     best: tuple[float, int, int] | None = None
     chosen = None
     for preference, media in enumerate(SUPPORTED):
@@ -83,172 +125,172 @@ def negotiate(accept: str | None) -> str | None:
     return chosen
 
 
-def is_request_error(response: dict[str, Any]) -> bool:
-    """A GraphQL request error: refused before execution (no data, and no error has a path)."""
-    errors = response.get("errors")
+def wants_graphiql(request: Request) -> bool:
+    """A browser's GET of /graphql without a query (nor a persisted query's `extensions`)."""
+    params = request.query_params
+    accept = request.headers.get("accept", "")
     return (
-        response.get("data") is None
-        and bool(errors)
-        and all(isinstance(e, dict) and e.get("path") is None for e in errors)
+        request.method == "GET"
+        and not params.get("query")
+        and not params.get("extensions")
+        and ("text/html" in accept or "*/*" in accept)
     )
 
 
-def outcome_of(response: dict[str, Any]) -> str:
-    if is_request_error(response):
-        return "rejected"
-    if response.get("errors"):
-        return "partial" if response.get("data") is not None else "error"
-    return "ok"
-
-
-class GraphQLOverHTTP:
-    """Mixin for the gateway's strawberry view (it needs `services` with `persisted`, `settings`)."""
-
-    services: Any
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)  # type: ignore[misc]
-            return
-        request = Request(scope, receive)
-        media = negotiate(request.headers.get("accept"))
-        request.state.casegraph_media = media or JSON
-        info = current_info()
-        token = _request.set(request)
-        try:
-            if media is None and not self._renders_ide(request):
-                raise HTTPException(406, f"Not acceptable: this endpoint answers {' or '.join(SUPPORTED)}.")
-            response = await self.run(request)  # type: ignore[attr-defined]
-        except HTTPException as exc:
-            # the view's only 405 is a mutation sent by GET: only POST will do (the route answers other
-            # methods, HEAD included, with its own 405 naming GET and POST)
-            headers = {"Allow": "POST"} if exc.status_code == 405 else None
-            response = PlainTextResponse(exc.reason, exc.status_code, headers=headers)
-        except PersistedQueryError as exc:
-            status = exc.status if media == GRAPHQL_RESPONSE_JSON or exc.malformed else 200
-            response = Response(
-                self.encode_json(exc.body()),  # type: ignore[attr-defined]
-                status,
-                {"Cache-Control": "no-store"},
-                media_type=CONTENT_TYPES[media or JSON],
-            )
-            if info is not None:
-                info.outcome = "rejected"
-        finally:
-            _request.reset(token)
-        if info is not None and response.media_type == "text/html":
-            info.graphql = False  # GraphiQL's page
-        await response(scope, receive, send)
-
-    def should_render_graphql_ide(self, request: Any) -> bool:
-        """GraphiQL for a browser's GET without a query, but never for a persisted query's hash-only GET."""
-        return "extensions" not in request.query_params and super().should_render_graphql_ide(request)  # type: ignore[misc, no-any-return]
-
-    def _renders_ide(self, request: Request) -> bool:
-        adapter = self.request_adapter_class(request)  # type: ignore[attr-defined]
-        return bool(self.graphql_ide) and self.should_render_graphql_ide(adapter)  # type: ignore[attr-defined]
-
-    async def get_sub_response(self, request: Request) -> Response:
-        sub: Response = await super().get_sub_response(request)  # type: ignore[misc]
-        sub.casegraph_media = getattr(request.state, "casegraph_media", JSON)  # type: ignore[attr-defined]
-        request.state.casegraph_sub = sub
-        return sub
-
-    def create_response(self, response_data: Any, sub_response: Response) -> Response:
-        media = getattr(sub_response, "casegraph_media", JSON)
-        response = Response(
-            self.encode_json(response_data),  # type: ignore[attr-defined]
-            status_code=sub_response.status_code or 200,
-            media_type=CONTENT_TYPES[media],
+def answer_media(request: Request) -> str:
+    """The media type to answer in; a refusal for another method than GET and POST, or an `Accept` that allows
+    neither supported type."""
+    if request.method not in METHODS:
+        raise Refusal(
+            405,
+            "METHOD_NOT_ALLOWED",
+            f"{request.method[:20]} is not allowed: /graphql answers GET and POST.",
+            {"Allow": "GET, POST"},
         )
-        response.headers.raw.extend(sub_response.headers.raw)
-        if sub_response.background:
-            response.background = sub_response.background
-        return response
+    media = negotiate(request.headers.get("accept"))
+    if media is None:
+        raise Refusal(
+            406, "NOT_ACCEPTABLE", f"Not acceptable: this endpoint answers {' or '.join(SUPPORTED)}."
+        )
+    return media
 
-    async def parse_http_body(self, request_adapter: Any) -> Any:
-        """The request, with the query of a persisted-query hash filled in."""
-        data = await super().parse_http_body(request_adapter)  # type: ignore[misc]
-        if not isinstance(data, GraphQLRequestData):
-            return data  # a batch: refused by strawberry (batching is off)
-        digest = requested_hash(data.extensions)
-        if digest is None:
-            return data
-        persisted: PersistedQueries = self.services.persisted
-        info = current_info()
-        try:
-            query = await persisted.resolve(digest, data.query)
-        except PersistedQueryError as exc:
-            if info is not None:
-                info.persisted_query = "miss" if exc.code.endswith("NOT_FOUND") else "refused"
-            raise
-        if info is not None:
-            info.persisted_query = "hit" if data.query is None else "sent"
-        if data.query is None:
-            return dataclasses.replace(data, query=query)
-        request = _request.get()
-        if request is not None:  # registered once it has passed parsing and validation
-            request.state.casegraph_register = (digest, query)
-        return data
 
-    async def execute_single(self, **kwargs: Any) -> ExecutionResult:
-        request_data: GraphQLRequestData = kwargs["request_data"]
-        method = kwargs["request_adapter"].method
-        info = current_info()
-        if request_data.query:
-            operation = operation_of(
-                request_data.query,
-                request_data.operation_name,
-                self.services.settings.max_query_tokens,
-            )
-            if info is not None:
-                note_operation(info, operation)
-            if method == "GET" and operation.kind in ("mutation", "subscription"):
-                raise HTTPException(
-                    405, f"{operation.kind.capitalize()}s are not allowed over GET: use POST."
-                )
-        try:
-            return await super().execute_single(**kwargs)  # type: ignore[misc, no-any-return]
-        except HTTPException as exc:
-            cause = exc.__cause__
-            if method == "GET" and isinstance(cause, InvalidOperationTypeError):
-                raise HTTPException(405, exc.reason) from cause
-            raise
+async def read_request(request: Request, media: str, max_bytes: int) -> GraphQLRequest:
+    """The GraphQL request a GET or POST carries; `Refusal` when it carries none the gateway can run."""
+    if request.method == "GET":
+        params = _url_parameters(request, max_bytes)
+    else:
+        params = await _body_parameters(request, max_bytes)
+    return _typed(params, request.method, media)
 
-    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
-        response: dict[str, Any] = await super().process_result(request, result)  # type: ignore[misc]
-        info: RequestInfo | None = current_info()
-        sub: Response | None = getattr(request.state, "casegraph_sub", None)
-        media = getattr(request.state, "casegraph_media", JSON)
-        request_error = is_request_error(response)
-        if request_error and media == GRAPHQL_RESPONSE_JSON:
-            response.pop("data", None)
-            if sub is not None:
-                sub.status_code = 400
-        registration = getattr(request.state, "casegraph_register", None)
-        if registration is not None and not request_error:
-            await self.services.persisted.register(*registration)
-            if info is not None:
-                info.persisted_query = "registered"
-        expires_at = getattr(result, "expires_at", None)  # set on answers from the response cache
-        if sub is not None and request.method == "GET":
-            self._cache_headers(sub, expires_at)
-        if info is not None:
-            info.outcome = outcome_of(response)
-            info.upstream = dict((response.get("extensions") or {}).get("upstream") or {})
-            if expires_at is not None:
-                info.response_cache = "hit"
-            elif getattr(request.state, "casegraph_keep", None) is not None:
-                info.response_cache = "miss"
-        return response  # type: ignore[return-value]
 
-    def _cache_headers(self, sub: Response, expires_at: float | None) -> None:
-        max_age = int(expires_at - time.time()) if expires_at else 0
-        shared = self.services.settings.auth_mode == "token"
-        if max_age >= 1:
-            scope = "public" if shared else "private"
-            sub.headers["Cache-Control"] = f"{scope}, max-age={max_age}"
-            sub.headers["Vary"] = "Accept" if shared else "Accept, Authorization"
-        else:
-            sub.headers["Cache-Control"] = "no-store"
-            sub.headers["Vary"] = "Accept"
+def _url_parameters(request: Request, max_bytes: int) -> dict[str, Any]:
+    """GET: the parameters in the URL, `variables` and `extensions` JSON-decoded; an empty one is absent."""
+    limit = min(max_bytes, MAX_URL_QUERY)
+    if len(request.scope.get("query_string", b"")) > limit:
+        raise Refusal(
+            414,
+            "URL_TOO_LONG",
+            f"The URL's query is longer than the {limit} bytes allowed: send the query by POST.",
+        )
+    params: dict[str, Any] = {}
+    for name, value in request.query_params.multi_items():
+        if name not in PARAMETERS or value == "":
+            continue
+        if name in params:
+            raise bad_request(f"`{name}` is given more than once.")
+        params[name] = value
+    for name in ("variables", "extensions"):
+        if name in params:
+            try:
+                params[name] = orjson.loads(params[name])
+            except orjson.JSONDecodeError:
+                raise bad_request(f"`{name}` is not valid JSON.") from None
+    return params
+
+
+async def _body_parameters(request: Request, max_bytes: int) -> dict[str, Any]:
+    """POST: the JSON object of the body, read to at most `max_bytes`."""
+    media, charset = content_type(request.headers.get("content-type") or "")
+    if not media:
+        raise Refusal(415, "UNSUPPORTED_MEDIA_TYPE", "A POST needs Content-Type: application/json.")
+    if media != JSON or charset != "utf-8":
+        given = media[:60] if charset == "utf-8" else f"{media[:60]}; charset={charset[:20]}"
+        raise Refusal(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            f"Unsupported Content-Type {given!r}: send application/json (utf-8).",
+        )
+    body = await read_body(request, max_bytes)
+    if not body.strip():
+        raise bad_request("The request body is empty: send a JSON object with a `query`.")
+    try:
+        params = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise bad_request("Unable to parse request body as JSON.") from None
+    if isinstance(params, list):
+        raise bad_request("Batching is not enabled: send one operation per request.")
+    if not isinstance(params, dict):
+        raise bad_request("The request body must be a JSON object with a `query`.")
+    return params
+
+
+def content_type(header: str) -> tuple[str, str]:
+    """A Content-Type's media type (lower case) and charset (utf-8 when none is given)."""
+    media, *options = header.split(";")
+    charset = "utf-8"
+    for option in options:
+        name, _, value = option.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    return media.strip().lower(), charset
+
+
+def too_large(max_bytes: int) -> Refusal:
+    return Refusal(
+        413,
+        "REQUEST_TOO_LARGE",
+        f"The request body is larger than the {max_bytes} bytes allowed (MAX_REQUEST_BYTES).",
+    )
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The body, refused (413) past `max_bytes`: at once when Content-Length says so, else while it streams in."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _typed(params: dict[str, Any], method: str, media: str) -> GraphQLRequest:
+    query = params.get("query")
+    if query is not None and not isinstance(query, str):
+        raise bad_request("The GraphQL operation's `query` must be a string or null, if provided.")
+    operation_name = params.get("operationName")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise bad_request("The GraphQL operation's `operationName` must be a string or null, if provided.")
+    variables = params.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise bad_request("The GraphQL operation's `variables` must be an object or null, if provided.")
+    if variables and deeper_than(variables, MAX_VARIABLE_DEPTH):
+        raise bad_request(f"`variables` are nested deeper than the {MAX_VARIABLE_DEPTH} levels allowed.")
+    extensions = params.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise bad_request("The GraphQL operation's `extensions` must be an object or null, if provided.")
+    try:
+        digest = requested_hash(extensions)
+    except PersistedQueryError as exc:
+        raise persisted_refusal(exc) from None
+    return GraphQLRequest(method, media, query or None, operation_name or None, variables, extensions, digest)
+
+
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and objects nest in `value` more than `limit` levels (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def cache_headers(expires_at: float | None, shared: bool) -> dict[str, str]:
+    """A GET answer's caching headers: kept until `expires_at` (an answer from the response cache, reusable
+    by every caller when `shared`), else never stored."""
+    max_age = int(expires_at - time.time()) if expires_at else 0
+    if max_age >= 1:
+        scope = "public" if shared else "private"
+        return {
+            "Cache-Control": f"{scope}, max-age={max_age}",
+            "Vary": "Accept" if shared else "Accept, Authorization",
+        }
+    return {"Cache-Control": "no-store", "Vary": "Accept"}

@@ -24,11 +24,17 @@ def _as_id(value: Any) -> int | None:
     return None
 
 
+def reference_labels(legacy_case: dict[str, Any]) -> list[Any]:
+    """The labels of a v1 case's references (`case_type.reference_labels`); none when the upstream sent
+    something else (the `caseType` field itself reports that)."""
+    case_type = legacy_case.get("case_type")
+    labels = case_type.get("reference_labels") if isinstance(case_type, dict) else None
+    return labels if isinstance(labels, list) else []
+
+
 def v2_id_of(legacy_case: dict[str, Any], label: str) -> int | None:
     """The v2 case id a v1 case points at, or None when it has no such reference."""
-    case_type = legacy_case.get("case_type") or {}
-    labels = case_type.get("reference_labels") or []
-    for position, name in enumerate(labels, start=1):
+    for position, name in enumerate(reference_labels(legacy_case), start=1):
         if name == label:
             return _as_id(legacy_case.get(f"reference_value_{position}"))
     return None

@@ -40,6 +40,20 @@ def accept_request_id(value: str | None) -> str:
     return uuid.uuid4().hex
 
 
+def one_line(exc: BaseException) -> str:
+    """An unexpected exception as one log line: its type, the start of its message and where it was raised.
+    Such errors are logged without a traceback: a client that can cause one must not be able to fill the
+    log, and the request id on the line ties it to the request."""
+    where = ""
+    tb = exc.__traceback__
+    if tb is not None:
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        path = tb.tb_frame.f_code.co_filename
+        where = f" at {path[path.rfind('/gateway/') + 1 :] if '/gateway/' in path else path}:{tb.tb_lineno}"
+    return f"{type(exc).__name__}: {str(exc)[:200]}{where}"
+
+
 class RequestIdFilter(logging.Filter):
     """Puts the current request id on every record (`request_id`, and `request_tag` for text), and the
     current trace id (`trace_id`, None when untraced)."""

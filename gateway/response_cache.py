@@ -8,14 +8,17 @@ upstream failure, an uncached route (TTL 0) or no upstream answer at all is neve
 such as timeouts are always retried; errors computed from cached data (a dangling link) are kept
 with the rest of the answer, exactly as a fresh execution over the cache would give them.
 
-A reused answer reports the same `extensions.upstream` (0 calls, its cache hits) and
-`cacheControl.fromCache` as an answer rebuilt from the upstream cache would.
+An answer is kept as the bytes sent: its `data` and `errors` encoded once, when it was built. A reused
+answer is those bytes again, with the request's own `extensions` added (`gateway/endpoint.py`): the same
+`extensions.upstream` (0 calls, its cache hits) and `cacheControl.fromCache` as an answer rebuilt from the
+upstream cache would report. In Redis the bytes travel as text inside the entry's JSON.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -24,6 +27,16 @@ from gateway.cache import NAMESPACE, CacheStats, UpstreamCache
 from gateway.credentials import CallStats, Credential
 
 MIN_TTL = 0.5  # seconds; an answer about to expire is not worth storing
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """An answer from the response cache."""
+
+    body: bytes  # the answer's `data` and `errors`, encoded, as a JSON object
+    answers: int  # the upstream answers it was built from
+    outcome: str  # ok, or partial (errors beside the data)
+    expires_at: float  # until when it may be reused (wall-clock time, 0 when unknown)
 
 
 def response_key(credential: Credential, query: str, operation_name: str | None, variables: Any) -> str:
@@ -48,22 +61,29 @@ class ResponseCache:
             "stored": self.stored,
         }
 
-    async def get(self, key: str) -> tuple[dict[str, Any], int, float] | None:
-        """A kept answer (data and errors, as sent), how many upstream answers it was built from, and until
-        when it may be reused (wall-clock time, 0 when unknown)."""
+    async def get(self, key: str) -> Kept | None:
+        """A kept answer, or None."""
         if not self.enabled:
             return None
         cached = await self.cache.get(key, self.stats)
-        if cached is None or not isinstance(cached.data, dict) or "body" not in cached.data:
+        if cached is None or not isinstance(cached.data, dict):
             return None
-        return cached.data["body"], int(cached.data.get("answers", 0)), cached.expires_at
+        entry = cached.data
+        body = entry.get("body")
+        if isinstance(body, str):  # from Redis
+            body = body.encode()
+        if not isinstance(body, bytes):  # not an entry this gateway wrote
+            return None
+        return Kept(body, int(entry.get("answers", 0)), str(entry.get("outcome", "ok")), cached.expires_at)
 
-    async def put(self, key: str, body: dict[str, Any], stats: CallStats) -> None:
-        """Keep `body` if every upstream answer it used is reusable, until the first of them expires."""
+    async def put(self, key: str, body: bytes, outcome: str, stats: CallStats) -> None:
+        """Keep `body` (an answer's encoded `data` and `errors`; `outcome` for the metrics of its reuses) if
+        every upstream answer it used is reusable, until the first of them expires."""
         if not self.enabled or stats.answers == 0:
             return
         ttl = stats.reusable_until - time.time()
         if ttl < MIN_TTL:
             return
-        await self.cache.set(key, {"body": body, "answers": stats.answers}, {}, ttl)
+        kept = body.decode() if self.cache.shared else body  # Redis entries are JSON
+        await self.cache.set(key, {"body": kept, "answers": stats.answers, "outcome": outcome}, {}, ttl)
         self.stored += 1

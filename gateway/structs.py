@@ -58,17 +58,30 @@ class _Builder:
         self.lines: list[str] = []
         self.counter = 0
 
-    def leaf(self, type_: Any) -> Any:
+    def leaf(self, type_: Any) -> tuple[Any, str | None]:
+        """The Python type of a leaf, and the name of a check the switch function runs on its values (the
+        scalar's own serialiser, for what msgspec cannot check: JSON's depth)."""
         if isinstance(type_, GraphQLEnumType):
             for name, value in type_.values.items():
                 if getattr(value.value, "value", value.value) != name:
                     raise Unfit
-            return Literal[tuple(type_.values)]  # type: ignore[misc]
-        simple = {"Int": INT, "Float": FLOAT, "String": str, "ID": str, "Boolean": bool, "JSON": Any}
+            return Literal[tuple(type_.values)], None  # type: ignore[misc]
+        simple = {"Int": INT, "Float": FLOAT, "String": str, "ID": str, "Boolean": bool}
         if type_.name in simple:
-            return simple[type_.name]
-        if getattr(type_.coerce_output_value, "_passes_strings_unchanged", False):
-            return str
+            return simple[type_.name], None
+        serialise = type_.coerce_output_value
+        if type_.name == "JSON":
+            self.counter += 1
+            name = f"_json{self.counter}"
+            self.names[name] = serialise
+            return Any, name
+        if getattr(serialise, "_passes_strings_unchanged", False):
+            check = getattr(serialise, "_string_check", None)
+            if check is None:
+                return str, None
+            # the same strings the serialiser passes (a full match of its pattern), checked while decoding
+            pattern = check.__self__.pattern
+            return Annotated[str, msgspec.Meta(pattern=f"^(?:{pattern})\\Z")], None
         raise Unfit
 
     def wrapped(self, type_: Any, inner: Any) -> tuple[Any, bool]:
@@ -111,7 +124,11 @@ class _Builder:
                     depth += is_list_type(named)
                     named = named.of_type
                 if is_leaf_type(named):
-                    inner: Any = self.leaf(named)
+                    inner, check = self.leaf(named)
+                    if check is not None:
+                        if depth:
+                            raise Unfit
+                        switches.append(f"    {check}(o.{name})")
                 else:
                     if not isinstance(named, GraphQLObjectType) or not selected.children or depth > 1:
                         raise Unfit
@@ -156,9 +173,12 @@ def answer_decoder(
     builder.lines.append(
         "def _decode(body):\n"
         "    data = _decoder(body)\n"
-        f"    for case in data.get('cases') or ():\n        {root}(case)\n"
+        "    try:\n"
+        f"        for case in data.get('cases') or ():\n            {root}(case)\n"
+        "    except Exception as exc:  # a value a scalar's serialiser refuses: decode the body as dicts\n"
+        "        raise _Invalid(str(exc)) from None\n"
         "    return data\n"
     )
-    namespace = {**builder.names, "_decoder": decoder.decode}
+    namespace = {**builder.names, "_decoder": decoder.decode, "_Invalid": msgspec.ValidationError}
     exec(compile("\n\n".join(builder.lines), "<casegraph-answers>", "exec"), namespace)
     return namespace["_decode"], builder.names[f"_B{n}"]

@@ -12,7 +12,7 @@ What a trace holds (all spans of a request in one trace, the client's when it se
   `OTEL_PROPAGATORS`) of the request are its parent context. While it is current every log line carries
   its trace id (`gateway/logs.py`).
 - `operation_span`: an INTERNAL span per GraphQL operation (`query Cases`): operation type and name,
-  response-cache hit or miss, the number of errors, the upstream requests it sent, the upstream answers it
+  response-cache hit or miss, the outcome and number of errors, the upstream requests it sent, the upstream answers it
   took from the cache and those it took from an identical call already in flight (joined: that call's span
   is in the trace of the request that started it), and its plan (reused or compiled) and cost. Loader
   batches are events on it (`loader.batch`, with the loader and its size).
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
@@ -41,6 +41,7 @@ from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.config import ConfigError
+from gateway.limits import Limits
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -244,42 +245,46 @@ class OperationSpan(CurrentSpan):
 
     __slots__ = ()
 
-    def answered(
-        self, response_cache: str | None, errors: int, calls: int = 0, cache_hits: int = 0, joined: int = 0
-    ) -> None:
+    def answered(self, response_cache: str | None, outcome: str, upstream: Mapping[str, int]) -> None:
         """How the operation was answered: from the response cache (`hit`), executed after a look there
-        (`miss`) or without one (None); how many errors the answer has; the upstream requests it sent,
-        the upstream answers it took from the cache and those it took from identical calls in flight."""
+        (`miss`) or without one (None); its outcome (ok, partial, error, rejected: as the summary log line
+        says); the upstream requests it sent, the upstream answers it took from the cache and those it took
+        from identical calls in flight (`extensions.upstream`'s counts)."""
         if self.span is None:
             return
         counts = {
-            "casegraph.graphql.errors": errors,
-            "casegraph.upstream.calls": calls,
-            "casegraph.upstream.cache_hits": cache_hits,
-            "casegraph.upstream.joined": joined,
+            "casegraph.upstream.calls": upstream.get("calls", 0),
+            "casegraph.upstream.cache_hits": upstream.get("cacheHits", 0),
+            "casegraph.upstream.joined": upstream.get("sharedCalls", 0),
         }
         attributes: dict[str, Any] = {name: count for name, count in counts.items() if count}
+        attributes["casegraph.outcome"] = outcome
         if response_cache is not None:
             attributes["casegraph.response_cache"] = response_cache
         self.span.set_attributes(attributes)
 
-    def planned(self, reused: bool, cost: int) -> None:
-        """The operation plan it ran: reused or compiled for this request, and the operation's cost (the
-        upstream calls it may make at most, `gateway/plan.py`)."""
-        if self.span is not None:
-            self.span.set_attributes(
-                {"casegraph.plan": "reused" if reused else "compiled", "casegraph.cost": cost}
-            )
+    def executed(self, context: Any, variables: Mapping[str, Any] | None, errors: int) -> None:
+        """What execution found: the operation plan (`context.plan`, `gateway/plan.py`) reused or compiled
+        for this request and its cost for these variables (the upstream calls it may make at most), and the
+        number of errors of the answer."""
+        if self.span is None:
+            return
+        attributes: dict[str, Any] = {"casegraph.graphql.errors": errors} if errors else {}
+        plan = context.plan
+        if plan is not None:
+            attributes["casegraph.plan"] = "reused" if context.plan_reused else "compiled"
+            attributes["casegraph.cost"] = plan.cost(variables or {}, Limits.from_settings(context.settings))
+        self.span.set_attributes(attributes)
 
 
-_NO_OPERATION = OperationSpan(None)
+NO_OPERATION = OperationSpan(None)  # tracing off
 
 
 def operation_span(name: str | None, kind: str | None) -> OperationSpan:
     """A span for one GraphQL operation (`kind` query/mutation, `name` as the client gave it, None when
     anonymous); `planned` and `answered` add what is known later."""
     if _tracer is None:
-        return _NO_OPERATION
+        return NO_OPERATION
     attributes: dict[str, Any] = {}
     if kind:
         attributes["graphql.operation.type"] = kind

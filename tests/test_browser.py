@@ -134,9 +134,17 @@ def test_the_docs_pane_shows_case_with_its_description(graphiql: Visit, demo: Pr
     description = answer["data"]["__type"]["description"]
     page = graphiql.page
     page.click('.graphiql-sidebar button[aria-label="Show Documentation Explorer"]')
-    page.fill(".graphiql-doc-explorer-search input", "Case")
-    page.get_by_role("option", name="Case", exact=True).click()
-    assert page.inner_text(".graphiql-doc-explorer-title") == "Case"
+    from playwright.sync_api import expect
+
+    search = page.locator(".graphiql-doc-explorer-search input")
+    search.fill("Case")
+    # the results are filtered after a debounce: wait until the list holds just the types named for the
+    # search, so the click cannot land on an entry the list is still moving (CaseStatus, CaseConnection...)
+    option = page.get_by_role("option", name="Case", exact=True)
+    expect(option).to_be_visible()
+    page.wait_for_timeout(300)
+    option.click()
+    expect(page.locator(".graphiql-doc-explorer-title")).to_have_text("Case")
     assert page.inner_text(".graphiql-doc-explorer-content .graphiql-markdown-description") == description
     assert graphiql.blocked == []
 

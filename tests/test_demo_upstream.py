@@ -7,6 +7,7 @@ to one team, deterministic data, and the v1 <-> v2 links of the design.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -393,7 +394,9 @@ def test_dangling_links_point_at_nothing(upstream, v1_cases, v2_cases):
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({}, "a rule needs latency_ms, headers or one of"),
+        ({}, "a rule needs latency_ms, headers, rewrite or one of"),
+        ({"rewrite": ["cases.0.name"]}, "rewrite must be an object of paths and values"),
+        ({"rewrite": {"name": 1}, "status": 500}, "rewrite changes the normal answer: no failure beside it"),
         ({"status": 503, "reset": True}, "one failure per rule"),
         ({"headers": {"Set-Cookie": 1}}, "headers must be an object of strings"),
         ({"headers": ["Set-Cookie: a=b"]}, "headers must be an object of strings"),
@@ -417,3 +420,35 @@ def test_a_headers_only_rule_serves_the_normal_answer_with_them(upstream):
     assert first.headers["set-cookie"] == "lb=node-2; Path=/"
     assert "set-cookie" not in second.headers
     assert first.json() == second.json()
+
+
+def test_a_rewrite_rule_serves_the_normal_answer_with_values_replaced(upstream):
+    deep: object = "bottom"
+    for _ in range(300):  # deeper than orjson encodes: the rule still serves it
+        deep = [deep]
+    with upstream.clean():
+        normal = upstream.get("/api/v2/cases", per_page=2).json()
+        upstream.fault(
+            rewrite={
+                "cases.0.created_at": "not a date",
+                "cases.*.tags": "x",
+                "meta.per_page": "abc",
+                "cases.1.metadata": deep,
+            },
+            times=1,
+            paths=["/api/v2/cases"],
+        )
+        rewritten = upstream.get("/api/v2/cases", per_page=2)
+        again = upstream.get("/api/v2/cases", per_page=2).json()
+        assert [r["fired"] for r in upstream.faults()] == [1]
+    assert rewritten.status_code == 200
+    assert int(rewritten.headers["content-length"]) == len(rewritten.content)
+    body = rewritten.json()
+    expected = copy.deepcopy(normal)
+    expected["cases"][0]["created_at"] = "not a date"
+    for case in expected["cases"]:
+        case["tags"] = "x"
+    expected["meta"]["per_page"] = "abc"
+    expected["cases"][1]["metadata"] = deep
+    assert body == expected
+    assert again == normal

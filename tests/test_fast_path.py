@@ -20,13 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.app import encode_answer, format_error
 from gateway.cache import UpstreamCache
 from gateway.config import load_settings
 from gateway.context import Context, Services
 from gateway.credentials import Caller, credential_for
 from gateway.decoding import FULL, Decoders
 from gateway.demo import create_app as create_demo
+from gateway.endpoint import encode_answer, format_error
 from gateway.schema import build_schema
 from gateway.upstream.http import UpstreamHTTP
 from gateway.upstream.v1 import V1API
@@ -203,7 +203,11 @@ FAULTS: list[tuple[dict[str, Any], bool | None]] = [
         {"activities": [{**SAMPLE["cases"][0]["activities"][0], "created_at": None}]},
         None,
     ),  # non-null DateTime
-    ({"metadata": {"nested": [1, {"a": None}]}}, False),  # JSON scalar: anything goes
+    ({"metadata": {"nested": [1, {"a": None}]}}, False),  # JSON scalar: anything goes...
+    ({"metadata": {"deep": json.loads("[" * 70 + "]" * 70)}}, True),  # ...nested up to 64 levels
+    ({"created_at": "not a date"}, True),  # DateTime: an upstream string that is none
+    ({"updated_at": 12345}, True),  # DateTime from a number
+    ({"opened_at": "2024-03-25T15:40:39.123456789+02:00"}, False),  # any ISO 8601 timestamp passes as it is
     ({"sla": {**SLA, "percent_elapsed": 2**60 + 1}}, True),  # Float: an int no float holds exactly
     ({"sla": {**SLA, "percent_elapsed": True}}, False),  # Float from a bool: 1
     ({"sla": {**SLA, "percent_elapsed": 12, "remaining_time_seconds": 1.5}}, False),  # int and float

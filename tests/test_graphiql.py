@@ -144,7 +144,9 @@ def test_graphiql_headers_are_what_the_page_starts_with(configured: dict[str, Ga
 def test_with_graphiql_off_neither_the_page_nor_its_files_are_served(configured: dict[str, Gateway]):
     client = configured["graphiql-off"].client
     response = client.get("/graphql", headers=BROWSER)
-    assert response.status_code == 404 and "text/html" not in response.headers["content-type"]  # strawberry's
+    # a GET without a query, as any other client's: the endpoint's JSON refusal, not a page
+    assert response.status_code == 400 and "text/html" not in response.headers["content-type"]
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
     assert client.get("/graphiql/graphiql.js").status_code == 404
     assert client.get("/graphiql/vendor/manifest.json").status_code == 404
 

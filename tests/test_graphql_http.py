@@ -7,12 +7,14 @@ The expected data always comes from the demo upstream itself; "no upstream call"
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -132,7 +134,8 @@ def test_the_answer_is_in_the_media_type_accept_ranks_highest(gateway, calls, ex
 def test_an_accept_allowing_neither_type_is_406_before_anything_runs(gateway, calls, accept):
     response = post(gateway, {"query": QUERY}, accept)
     assert response.status_code == 406
-    assert response.headers["content-type"].startswith("text/plain")
+    assert response.headers["content-type"] == JSON
+    assert codes(response) == ["NOT_ACCEPTABLE"]
     assert GRJ in response.text and JSON in response.text
     assert calls.requests() == []
     # a GET with a query is no GraphiQL request: a browser-only Accept is refused the same way
@@ -199,29 +202,109 @@ def test_a_field_error_is_200_with_partial_data_and_its_path(gateway, faults, up
 
 MALFORMED = [
     ("{not json", "Unable to parse request body as JSON"),
+    ('{"query": "{ cases { pageInfo { count } } }"', "Unable to parse request body as JSON"),
+    ("", "The request body is empty"),
+    ("42", "must be a JSON object"),
+    ("true", "must be a JSON object"),
+    ("null", "must be a JSON object"),
+    ('"{ cases { pageInfo { count } } }"', "must be a JSON object"),
     ('{"query": 5}', "`query` must be a string"),
     ('{"query": ["{ cases { pageInfo { count } } }"]}', "`query` must be a string"),
     ('{"query": "{ cases { pageInfo { count } } }", "variables": [1]}', "`variables` must be an object"),
+    ('{"query": "{ cases { pageInfo { count } } }", "variables": "{}"}', "`variables` must be an object"),
     ('{"query": "{ cases { pageInfo { count } } }", "extensions": "x"}', "`extensions` must be an object"),
+    (
+        '{"query": "{ cases { pageInfo { count } } }", "operationName": {"a": 1}}',
+        "`operationName` must be a string",
+    ),
+    (
+        '{"query": "{ cases { pageInfo { count } } }", "operationName": ["A"]}',
+        "`operationName` must be a string",
+    ),
+    ('{"query": "{ cases { pageInfo { count } } }", "operationName": 1}', "`operationName` must be a string"),
+    (
+        '{"query": "{ cases { pageInfo { count } } }", "operationName": true}',
+        "`operationName` must be a string",
+    ),
     ("{}", "No GraphQL query found"),
+    ('{"qeury": "{ cases { pageInfo { count } } }"}', "No GraphQL query found"),
     ('[{"query": "{ cases { pageInfo { count } } }"}]', "Batching is not enabled"),
 ]
 
 
 @pytest.mark.parametrize("accept", [GRJ, JSON])
-@pytest.mark.parametrize(("body", "reason"), MALFORMED, ids=[b for b, _ in MALFORMED])
-def test_a_malformed_request_is_400_whatever_the_media_type(gateway, calls, body, reason, accept):
+@pytest.mark.parametrize(("body", "reason"), MALFORMED, ids=[b or "empty" for b, _ in MALFORMED])
+def test_a_malformed_request_is_400_in_json_whatever_the_media_type(gateway, calls, body, reason, accept):
     response = post(gateway, body, accept)
     assert response.status_code == 400
-    assert reason in response.text
+    assert response.headers["content-type"] == (GRJ_TYPE if accept == GRJ else JSON)
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "BAD_REQUEST"}
+    assert reason in error["message"]
+    assert "data" not in response.json()
     assert calls.requests() == []
 
 
-def test_a_body_that_is_not_json_is_400(gateway, calls):
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "application/graphql",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        f"{JSON}; charset=latin-1",
+    ],
+)
+def test_an_unsupported_content_type_is_415(gateway, calls, content_type):
+    headers = {**AUTH} if content_type is None else {**AUTH, "Content-Type": content_type}
+    response = gateway.client.post("/graphql", content=json.dumps({"query": QUERY}), headers=headers)
+    assert response.status_code == 415
+    assert codes(response) == ["UNSUPPORTED_MEDIA_TYPE"]
+    assert calls.requests() == []
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["APPLICATION/JSON", f"{JSON}; charset=utf-8", f"{JSON};charset=UTF-8", "Application/Json ; x=y"],
+)
+def test_media_types_are_case_insensitive_and_utf_8_is_accepted(gateway, calls, expected, content_type):
     response = gateway.client.post(
-        "/graphql", content=QUERY, headers={**AUTH, "Content-Type": "application/graphql"}
+        "/graphql", content=json.dumps({"query": QUERY}), headers={**AUTH, "Content-Type": content_type}
     )
-    assert response.status_code == 400
+    assert response.status_code == 200
+    assert response.json()["data"] == expected
+    assert len(calls.requests()) == 1
+
+
+TWO_OPERATIONS = "query First { cases(perPage: 1) { items { caseId } } } query Second { __typename }"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"query": TWO_OPERATIONS}, "`operationName` must name the one to run"),
+        ({"query": TWO_OPERATIONS, "operationName": "Third"}, "Unknown operation named 'Third'."),
+        (
+            {"query": "{ cases(perPage: 1) { items { caseId } } }", "operationName": "Named"},
+            "Unknown operation",
+        ),
+        ({"query": "fragment F on Query { __typename }"}, "must contain one operation"),
+    ],
+)
+def test_a_document_naming_no_single_operation_runs_none(gateway, calls, body, message):
+    """The GraphQL spec's GetOperation: several operations and no operationName is a request error (never
+    the first of them), as is a name the document does not define."""
+    for accept, status in ((GRJ, 400), (JSON, 200)):
+        response = post(gateway, body, accept)
+        assert response.status_code == status
+        [error] = response.json()["errors"]
+        assert error["extensions"] == {"code": "OPERATION_RESOLUTION_FAILURE"}
+        assert message in error["message"]
+    assert calls.requests() == []
+    assert post(gateway, {**body, "operationName": "Second"}).json().get("data") in (
+        {"__typename": "Query"},
+        None,  # a document without a `Second`
+    )
     assert calls.requests() == []
 
 
@@ -247,6 +330,27 @@ def test_a_query_by_get_answers_as_by_post(gateway, calls, expected):
         },
     )
     assert named.status_code == 200 and named.json()["data"] == expected
+    # an empty parameter is an absent one
+    empty = get(gateway, {"query": QUERY, "variables": "", "operationName": "", "extensions": ""})
+    assert empty.status_code == 200 and empty.json()["data"] == expected
+
+
+def test_a_get_whose_query_is_over_the_limit_is_414(gateway, calls):
+    """A URL's query over 32 KiB: 414 (sent by http.client, to say exactly how long)."""
+    host, port = gateway.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        for size, status in ((32 * 1024, 200), (32 * 1024 + 1, 414)):
+            query = urlencode({"query": "{ __typename }"})
+            query += "&padding=" + "x" * (size - len(query) - len("&padding="))
+            connection.request("GET", f"/graphql?{query}", headers=AUTH)
+            response = connection.getresponse()
+            body = json.loads(response.read())
+            assert response.status == status, body
+        assert body["errors"][0]["extensions"]["code"] == "URL_TOO_LONG"
+    finally:
+        connection.close()
+    assert calls.requests() == []
 
 
 @pytest.mark.parametrize(
@@ -269,7 +373,9 @@ def test_a_mutation_by_get_is_405_allowing_post(gateway, calls, params, kind):
         response = get(gateway, params, accept)
         assert response.status_code == 405
         assert response.headers["allow"] == "POST"
-        assert response.text.startswith(f"{kind} are not allowed over GET")
+        [error] = response.json()["errors"]
+        assert error["message"].startswith(f"{kind} are not allowed over GET")
+        assert error["extensions"] == {"code": "METHOD_NOT_ALLOWED"}
     assert calls.requests() == []
 
 
@@ -294,6 +400,7 @@ def test_other_methods_are_405(gateway, calls, method):
     response = gateway.client.request(method, "/graphql", json={"query": QUERY}, headers=AUTH)
     assert response.status_code == 405
     assert {m.strip() for m in response.headers["allow"].split(",")} == {"GET", "POST"}
+    assert codes(response) == ["METHOD_NOT_ALLOWED"]
     assert calls.requests() == []
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import Gateway, Upstream, needs_redis, stop_gateways
+from tests.support import AUTH, Gateway, Upstream, needs_redis, stop_gateways
 from tests.test_cache import (  # noqa: F401 - redis_server is a fixture
     AUTH_2,
     NESTED,
@@ -60,6 +60,38 @@ def test_a_repeated_query_is_answered_whole_without_execution(gateways, calls):
     }
     assert responses(gw) == {**before, "hits": before["hits"] + 1}
     assert upstream_cache(gw) == lookups  # not one upstream cache lookup: nothing was executed
+
+
+def test_a_kept_answer_is_the_same_bytes_with_the_requests_own_extensions(gateways, calls):
+    gw = gateways["long"]
+    query = "{ kept: cases(perPage: 5, page: 7) { items { caseId name createdAt tags { name } } } }"
+
+    def body() -> bytes:
+        return gw.client.post("/graphql", json={"query": query}, headers=AUTH).content
+
+    cold, warm = body(), body()
+    assert len(calls.requests()) == 1
+    data_cold, _, extensions_cold = cold.partition(b',"extensions":')
+    data_warm, _, extensions_warm = warm.partition(b',"extensions":')
+    assert data_warm == data_cold and data_cold.startswith(b'{"data":{"kept":')
+    assert extensions_cold == b'{"upstream":{"calls":1,"sharedCalls":0,"cacheHits":0}}}'
+    assert (
+        extensions_warm
+        == b'{"upstream":{"calls":0,"sharedCalls":0,"cacheHits":1},"cacheControl":{"fromCache":true}}}'
+    )
+
+
+def test_variables_nested_too_deep_are_refused_before_the_cache_key(gateways, calls):
+    """300 levels broke the answer's cache key (orjson stops at 254): a 500 for a 707-byte body."""
+    deep: object = 1
+    for _ in range(300):
+        deep = [deep]
+    response = gateways["long"].client.post(
+        "/graphql", json={"query": "query($v: [Int]) { __typename }", "variables": {"v": deep}}, headers=AUTH
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert calls.requests() == []
 
 
 def test_variables_and_credentials_make_separate_answers(gateways, calls):

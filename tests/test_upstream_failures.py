@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -112,10 +113,62 @@ async def test_an_upstream_failure_in_one_field_leaves_the_others():
 
 @pytest.mark.usefixtures("httpx_upstream_transport")
 @respx.mock
-async def test_unexpected_errors_are_masked():
+async def test_an_upstream_value_the_schema_does_not_allow_is_the_upstreams_error():
     respx.get(f"{UPSTREAM}/api/v2/cases/1").mock(
         return_value=httpx.Response(200, json={"case_id": 1, "status": "HALF_OPEN"})
     )
     answer = await ask({"v2_url": UPSTREAM}, "{ case(id: 1) { caseId status } }")
+    assert (
+        answer["errors"][0]["message"] == "The upstream answered this field with a value of the wrong shape."
+    )
+    assert answer["errors"][0]["extensions"] == {"code": "UPSTREAM_BAD_RESPONSE"}
+    assert answer["errors"][0]["path"] == ["case", "status"]
+    assert "HALF_OPEN" not in str(answer)
+
+
+@pytest.mark.usefixtures("httpx_upstream_transport")
+@respx.mock
+async def test_unexpected_errors_are_masked(monkeypatch, caplog):
+    """A bug (here a resolver raising an exception of its own) is INTERNAL_SERVER_ERROR, its detail only in
+    one log line."""
+
+    def broken(case: dict, key: str) -> int:
+        raise RuntimeError("a detail for the log only")
+
+    monkeypatch.setattr("gateway.schema.case.v1_id_of", broken)
+    respx.get(f"{UPSTREAM}/api/v2/cases/1").mock(
+        return_value=httpx.Response(
+            200, json={"case_id": 1, "status": "OPEN", "created_at": "2024-01-01T00:00:00Z"}
+        )
+    )
+    answer = await ask({"v2_url": UPSTREAM}, "{ case(id: 1) { caseId legacyCase { caseNumber } } }")
+    assert answer["data"] == {"case": {"caseId": 1, "legacyCase": None}}
     assert answer["errors"][0]["message"] == "Internal server error."
     assert answer["errors"][0]["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+    assert "a detail" not in str(answer)
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.exc_info is None  # one line, no traceback
+    assert "RuntimeError: a detail for the log only at " in record.getMessage()
+
+
+async def test_a_bug_in_the_endpoint_is_a_500_in_json_and_one_log_line(monkeypatch, caplog):
+    def broken(*args: object) -> None:
+        raise RuntimeError("a detail for the log only")
+
+    monkeypatch.setattr("gateway.endpoint.operation_of", broken)
+    caplog.set_level(logging.INFO, logger="gateway.requests")
+    app = create_app(load_settings(v2_url=UPSTREAM))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+            response = await client.post("/graphql", json={"query": "{ __typename }"})
+    finally:
+        await app.state.services.aclose()
+    assert response.status_code == 500
+    assert response.json() == {
+        "errors": [{"message": "Internal server error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]
+    }
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.exc_info is None
+    assert "RuntimeError: a detail for the log only at " in record.getMessage()
+    [summary] = [r for r in caplog.records if r.name == "gateway.requests" and r.levelname == "INFO"]
+    assert summary.fields["status"] == 500 and summary.fields["outcome"] == "error"

@@ -13,6 +13,9 @@ A rule (every key optional):
     latency_ms  wait this long before answering (alone: the request is then served normally)
     headers     headers added to the answer: to a failure's, or alone to the normal answer (a load
                 balancer's or a session's Set-Cookie, say)
+    rewrite     {"<path>": value, ...}: the normal answer, with each path's value replaced by `value` (an
+                upstream answering the wrong shape); a path is keys and list indexes joined by dots, `*` for
+                every item: {"cases.0.created_at": "not a date", "cases.*.tags": "x", "meta.per_page": "abc"}
     and at most one failure:
     status      answer this HTTP status, body {"error": <`error`, default "injected fault">} (with
                 `headers`, a 302 with a Location, say)
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import json
 import logging
 import random
 from dataclasses import dataclass, field
@@ -45,6 +49,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 KINDS = ("status", "rate_limit", "malformed", "truncated", "reset", "huge_body")
+MODIFIERS = ("headers", "rewrite")  # what a rule without a failure does to the normal answer
 HUGE_DEFAULT = 64 * 1024 * 1024
 CHUNK = 64 * 1024
 
@@ -90,7 +95,7 @@ def parse_rule(rule_id: int, spec: Any) -> Rule:
     """A rule from its JSON, or ValueError saying what is wrong with it."""
     if not isinstance(spec, dict):
         raise ValueError("a fault rule is a JSON object")
-    unknown = set(spec) - {*KINDS, "paths", "times", "error_rate", "seed", "latency_ms", "headers", "error"}
+    unknown = set(spec) - {*KINDS, *MODIFIERS, "paths", "times", "error_rate", "seed", "latency_ms", "error"}
     if unknown:
         raise ValueError(f"unknown keys: {sorted(unknown)}")
     kinds = [kind for kind in KINDS if spec.get(kind) not in (None, False)]
@@ -113,8 +118,13 @@ def parse_rule(rule_id: int, spec: Any) -> Rule:
         isinstance(headers, dict) and all(isinstance(v, str) for v in headers.values())
     ):
         raise ValueError("headers must be an object of strings")
-    if not kinds and not latency and not headers:
-        raise ValueError(f"a rule needs latency_ms, headers or one of {list(KINDS)}")
+    rewrite = spec.get("rewrite")
+    if rewrite is not None and not (isinstance(rewrite, dict) and rewrite):
+        raise ValueError("rewrite must be an object of paths and values")
+    if rewrite is not None and kinds:
+        raise ValueError("rewrite changes the normal answer: no failure beside it")
+    if not kinds and not latency and not headers and not rewrite:
+        raise ValueError(f"a rule needs latency_ms, headers, rewrite or one of {list(KINDS)}")
     if "status" in kinds and not (isinstance(spec["status"], int) and 200 <= spec["status"] <= 599):
         raise ValueError("status must be an HTTP status")
     return Rule(
@@ -130,7 +140,8 @@ def parse_rule(rule_id: int, spec: Any) -> Rule:
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status, media_type="application/json")
+    # the standard library's encoder: a rule may hold a value nested deeper than orjson encodes (254)
+    return Response(json.dumps(body, separators=(",", ":")), status, media_type="application/json")
 
 
 class Faults:
@@ -197,7 +208,11 @@ class FaultInjection:
         if rule.latency_ms:
             await asyncio.sleep(rule.latency_ms / 1000)
         if rule.kind is None:
-            await self.app(scope, receive, _adding_headers(send, _headers(rule)))
+            sender = _adding_headers(send, _headers(rule))
+            if "rewrite" in rule.spec:
+                await _rewriting(self.app, scope, receive, sender, rule.spec["rewrite"])
+            else:
+                await self.app(scope, receive, sender)
             return
         query = scope.get("query_string", b"").decode("latin-1")
         status = {"status": rule.spec.get("status"), "rate_limit": 429}.get(rule.kind, 200)
@@ -248,6 +263,57 @@ def _adding_headers(send: Send, headers: dict[str, str]) -> Send:
         await send(message)
 
     return sender
+
+
+async def _rewriting(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, rewrite: dict[str, Any]
+) -> None:
+    """The normal answer, its JSON rewritten (a 200's; any other answer goes as it is)."""
+    start: Message = {}
+    chunks: list[bytes] = []
+
+    async def capture(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, capture)
+    body = b"".join(chunks)
+    if start.get("status") == 200:
+        data = orjson.loads(body)
+        for path, value in rewrite.items():
+            set_at(data, path.split("."), value)
+        body = json.dumps(data, separators=(",", ":")).encode()
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def set_at(data: Any, path: list[str], value: Any) -> None:
+    """Put `value` at `path` in `data` (where the path exists): keys, list indexes, `*` for every item."""
+
+    def children(node: Any, step: str) -> list[Any]:
+        if step == "*":
+            return list(node.values()) if isinstance(node, dict) else node if isinstance(node, list) else []
+        if isinstance(node, list):
+            return [node[int(step)]] if step.isdigit() and int(step) < len(node) else []
+        return [node[step]] if isinstance(node, dict) and step in node else []
+
+    *parents, last = path
+    nodes = [data]
+    for step in parents:
+        nodes = [child for node in nodes for child in children(node, step)]
+    for node in nodes:
+        if isinstance(node, dict) and last == "*":
+            node.update(dict.fromkeys(node, value))
+        elif isinstance(node, dict):
+            node[last] = value
+        elif isinstance(node, list) and last == "*":
+            node[:] = [value] * len(node)
+        elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
+            node[int(last)] = value
 
 
 async def _status(rule: Rule, send: Send) -> None:

@@ -11,17 +11,21 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, is_wrong_shape, upstream_object, wrong_shape_message
 from gateway.execution import FastExecutor
+from gateway.logs import one_line
 from gateway.plan import Planner
 from gateway.schema.query import Query
 from gateway.schema.scalars import SCALARS
 
 
 def read_field(source: Any, name: str) -> Any:
-    """Default resolver: upstream JSON objects stay dicts, and a field reads its key."""
+    """Default resolver: upstream JSON objects stay dicts, and a field reads its key. Where the upstream sent
+    a string, number or list for an object, each field asked of it is an UPSTREAM_BAD_RESPONSE error."""
     if type(source) is dict:
         return source.get(name)
+    if isinstance(source, str | int | float | list):
+        upstream_object(source)  # raises
     return getattr(source, name, None)
 
 
@@ -32,16 +36,24 @@ class GatewaySchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        """Log each error once, at the level it deserves: bad requests quietly, upstream failures as
-        one line, and only unexpected exceptions with a traceback."""
+        """Log each error once, in one line, at the level it deserves: bad requests quietly, upstream failures
+        and values of the wrong shape as warnings, unexpected exceptions as errors (without a traceback: see
+        `gateway.logs.one_line`)."""
         for error in errors:
             original = error.original_error
             if error.path is None:
                 log.info("request rejected: %s", error.message)
             elif isinstance(original, GatewayError):
                 log.warning("field %s: %s [%s]", ".".join(map(str, error.path)), error.message, original.code)
+            elif is_wrong_shape(error):
+                where = ".".join(map(str, error.path))
+                log.warning(
+                    "field %s: the upstream value does not fit: %s", where, wrong_shape_message(error)
+                )
             else:
-                log.error("unexpected error at %s", ".".join(map(str, error.path)), exc_info=original)
+                log.error(
+                    "unexpected error at %s: %s", ".".join(map(str, error.path)), one_line(original or error)
+                )
 
 
 class UpstreamReport(SchemaExtension):

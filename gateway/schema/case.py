@@ -9,6 +9,7 @@ itself; they fetch through the per-request dataloaders in `gateway/loaders.py`.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
@@ -28,7 +29,7 @@ from gateway.cost import (
     derived,
     fetching,
 )
-from gateway.errors import BadUserInput
+from gateway.errors import BadUserInput, UpstreamBadResponse, upstream_object
 from gateway.links import v1_id_of
 from gateway.loaders import PageKey, all_now_or_later, now_or_later
 from gateway.schema.case_connections import embedded_window, related_connection
@@ -93,6 +94,15 @@ def related_cases_connection(kind: str, id_key: str, what: str) -> Any:
     )
 
 
+def page_of(key: str) -> Any:
+    """A `PageMeta` page field: the page number in the upstream's page URL under `key` (never the URL)."""
+
+    def page(meta: Any, context: Context) -> int | None:
+        return page_number(upstream_object(meta).get(key))
+
+    return page
+
+
 @strawberry.type(description="A user: a case author, opener, resolver, assignee or actor.")
 class Assignee:
     user_id: strawberry.ID = strawberry.field(description="The user's ID.")
@@ -119,7 +129,8 @@ class Assignee:
         order: CaseOrder | None = None,
         first: int = DEFAULT_PER_PAGE,
     ) -> list[Case] | None:
-        return await related_cases(info, "assignee", str(parent["user_id"]), filter, order, first)
+        user = str(upstream_object(parent)["user_id"])
+        return await related_cases(info, "assignee", user, filter, order, first)
 
     cases_connection = related_cases_connection("assignee", "user_id", "The cases assigned to this user")
 
@@ -144,7 +155,7 @@ class Tag:
         order: CaseOrder | None = None,
         first: int = DEFAULT_PER_PAGE,
     ) -> list[Case] | None:
-        return await related_cases(info, "tag", str(parent["name"]), filter, order, first)
+        return await related_cases(info, "tag", str(upstream_object(parent)["name"]), filter, order, first)
 
     cases_connection = related_cases_connection("tag", "name", "The cases with this tag")
 
@@ -202,9 +213,13 @@ class LinkedCaseRef:
 
 def sla_status(sla: dict[str, Any], context: Context) -> SLAStatus:
     """`SLA.status`, from the SLA's `exceeded` and `percent_elapsed`."""
+    sla = upstream_object(sla)
     if sla.get("exceeded"):
         return SLAStatus.EXCEEDED
-    if (sla.get("percent_elapsed") or 0) >= context.settings.sla_warning_percent:
+    elapsed = sla.get("percent_elapsed") or 0
+    if not isinstance(elapsed, int | float):
+        raise UpstreamBadResponse("The upstream sent an SLA percent_elapsed that is not a number.")
+    if elapsed >= context.settings.sla_warning_percent:
         return SLAStatus.WARNING
     return SLAStatus.OK
 
@@ -306,14 +321,35 @@ class Task:
     updated_at: DateTime | None = strawberry.field(description="When the task was last updated.")
 
 
+def page_number(url: Any) -> int | None:
+    """The page an upstream page URL names (its `page` parameter), or None: the URL itself, with the upstream's
+    host, never reaches an answer."""
+    match = _PAGE.search(url) if isinstance(url, str) else None
+    return int(match[1]) if match else None
+
+
+_PAGE = re.compile(r"[?&]page=([0-9]{1,9})(?:&|#|$)")
+
+
 @strawberry.type(
-    description="Upstream pagination metadata for a list embedded in a case (activities, records): page URLs "
-    "and counts. Use `Case.activityPage` / `Case.recordPage` to fetch the further pages."
+    description="Upstream pagination metadata for a list embedded in a case (activities, records): page numbers "
+    "and counts. Pass a page number as `page` to `Case.activityPage` / `Case.recordPage` to fetch that page."
 )
 class PageMeta:
-    current_page: str | None = strawberry.field(description="URL of the current page.")
-    previous_page: str | None = strawberry.field(description="URL of the previous page, if any.")
-    next_page: str | None = strawberry.field(description="URL of the next page, if any.")
+    @derived("This page's number.", reads=("current_page",), compute=page_of("current_page"))
+    def current_page(self, parent: Parent, info: Info) -> int | None:
+        return page_of("current_page")(parent, info.context)  # type: ignore[no-any-return]
+
+    @derived(
+        "The previous page's number, if any.", reads=("previous_page",), compute=page_of("previous_page")
+    )
+    def previous_page(self, parent: Parent, info: Info) -> int | None:
+        return page_of("previous_page")(parent, info.context)  # type: ignore[no-any-return]
+
+    @derived("The next page's number, if any.", reads=("next_page",), compute=page_of("next_page"))
+    def next_page(self, parent: Parent, info: Info) -> int | None:
+        return page_of("next_page")(parent, info.context)  # type: ignore[no-any-return]
+
     next_page_number: int | None = strawberry.field(description="Number of the next page, if any.")
     per_page: int | None = strawberry.field(description="Items per page.")
     pages: int | None = strawberry.field(description="Number of pages.")
@@ -440,8 +476,10 @@ class Case(Node):
         refs = parent.get("linked_cases")
         if refs is None:
             return None
+        if not isinstance(refs, list) or not all(isinstance(ref, dict) for ref in refs):
+            raise UpstreamBadResponse("The upstream sent linked cases that are not a list of objects.")
         # One failed id (a dangling link) is an error on its own list item, not on the whole list.
-        return all_now_or_later(info.context.loaders.case, [ref["case_id"] for ref in refs])  # type: ignore[no-any-return]
+        return all_now_or_later(info.context.loaders.case, [ref.get("case_id") for ref in refs])  # type: ignore[no-any-return]
 
     @fetching(
         CASE_PAGE,

@@ -7,10 +7,11 @@ import binascii
 
 import strawberry
 
-from gateway.errors import BadUserInput
+from gateway.errors import BadUserInput, UpstreamBadResponse
 
 # GraphQL type name -> the upstream key holding its id.
 NODE_TYPES = {"Case": "case_id", "LegacyCase": "id"}
+MAX_ID = 2**31 - 1  # the largest GraphQL Int: ids `case(id:)` and `legacyCase(id:)` can take
 
 
 @strawberry.interface(description="An object with a global ID, which `Query.node(id)` fetches again.")
@@ -19,6 +20,8 @@ class Node:
 
 
 def global_id(type_name: str, raw_id: int) -> strawberry.ID:
+    if raw_id.__class__ is not int:
+        raise UpstreamBadResponse(f"The upstream sent a {type_name} id that is not a number.")
     return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{raw_id}".encode()).decode())
 
 
@@ -29,6 +32,6 @@ def parse_global_id(value: str) -> tuple[str, int]:
         raw_id = int(raw)
     except (binascii.Error, UnicodeError, ValueError):
         raise BadUserInput(f"{value[:60]!r} is not a global ID of this API.", argument="id") from None
-    if type_name not in NODE_TYPES or raw_id < 1:
+    if type_name not in NODE_TYPES or not 1 <= raw_id <= MAX_ID:
         raise BadUserInput(f"{value[:60]!r} is not a global ID of this API.", argument="id")
     return type_name, raw_id

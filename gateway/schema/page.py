@@ -6,7 +6,7 @@ from typing import Any
 
 import strawberry
 
-from gateway.errors import BadUserInput
+from gateway.errors import BadUserInput, UpstreamBadResponse
 
 
 @strawberry.type(description="Where a page stands in its list.")
@@ -34,8 +34,21 @@ def page_info_from_meta(page: int, per_page: int, meta: Any) -> dict[str, Any]:
     """Page info from a v2 `meta` object (`pages`, `count`); absent numbers fall back to this page."""
     meta = meta if isinstance(meta, dict) else {}
     return page_info(
-        page, int(meta.get("per_page") or per_page), int(meta.get("pages") or 0), int(meta.get("count") or 0)
+        page, meta_int(meta, "per_page", per_page), meta_int(meta, "pages", 0), meta_int(meta, "count", 0)
     )
+
+
+def meta_int(meta: dict[str, Any], key: str, default: int) -> int:
+    """A number of the upstream's page `meta` (`default` when absent); one that is no whole number is the
+    upstream's error."""
+    value = meta.get(key)
+    if not value:
+        return default
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    raise UpstreamBadResponse(f"The upstream sent a page {key} that is not a whole number.")
 
 
 def check_page(page: int, per_page: int, max_per_page: int) -> None:

@@ -37,6 +37,7 @@ from gateway.config import Settings
 from gateway.credentials import Caller, Credential
 from gateway.decoding import Decode, json_decode
 from gateway.errors import (
+    BadUserInput,
     Forbidden,
     GatewayError,
     NotFound,
@@ -57,6 +58,9 @@ Params = Mapping[str, str | int | bool | None]
 
 RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 ERROR_BODY_LIMIT = 64 * 1024  # bytes of an error answer read for its message
+# The longest upstream URL sent: RFC 9110 asks every sender and recipient to support 8000 octets, and
+# servers commonly refuse longer ones (httpx itself refuses past 65536).
+MAX_URL_LENGTH = 8000
 _ID = re.compile(r"[1-9][0-9]{0,17}")
 
 
@@ -198,6 +202,15 @@ class UpstreamHTTP:
         self, api: str, base: str, path: str, params: Params, caller: Caller, decode: Decode = json_decode
     ) -> UpstreamResponse:
         qs = query_string(params)
+        length = len(base) + len(path) + 1 + len(qs)
+        if length > MAX_URL_LENGTH:
+            # the caller's input (many ids, a long text) makes a URL no upstream is sure to take: refused
+            # before any call, so it is never retried nor counted by the circuit breaker
+            raise BadUserInput(
+                f"The upstream URL for this request would be {length} characters long, more than the "
+                f"{MAX_URL_LENGTH} the gateway sends: ask for fewer ids or a shorter text.",
+                urlLength=length,
+            )
         key = cache_key(api, path, qs, caller.credential, base)
         ttl = self.cache.ttl_for(path)
         # An identical request in flight is joined first: its answer is fresher than the cache's and
@@ -379,6 +392,11 @@ def error_for_status(
     if status == 404:
         return _marked(NotFound(detail or f"Not found in the {api} upstream."), False)
     if status == 401:
+        if not credential.header:
+            message = (
+                f"No credential was sent (no Authorization header), and the {api} upstream requires one."
+            )
+            return _marked(Unauthenticated(message), False)
         return _marked(Unauthenticated(f"The {api} upstream refused the credentials."), False)
     if status == 403:
         return _marked(Forbidden(f"The {api} upstream does not allow this."), False)

@@ -1,0 +1,373 @@
+"""The GraphQL endpoint, `GET` and `POST /graphql`: every request through one pipeline, in plain sight.
+
+    HTTP request  -> the media type to answer in, and a typed `GraphQLRequest` (`gateway/graphql_http.py`)
+                  -> the caller's credential, the persisted query, the operation the request names
+                  -> an answer kept whole in the response cache, or execution through the schema's own API
+                     (`schema.execute`)
+                  -> one `Outcome`: the HTTP response, the request metrics and the one summary log line
+
+A request refused on the way (`Refusal`) is answered JSON with `extensions.code` and the status of the
+GraphQL-over-HTTP draft. An unexpected exception is a 500 with `INTERNAL_SERVER_ERROR` and one log line. No
+state passes by side channels: what a step finds is written on the request's `Outcome`.
+
+**Overload**: each process answers at most `MAX_CONCURRENT_REQUESTS` GraphQL requests at once. One more waits
+for its turn (first come, first served) at most `QUEUE_TIMEOUT` seconds, then is answered 503 with
+`Retry-After: 1` and the code `OVERLOADED` (counted with the outcome `shed`). So a burst is absorbed, no request
+waits unseen for long, and clients that retry at once cannot turn the refusals into a busy loop that starves
+the requests being answered (a 503 costs a wait, not just a round trip).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import orjson
+import strawberry
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from strawberry.types.graphql import OperationType
+
+from gateway import graphiql, metrics, tracing
+from gateway.apq import PersistedQueryError
+from gateway.context import Context, Services
+from gateway.credentials import Caller, Credential, UnsendableCredential, credential_for
+from gateway.errors import GatewayError, is_wrong_shape
+from gateway.graphql_http import (
+    CONTENT_TYPES,
+    GRAPHQL_RESPONSE_JSON,
+    JSON,
+    GraphQLRequest,
+    Refusal,
+    answer_media,
+    bad_request,
+    cache_headers,
+    persisted_refusal,
+    read_request,
+    wants_graphiql,
+)
+from gateway.limits import is_token_limit
+from gateway.logs import one_line
+from gateway.observe import Operation, operation_of
+from gateway.response_cache import Kept, response_key
+
+log = logging.getLogger("gateway.requests")
+
+INTERNAL = {"code": "INTERNAL_SERVER_ERROR"}
+WRONG_SHAPE = "The upstream answered this field with a value of the wrong shape."
+ALLOWED = {
+    "GET": frozenset({OperationType.QUERY}),
+    # the schema has no mutations or subscriptions: validation says so
+    "POST": frozenset({OperationType.QUERY, OperationType.MUTATION, OperationType.SUBSCRIPTION}),
+}
+RETRY_AFTER = 1  # seconds a shed request is told to wait
+
+
+def format_error(error: GraphQLError) -> dict[str, Any]:
+    """An error as the client sees it: always an `extensions.code`, never an internal detail.
+
+    Errors without a path come from parsing, validation or variable coercion: their message is for the
+    caller. Field errors keep the message of a `GatewayError`; a value graphql-core could not complete is the
+    upstream's (UPSTREAM_BAD_RESPONSE, without the value); anything else is masked (and logged).
+    """
+    formatted: dict[str, Any] = dict(error.formatted)
+    original = error.original_error
+    if error.path is None:
+        if (error.extensions or {}).get("code"):  # a limit's own code (gateway/limits.py)
+            code = error.extensions["code"]  # type: ignore[index]
+        elif is_token_limit(error):
+            code = "QUERY_TOO_LARGE"
+        elif error.message.startswith("Syntax Error"):
+            code = "GRAPHQL_PARSE_FAILED"
+        elif error.message.startswith("Variable '$"):
+            code = "BAD_USER_INPUT"
+        else:
+            code = "GRAPHQL_VALIDATION_FAILED"
+        formatted["extensions"] = {**(error.extensions or {}), "code": code}
+    elif isinstance(original, GatewayError):
+        formatted["extensions"] = original.extensions
+    elif is_wrong_shape(error):
+        formatted["message"] = WRONG_SHAPE
+        formatted["extensions"] = {"code": "UPSTREAM_BAD_RESPONSE"}
+    else:
+        formatted["message"] = "Internal server error."
+        formatted["extensions"] = INTERNAL
+    return formatted
+
+
+ENCODER = msgspec.json.Encoder()
+
+
+def encode_answer(answer: Any) -> bytes:
+    """An answer as JSON bytes, by msgspec: it writes the objects decoded straight into their answers
+    (`gateway/structs.py`) and the dicts of the other paths alike (orjson would write floats past 1e16
+    differently, and refuses integers past 64 bits)."""
+    return ENCODER.encode(answer)
+
+
+def error_body(message: str, code: str, **extensions: Any) -> bytes:
+    return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code, **extensions}}]})
+
+
+def with_extensions(encoded: bytes, extensions: dict[str, Any] | None) -> bytes:
+    """An encoded answer object (`{"data": ...}`) with `extensions` added as its last entry."""
+    if not extensions:
+        return encoded
+    return b'%s,"extensions":%s}' % (encoded[:-1], orjson.dumps(extensions))
+
+
+def label_of(operation: Operation) -> str:
+    """The metrics' `operation` label: `invalid` when the document does not parse, `anonymous` without a name."""
+    if not operation.parsed:
+        return "invalid"
+    return metrics.operation_label(operation.name)
+
+
+@dataclass
+class Outcome:
+    """What became of one request: filled in by each step of the pipeline, then turned into the response,
+    the request metrics and the summary log line."""
+
+    status: int = 500
+    body: bytes = b""
+    media: str = JSON  # the answer's media type
+    headers: dict[str, str] = field(default_factory=dict)
+    result: str = "error"  # ok, partial (field errors), rejected (refused before execution), error, shed
+    operation: str | None = None  # the operation's name as the client gave it
+    label: str = "unknown"  # the metrics' `operation`; unknown: no document read
+    upstream: dict[str, int] = field(default_factory=dict)  # calls, sharedCalls, cacheHits
+    response_cache: str | None = None  # hit / miss (None: not looked up)
+    persisted_query: str | None = None  # hit / miss / sent / registered / refused
+    page: Response | None = None  # an answer that is no GraphQL response (GraphiQL's page)
+
+    def refused(self, refusal: Refusal, method: str) -> None:
+        self.status = refusal.status_for(self.media)
+        self.body = refusal.body()
+        self.result = "rejected"
+        self.headers.update(refusal.headers)
+        self.headers.update(cache_headers(None, False) if method == "GET" else {"Cache-Control": "no-store"})
+
+    def failed(self, exc: Exception) -> None:
+        """A bug: 500, the details in one log line only."""
+        log.error("internal error answering the request: %s", one_line(exc))
+        self.status, self.result, self.media, self.headers = 500, "error", JSON, {}
+        self.body = error_body("Internal server error.", "INTERNAL_SERVER_ERROR")
+
+    def response(self) -> Response:
+        if self.page is not None:
+            return self.page
+        return Response(self.body, self.status, self.headers, media_type=CONTENT_TYPES[self.media])
+
+
+class GraphQLEndpoint:
+    """The ASGI app of the /graphql route (every method comes here: others than GET and POST get 405)."""
+
+    def __init__(self, services: Services, schema: strawberry.Schema) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.schema = schema
+        # turns to answer (asyncio's semaphore serves its waiters in order)
+        self.turns = asyncio.Semaphore(self.settings.max_concurrent_requests)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        started = time.perf_counter()
+        outcome = Outcome()
+        try:
+            if not await self._turn():
+                self._shed(outcome)
+                await outcome.response()(scope, receive, send)
+                return
+            metrics.IN_FLIGHT.inc()
+            try:
+                try:
+                    await self._answer(request, outcome)
+                except Exception as exc:
+                    outcome.failed(exc)
+                await outcome.response()(scope, receive, send)
+            finally:
+                self.turns.release()
+                metrics.IN_FLIGHT.dec()
+        finally:
+            self._record(request, outcome, time.perf_counter() - started)
+
+    async def _turn(self) -> bool:
+        """Wait for a turn to answer, at most QUEUE_TIMEOUT; False when none came."""
+        if not self.turns.locked():
+            await self.turns.acquire()  # free: taken at once
+            return True
+        try:
+            async with asyncio.timeout(self.settings.queue_timeout):
+                await self.turns.acquire()
+        except TimeoutError:
+            return False
+        return True
+
+    def _shed(self, outcome: Outcome) -> None:
+        limit = self.settings.max_concurrent_requests
+        outcome.status, outcome.result = 503, "shed"
+        outcome.headers = {"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"}
+        outcome.body = error_body(
+            f"The gateway is answering its limit of {limit} requests at once (MAX_CONCURRENT_REQUESTS) and no "
+            f"turn came within {self.settings.queue_timeout:g} s: retry in {RETRY_AFTER} s.",
+            "OVERLOADED",
+            retryAfter=RETRY_AFTER,
+        )
+
+    async def _answer(self, request: Request, outcome: Outcome) -> None:
+        if self.settings.graphiql and wants_graphiql(request):
+            outcome.page = graphiql.page(self.settings)  # GraphiQL, for a browser's GET without a query
+            return
+        try:
+            outcome.media = answer_media(request)
+            graphql_request = await read_request(request, outcome.media, self.settings.max_request_bytes)
+            credential = credential_for(self.settings, request.headers.get("authorization"))
+            query = await self._query(graphql_request, outcome)
+            operation = operation_of(query, graphql_request.operation_name, self.settings.max_query_tokens)
+            outcome.operation, outcome.label = operation.name, label_of(operation)
+            check_operation(operation, graphql_request)
+        except UnsendableCredential as exc:
+            outcome.refused(Refusal(400, exc.code, exc.message), request.method)
+            return
+        except Refusal as refusal:
+            outcome.refused(refusal, request.method)
+            return
+        with tracing.operation_span(operation.name, operation.kind) as span:
+            await self._run(graphql_request, query, credential, outcome, span)
+            span.answered(outcome.response_cache, outcome.result, outcome.upstream)
+        if graphql_request.persisted_hash and graphql_request.query and outcome.result != "rejected":
+            # sent with its hash, and it parsed and validated: hash-only requests may name it from now on
+            await self.services.persisted.register(graphql_request.persisted_hash, query)
+            outcome.persisted_query = "registered"
+
+    async def _query(self, request: GraphQLRequest, outcome: Outcome) -> str:
+        """The query to run: as sent, or the one registered under the persisted-query hash."""
+        if request.persisted_hash is None:
+            if request.query is None:
+                raise bad_request("No GraphQL query found in the request: send a `query`.")
+            return request.query
+        try:
+            query = await self.services.persisted.resolve(request.persisted_hash, request.query)
+        except PersistedQueryError as exc:
+            outcome.persisted_query = "miss" if exc.code.endswith("NOT_FOUND") else "refused"
+            raise persisted_refusal(exc) from None
+        outcome.persisted_query = "hit" if request.query is None else "sent"
+        return query
+
+    async def _run(
+        self,
+        request: GraphQLRequest,
+        query: str,
+        credential: Credential,
+        outcome: Outcome,
+        span: tracing.OperationSpan = tracing.NO_OPERATION,
+    ) -> None:
+        """The answer: kept whole in the response cache, else executed (and kept when it may be reused)."""
+        responses = self.services.responses
+        key = None
+        if responses is not None and responses.enabled:
+            key = response_key(credential, query, request.operation_name, request.variables)
+            kept = await responses.get(key)
+            if kept is not None:
+                self._reused(kept, request, outcome)
+                return
+            outcome.response_cache = "miss"
+        context = Context(self.services, Caller(credential))
+        try:
+            result = await self.schema.execute(
+                query,
+                variable_values=request.variables,
+                context_value=context,
+                operation_name=request.operation_name,
+                allowed_operation_types=ALLOWED[request.method],
+            )
+        finally:
+            context.release()
+        span.executed(context, request.variables, len(result.errors or ()))
+        stats = context.caller.stats
+        outcome.upstream = {
+            "calls": stats.upstream_calls,
+            "sharedCalls": stats.shared_calls,
+            "cacheHits": stats.cache_hits,
+        }
+        errors = [format_error(error) for error in result.errors] if result.errors else None
+        if request.method == "GET":
+            outcome.headers.update(cache_headers(None, False))
+        if result.data is None and result.errors and all(error.path is None for error in result.errors):
+            # a request error, refused before execution: the draft's 400 without `data` (200 for JSON)
+            strict = outcome.media == GRAPHQL_RESPONSE_JSON
+            answer = {"errors": errors} if strict else {"data": None, "errors": errors}
+            outcome.status, outcome.result = (400 if strict else 200), "rejected"
+            outcome.body = with_extensions(encode_answer(answer), result.extensions)
+            return
+        encoded = encode_answer({"data": result.data, "errors": errors} if errors else {"data": result.data})
+        outcome.status = 200
+        outcome.result = "ok" if not errors else ("partial" if result.data is not None else "error")
+        outcome.body = with_extensions(encoded, result.extensions)
+        if key is not None and responses is not None:
+            await responses.put(key, encoded, outcome.result, stats)
+
+    def _reused(self, kept: Kept, request: GraphQLRequest, outcome: Outcome) -> None:
+        outcome.status, outcome.result, outcome.response_cache = 200, kept.outcome, "hit"
+        outcome.upstream = {"calls": 0, "sharedCalls": 0, "cacheHits": kept.answers}
+        extensions = {"upstream": outcome.upstream, "cacheControl": {"fromCache": True}}
+        outcome.body = with_extensions(kept.body, extensions)
+        if request.method == "GET":
+            outcome.headers.update(cache_headers(kept.expires_at, self.settings.auth_mode == "token"))
+
+    def _record(self, request: Request, outcome: Outcome, seconds: float) -> None:
+        """The request metrics and its one summary line, from its outcome (once the answer has gone)."""
+        duration_ms = round(seconds * 1000, 2)
+        method, path = request.method, request.url.path
+        if outcome.page is not None:
+            log.debug("%s %s %d %.1f ms", method, path, outcome.page.status_code, duration_ms)
+            return
+        metrics.observe_request(outcome.label, outcome.result, seconds)
+        upstream = outcome.upstream
+        fields = {
+            "method": method,
+            "path": path,
+            "status": outcome.status,
+            "operation": outcome.operation,
+            "outcome": outcome.result,
+            "duration_ms": duration_ms,
+            "upstream_calls": upstream.get("calls", 0),
+            "shared_calls": upstream.get("sharedCalls", 0),
+            "cache_hits": upstream.get("cacheHits", 0),
+            "response_cache": outcome.response_cache,
+            "persisted_query": outcome.persisted_query,
+        }
+        log.info(
+            "%s %s %d %s %s %.1f ms",
+            method,
+            path,
+            outcome.status,
+            outcome.operation or "-",
+            outcome.result,
+            duration_ms,
+            extra={"fields": fields},
+        )
+
+
+def check_operation(operation: Operation, request: GraphQLRequest) -> None:
+    """Refuse what cannot run: a document naming no single operation to run (the GraphQL spec's GetOperation:
+    several and no `operationName`, or a name it does not define), a mutation or subscription by GET."""
+    if operation.parsed and operation.kind is None:
+        if request.operation_name is None:
+            message = "The document must contain one operation, or `operationName` must name the one to run."
+        else:
+            message = f"Unknown operation named '{request.operation_name[:100]}'."
+        raise Refusal(400, "OPERATION_RESOLUTION_FAILURE", message, well_formed=True)
+    if request.method == "GET" and operation.kind in ("mutation", "subscription"):
+        raise Refusal(
+            405,
+            "METHOD_NOT_ALLOWED",
+            f"{operation.kind.capitalize()}s are not allowed over GET: use POST.",  # type: ignore[union-attr]
+            {"Allow": "POST"},
+        )
