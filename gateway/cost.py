@@ -219,7 +219,21 @@ def derived(
     return strawberry.field(description=description, metadata=metadata, **kwargs)
 
 
+STRAWBERRY_FIELD = "strawberry-definition"  # where strawberry keeps its field on a graphql-core field
+
+
 def declared(field_extensions: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """The cost/reads metadata of a graphql-core field (empty for plain fields)."""
-    definition = (field_extensions or {}).get("strawberry-definition")
+    definition = (field_extensions or {}).get(STRAWBERRY_FIELD)
     return getattr(definition, "metadata", None) or {}
+
+
+def is_plain(field_def: Any) -> bool:
+    """A graphql-core field whose resolver is Strawberry's default one: it reads a key of its parent."""
+    return getattr(field_def.resolve, "_is_default", False)
+
+
+def upstream_key(field_def: Any, graphql_name: str) -> str:
+    """The upstream key a plain field reads: its Python name (`opened_by` for `openedBy`)."""
+    definition = (field_def.extensions or {}).get(STRAWBERRY_FIELD)
+    return getattr(definition, "python_name", None) or graphql_name

@@ -35,13 +35,11 @@ from graphql.pyutils import Path, Undefined
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from gateway.cost import COMPUTE, declared
+from gateway.cost import COMPUTE, declared, is_plain, upstream_key
 
 Projection = Callable[[Any, Any], Any]  # (upstream object, the request's context) -> its answer
 # One object's plan: its compiled projection and the fields it leaves to graphql-core.
 Plan = tuple[Projection, list[tuple[str, Any]]]
-
-STRAWBERRY_FIELD = "strawberry-definition"
 
 
 def passes_strings_unchanged(serialise: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -69,16 +67,6 @@ class GiveUp(Exception):
 
 def _give_up(*_: Any) -> Any:
     raise GiveUp
-
-
-def _is_plain(field_def: Any) -> bool:
-    """A field whose resolver is Strawberry's default one: it reads a key of its parent."""
-    return getattr(field_def.resolve, "_is_default", False)
-
-
-def _python_name(field_def: Any, graphql_name: str) -> str:
-    definition = (field_def.extensions or {}).get(STRAWBERRY_FIELD)
-    return getattr(definition, "python_name", None) or graphql_name
 
 
 class _Compiler:
@@ -214,9 +202,9 @@ class _Compiler:
                 items.append(f"{response_name!r}: {type_.name!r}")
                 continue
             field_def = self.executor.schema.get_field(type_, field_name)
-            key = _python_name(field_def, field_name)
+            key = upstream_key(field_def, field_name)
             compute = declared(field_def.extensions).get(COMPUTE)
-            if _is_plain(field_def):
+            if is_plain(field_def):
                 expr = self.value(field_def.type, field_details_list, f"_g({key!r})")
             elif compute is not None and not field_def.args:
                 # the resolver's own function, called in place (an error or a value not known yet is not

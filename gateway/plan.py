@@ -49,7 +49,7 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from gateway.config import Settings
-from gateway.cost import COST, READS, RESULT, RESULT_READS, declared
+from gateway.cost import COST, READS, RESULT, RESULT_READS, declared, is_plain, upstream_key
 from gateway.decoding import FULL, Decoders, Keys, merge
 from gateway.limits import Limits, limit_error
 from gateway.structs import answer_decoder
@@ -62,7 +62,6 @@ PAGES = {"CasePage", "LegacyCasePage", "ActivityPage", "RecordPage"}
 PAGES |= {"CaseConnection", "LegacyCaseConnection", "ActivityConnection", "CaseRecordConnection"}
 PAGE_SIZE_ARGS = ("perPage", "first", "last")
 INTROSPECTION_FIELDS = {"__schema", "__type"}
-STRAWBERRY_FIELD = "strawberry-definition"
 
 
 # --- the document: parsed once, its shape walked once ------------------------------------------------------
@@ -369,15 +368,6 @@ def _list_depth(type_: Any) -> int:
             return depth
 
 
-def _python_name(field_def: GraphQLField, graphql_name: str) -> str:
-    definition = (field_def.extensions or {}).get(STRAWBERRY_FIELD)
-    return getattr(definition, "python_name", None) or graphql_name
-
-
-def _is_plain(field_def: GraphQLField) -> bool:
-    return getattr(field_def.resolve, "_is_default", False)
-
-
 class _Reads:
     """The upstream keys an operation reads, per kind of upstream object ("family")."""
 
@@ -403,8 +393,8 @@ class _Reads:
                 continue
             field_def = selected.field_def
             child_type = get_named_type(field_def.type)
-            if _is_plain(field_def):
-                key = _python_name(field_def, selected.field_name)
+            if is_plain(field_def):
+                key = upstream_key(field_def, selected.field_name)
                 if is_leaf_type(child_type) or not selected.children:
                     merge(keys, key, None)
                 else:

@@ -32,23 +32,17 @@ from graphql import (
     is_non_null_type,
 )
 
-from gateway.cost import declared
+from gateway.cost import declared, is_plain, upstream_key
 
 log = logging.getLogger("gateway.plan")
 
 INT = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
 FLOAT = Annotated[float, msgspec.Meta(ge=-(2**53), le=2**53)]
 NO_KEY = "__casegraph_typename_"  # a key no upstream sends (and if one did, only the type's name would do)
-STRAWBERRY_FIELD = "strawberry-definition"
 
 
 class Unfit(Exception):
     """The selection is not a plain copy (a resolver, an abstract type, a value needing conversion)."""
-
-
-def _python_name(field_def: Any, graphql_name: str) -> str:
-    definition = (field_def.extensions or {}).get(STRAWBERRY_FIELD)
-    return getattr(definition, "python_name", None) or graphql_name
 
 
 class _Builder:
@@ -113,9 +107,9 @@ class _Builder:
                     fields.append((name, Literal[type_.name], type_.name))  # type: ignore[valid-type]
                     continue
                 field_def = selected.field_def
-                if not getattr(field_def.resolve, "_is_default", False) or declared(field_def.extensions):
+                if not is_plain(field_def) or declared(field_def.extensions):
                     raise Unfit
-                key = _python_name(field_def, selected.field_name)
+                key = upstream_key(field_def, selected.field_name)
                 if key in upstream.values():
                     raise Unfit  # one upstream key under two response keys
                 upstream[name] = key
