@@ -74,7 +74,7 @@ def _decoder(frozen: tuple[Any, ...] | None, container: str) -> Decode:
 
 @dataclass(frozen=True)
 class Decoders:
-    """The decoders of the upstream answers an operation can get (GENERIC where it reads everything)."""
+    """The decoders of the upstream answers an operation can get (`json_decode` where it reads everything)."""
 
     v2_list: Decode = json_decode
     v2_case: Decode = json_decode

@@ -10,6 +10,8 @@ that `@include`/`@skip` read (`OperationPlan`, kept with its document). A plan h
   fragment flattened once), from which the cost is counted with what each field declares (`gateway/cost.py`);
 - the decoders: for each kind of upstream answer (v2 case lists, v2 cases, v1 lists, v1 cases) a msgspec
   decoder of exactly the keys the operation reads (`Decoders`); anything else in the body is skipped unread;
+- for a v2 case list whose cases' selection only copies, the decoder that makes each case its answer and the
+  answer's class (`gateway/structs.py`), which the fast path passes through;
 - the compiled projections of the fast execution path (`gateway/execution.py`);
 - lookaheads for resolvers (`reaches`): whether a field below this one is selected, so a list can fetch its
   links in one go.
