@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.schema_walk import selection  # noqa: E402
-from tests.support import AUTH, free_port, gateway_env, start, start_upstream, stop  # noqa: E402
+from tests.support import AUTH, free_port, gateway_env, pids_of, start, start_upstream, stop  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -96,16 +96,6 @@ class Result:
     cpu_ms_per_request: float
     peak_rss_mb: float
     targets: dict[str, float]
-
-
-def pids_of(root_pid: int) -> list[int]:
-    """The process and its children (uvicorn workers)."""
-    out = [root_pid]
-    children = Path(f"/proc/{root_pid}/task/{root_pid}/children")
-    if children.exists():
-        for pid in children.read_text().split():
-            out.extend(pids_of(int(pid)))
-    return out
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +28,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def pids_of(root_pid: int) -> list[int]:
+    """The process and its children, theirs and so on (uvicorn's workers and multiprocessing's helper)."""
+    out = [root_pid]
+    children = Path(f"/proc/{root_pid}/task/{root_pid}/children")
+    if children.exists():
+        for pid in children.read_text().split():
+            out.extend(pids_of(int(pid)))
+    return out
+
+
+def kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to the process and all its descendants: a `--workers` supervisor killed alone leaves its
+    workers running."""
+    for pid in pids_of(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait()
 
 
 @dataclass
@@ -58,7 +79,7 @@ def start(
                 return Process(url, proc, log_path)
         except httpx.TransportError:
             time.sleep(0.05)
-    proc.kill()
+    kill_tree(proc)
     raise RuntimeError(f"{args[0]} did not start:\n{log_path.read_text()}")
 
 
@@ -67,7 +88,7 @@ def stop(process: Process) -> None:
     try:
         process.proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        process.proc.kill()
+        kill_tree(process.proc)
 
 
 class Upstream:
