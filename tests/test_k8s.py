@@ -189,26 +189,46 @@ def test_kubernetes_validate_rejects_a_misspelt_field(rendered, tmp_path):
     assert "periodSecond" in result.stdout + result.stderr
 
 
-def run_checkov(path: Path) -> dict[str, Any]:
-    """checkov's Kubernetes checks on one file, offline (`--skip-download`: no guidelines fetched)."""
-    result = subprocess.run(
-        [checkov(), "--framework", "kubernetes", "--skip-download", "--output", "json", "--file", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode in (0, 1), result.stdout + result.stderr  # 1: some check failed
+def careless(rendered: dict[str, tuple[Path, list[dict[str, Any]]]], path: Path) -> Path:
+    """The production gateway Deployment without resources and the token setting, its root writable."""
+    deployment = json.loads(json.dumps(find(rendered["production"][1], "Deployment", "casegraph")))
+    del deployment["spec"]["template"]["spec"]["automountServiceAccountToken"]
+    del container(deployment)["resources"]
+    container(deployment)["securityContext"]["readOnlyRootFilesystem"] = False
+    path.write_text(yaml.safe_dump(deployment))
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkov_results(rendered, tmp_path_factory) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """checkov's Kubernetes checks, offline (`--skip-download`: no guidelines fetched), in one run over
+    both overlays and a careless manifest: per file (`demo`, `production`, `careless`), the passed, failed
+    and skipped checks."""
+    files = {overlay: path for overlay, (path, _objects) in rendered.items()}
+    files["careless"] = careless(rendered, tmp_path_factory.mktemp("careless") / "careless.yaml")
+    argv = [checkov(), "--framework", "kubernetes", "--skip-download", "--output", "json"]
+    for path in files.values():
+        argv += ["--file", str(path)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stdout + result.stderr  # 1: the careless file fails
     report = json.loads(result.stdout)
-    assert report["check_type"] == "kubernetes", report
-    return report
+    assert report["check_type"] == "kubernetes" and report["summary"]["parsing_errors"] == 0, report[
+        "summary"
+    ]
+    by_path = {str(path): name for name, path in files.items()}
+    found: dict[str, dict[str, list[dict[str, Any]]]] = {name: {} for name in files}
+    for outcome in ("passed_checks", "failed_checks", "skipped_checks"):
+        for name in files:
+            found[name][outcome] = []
+        for check in report["results"][outcome]:
+            found[by_path[check["file_abs_path"]]][outcome].append(check)
+    return found
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_checkov_passes_every_check_but_the_justified_skips(rendered, overlay):
-    report = run_checkov(rendered[overlay][0])
-    summary, results = report["summary"], report["results"]
-    failed = [(c["check_id"], c["resource"]) for c in results["failed_checks"]]
-    assert failed == [] and summary["parsing_errors"] == 0, failed
+def test_checkov_passes_every_check_but_the_justified_skips(checkov_results, overlay):
+    results = checkov_results[overlay]
+    assert [(c["check_id"], c["resource"]) for c in results["failed_checks"]] == []
     skipped = {
         (c["check_id"], c["resource"]): c["check_result"]["suppress_comment"]
         for c in results["skipped_checks"]
@@ -221,14 +241,8 @@ def test_checkov_passes_every_check_but_the_justified_skips(rendered, overlay):
     assert "CKV2_K8S_6" in {c["check_id"] for c in results["passed_checks"]}  # a NetworkPolicy for every pod
 
 
-def test_checkov_fails_a_careless_deployment(rendered, tmp_path):
-    deployment = json.loads(json.dumps(find(rendered["production"][1], "Deployment", "casegraph")))
-    spec = deployment["spec"]["template"]["spec"]
-    del spec["automountServiceAccountToken"], container(deployment)["resources"]
-    container(deployment)["securityContext"]["readOnlyRootFilesystem"] = False
-    path = tmp_path / "careless.yaml"
-    path.write_text(yaml.safe_dump(deployment))
-    failed = {c["check_id"] for c in run_checkov(path)["results"]["failed_checks"]}
+def test_checkov_fails_a_careless_deployment(checkov_results):
+    failed = {c["check_id"] for c in checkov_results["careless"]["failed_checks"]}
     assert {"CKV_K8S_10", "CKV_K8S_11", "CKV_K8S_12", "CKV_K8S_13", "CKV_K8S_22", "CKV_K8S_38"} <= failed
 
 
@@ -537,7 +551,7 @@ def test_a_rolling_restart_behind_haproxy_fails_no_request(logs_dir):
         120,  # a bound: the load stops once each gateway has been replaced
         rounds=1,
         instances=3,
-        workers=2,
+        workers=1,
         rate=100,
         concurrency=8,
         pre_stop=0.5,
@@ -564,7 +578,7 @@ def test_a_killed_gateway_fails_only_requests_in_flight_on_it(logs_dir):
         120,
         kill_after=2,
         instances=3,
-        workers=2,
+        workers=1,
         rate=100,
         concurrency=16,
         gap=0.5,
