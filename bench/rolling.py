@@ -67,6 +67,7 @@ from tests.support import (  # noqa: E402
     Process,
     RedisServer,
     Upstream,
+    end,
     free_port,
     gateway_env,
     pids_of,
@@ -199,12 +200,7 @@ class Balancer:
         return found
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end(self.proc)
         self.log.close()
 
 

@@ -83,12 +83,17 @@ def start(
     raise RuntimeError(f"{args[0]} did not start:\n{log_path.read_text()}")
 
 
-def stop(process: Process) -> None:
-    process.proc.terminate()
+def end(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL to it and its descendants if it has not exited 10 s later."""
+    proc.terminate()
     try:
-        process.proc.wait(timeout=10)
+        proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        kill_tree(process.proc)
+        kill_tree(proc)
+
+
+def stop(process: Process) -> None:
+    end(process.proc)
 
 
 class Upstream:
@@ -271,7 +276,8 @@ needs_redis = pytest.mark.skipif(
 class RedisServer:
     """A throwaway redis-server: no persistence, loopback only, stopped by the fixture that started it."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, *args: str) -> None:
+        """`args`: more redis-server arguments (after the ones here, so they take precedence)."""
         assert REDIS_SERVER is not None
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -287,6 +293,7 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                *args,
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -310,12 +317,7 @@ class RedisServer:
     def stop(self) -> None:
         self.client.close()
         if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            end(self.proc)
         self.log.close()
 
 

@@ -42,7 +42,7 @@ from bench.rolling import run, single_cases
 from gateway.app import create_app
 from gateway.cli import parser
 from gateway.config import load_settings
-from tests.support import Process, free_port, start, stop, wait_for
+from tests.support import Process, RedisServer, free_port, start, stop, wait_for
 from tests.test_docker import COMPOSE, ROOT, SETTINGS, container_environment, relocate, runtime, tool
 
 K8S = ROOT / "deploy" / "k8s"
@@ -453,23 +453,16 @@ def all_probes_pass(spec: dict[str, Any], port: int) -> None:
 def demo_redis(rendered, logs_dir: Path) -> Iterator[int]:
     """redis-server with the Redis container's arguments, on loopback, its probes passing."""
     redis = container(find(rendered["demo"][1], "Deployment", "casegraph-redis"))
-    port = free_port()
-    log = (logs_dir / "k8s-redis.log").open("wb")
-    argv = [tool("redis-server"), *redis["args"][1:], "--port", str(port), "--bind", "127.0.0.1"]
-    proc = subprocess.Popen(argv, stdout=log, stderr=log)
+    assert redis["args"][0] == "redis-server"
+    tool("redis-server")  # missing is a failure here, not a skip
+    server = RedisServer(logs_dir / "k8s-redis.log", *redis["args"][1:])
     try:
-        all_probes_pass(redis, port)
-        policy = subprocess.run(
-            [tool("redis-cli"), "-p", str(port), "config", "get", "maxmemory-policy"],
-            capture_output=True,
-            text=True,
-        )
-        assert policy.stdout.split() == ["maxmemory-policy", "volatile-ttl"]
-        yield port
+        all_probes_pass(redis, server.port)
+        assert server.client.config_get("maxmemory-policy") == {"maxmemory-policy": "volatile-ttl"}
+        assert server.client.config_get("maxmemory") == {"maxmemory": str(192 * 2**20)}
+        yield server.port
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+        server.stop()
 
 
 def test_the_demo_overlay_runs_as_processes(rendered, demo_redis, logs_dir, monkeypatch, tmp_path):
@@ -543,6 +536,10 @@ def test_the_demo_overlay_runs_as_processes(rendered, demo_redis, logs_dir, monk
 # --- the rehearsal: several gateways behind HAProxy -----------------------------------------------------
 
 
+# 3 gateways of one worker each (quicker to start than the pods' two), 100 queries/s
+SHORT: dict[str, Any] = {"instances": 3, "workers": 1, "rate": 100, "gap": 0.5}
+
+
 def test_a_rolling_restart_behind_haproxy_fails_no_request(logs_dir):
     """3 gateways sharing one redis-server behind HAProxy, each replaced in turn (out of the balancer,
     SIGTERM, started again, back once /readyz passes) under 100 queries/s."""
@@ -550,13 +547,10 @@ def test_a_rolling_restart_behind_haproxy_fails_no_request(logs_dir):
         "rolling",
         120,  # a bound: the load stops once each gateway has been replaced
         rounds=1,
-        instances=3,
-        workers=1,
-        rate=100,
         concurrency=8,
         pre_stop=0.5,
-        gap=0.5,
         logs=logs_dir / "rehearsal-rolling",
+        **SHORT,
         CACHE_TTL="300",
     )
     assert result.failures == {} and result.failed == 0
@@ -575,17 +569,14 @@ def test_a_killed_gateway_fails_only_requests_in_flight_on_it(logs_dir):
     answers after 100 ms, so that requests are in flight at the kill."""
     result = run(
         "kill",
-        120,
+        120,  # a bound: the load stops once the killed gateway is back
         kill_after=2,
-        instances=3,
-        workers=1,
-        rate=100,
         concurrency=16,
-        gap=0.5,
         upstream_latency_ms=100,
         texts=single_cases(),
         logs=logs_dir / "rehearsal-kill",
         CACHE_TTL="0",
+        **SHORT,
     )
     assert result.exits[result.killed] == [-9]
     assert [exits for name, exits in result.exits.items() if name != result.killed] == [[], []]
