@@ -587,3 +587,19 @@ def test_a_killed_gateway_fails_only_requests_in_flight_on_it(logs_dir):
     # no cache: each answered query took its one upstream call (or shared one in flight in its worker)
     assert result.upstream_needed == result.answered and result.saved == 0
     assert result.upstream_calls <= result.upstream_logged <= result.upstream_calls + result.in_flight_at_kill
+
+
+def test_the_deployment_doc_quotes_the_latest_recorded_rehearsal():
+    recorded = sorted((ROOT / "bench" / "results").glob("rolling-*.json"))
+    assert recorded, "no rehearsal recorded in bench/results (make rehearsal)"
+    latest = json.loads(recorded[-1].read_text())
+    doc = (ROOT / "docs" / "deployment.md").read_text()
+    match = re.search(r"^## Rolling restart rehearsal\n(.*?)(?=^## |\Z)", doc, re.S | re.M)
+    assert match, "docs/deployment.md has no `## Rolling restart rehearsal` section"
+    section = match.group(1)
+    assert f"bench/results/{recorded[-1].with_suffix('.md').name}" in section
+    for r in latest["runs"]:
+        row = (
+            f"| {r['mode']} | {r['sent']} | {r['answered']} | {r['failed']} | {r['p50_ms']} | {r['p99_ms']} |"
+        )
+        assert row in section, row
