@@ -204,6 +204,15 @@ class Balancer:
         self.log.close()
 
 
+def gone(pid: int) -> bool:
+    """The process has exited (a zombie has closed everything it had open)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")
+
+
 @dataclass
 class Instance:
     name: str
@@ -269,15 +278,19 @@ class Cluster:
         instance.exits.append(instance.process.proc.wait(timeout=60))
         self.relaunch(instance, left)
 
-    def kill(self, name: str) -> float:
-        """SIGKILL to every process of the instance (a container killed); the time it was sent."""
+    def kill(self, name: str) -> tuple[float, float]:
+        """SIGKILL to every process of the instance (a container killed). When the signals were sent, and
+        when the last of its processes was gone (its sockets closed): dying takes a moment on a busy
+        machine, and until then the kernel still accepts connections for it."""
         instance = self.instances[name]
         pids = pids_of(instance.process.proc.pid)
-        killed = time.perf_counter()
+        signalled = time.perf_counter()
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: all(gone(pid) for pid in pids), f"{name}'s processes gone", 10, 0.001)
+        dead = time.perf_counter()
         instance.exits.append(instance.process.proc.wait(timeout=10))
-        return killed
+        return signalled, dead
 
     def relaunch(self, instance: Instance, left: float) -> None:
         """The instance started again on its port, back in the balancer once its checks pass."""
@@ -445,7 +458,8 @@ class RunResult:
     saved: int  # answers the shared cache gave: upstream_needed - upstream_calls
     expected_saved: int  # what each query needed before the load (cold), times its answers
     killed: str = ""
-    in_flight_at_kill: int = 0  # requests HAProxy had sent to the killed gateway, unanswered at the kill
+    kill_ms: float = 0.0  # from SIGKILL until the last of its processes was gone
+    in_flight_at_kill: int = 0  # sent to the killed gateway by HAProxy, unanswered meanwhile
     failed_on_killed: int = 0  # failed requests HAProxy had sent to the killed gateway
 
 
@@ -500,7 +514,8 @@ def run(
             time.sleep(duration / 2 if kill_after is None else kill_after)
             name = list(cluster.instances)[len(cluster.instances) // 2]
             left = time.monotonic()
-            kill.update(name=name, at=cluster.kill(name))
+            kill["name"] = name
+            kill["signalled"], kill["dead"] = cluster.kill(name)
             cluster.balancer.wait_until(name, "DOWN")
             cluster.relaunch(cluster.instances[name], left)
             time.sleep(gap)
@@ -562,10 +577,11 @@ def run(
         expected_saved=sum(expected.needed[s.query] for s in answered),
     )
     if kill:
-        at, name = kill["at"], kill["name"]
+        name, signalled, dead = kill["name"], kill["signalled"], kill["dead"]
         result.killed = name
+        result.kill_ms = round((dead - signalled) * 1000, 1)
         result.in_flight_at_kill = sum(
-            1 for s in samples if server[s.rid] == name and s.started < at < s.ended
+            1 for s in samples if server[s.rid] == name and s.started < dead and s.ended > signalled
         )
         result.failed_on_killed = sum(1 for s in samples if s.failure and server[s.rid] == name)
     return result
@@ -656,8 +672,9 @@ def report(data: dict[str, Any]) -> str:
         failures = ", ".join(f"{k}: {v}" for k, v in kill["failures"].items()) or "none"
         lines += [
             "",
-            f"Kill run: {kill['killed']} got SIGKILL with {kill['in_flight_at_kill']} requests in flight on it "
-            f"(sent to it by HAProxy, not answered); {kill['failed']} requests failed ({failures}), "
+            f"Kill run: {kill['killed']} got SIGKILL, and its last process was gone {kill['kill_ms']} ms later; "
+            f"{kill['in_flight_at_kill']} requests were in flight on it meanwhile (sent to it by HAProxy, not "
+            f"answered); {kill['failed']} requests failed ({failures}), "
             f"{kill['failed_on_killed']} of them sent to {kill['killed']}.",
         ]
     return "\n".join(lines) + "\n"
@@ -700,7 +717,8 @@ def main() -> int:
         plans.append(("rolling", {"CACHE_TTL": "30", "drain": False}))
     runs = []
     for n, (mode, plan) in enumerate(plans):
-        print(f"rehearsal: {mode} {plan}, {args.duration:.0f} s (logs in {logs / str(n)})", flush=True)
+        shown = {k: v for k, v in plan.items() if k != "texts"}
+        print(f"rehearsal: {mode} {shown}, {args.duration:.0f} s (logs in {logs / str(n)})", flush=True)
         result = asdict(run(mode, args.duration, logs=logs / str(n), **common, **plan))
         texts = plan.get("texts")
         result["queries"] = (
