@@ -524,18 +524,18 @@ def run(
             if task.exception() is not None or rounds is not None or kill_after is not None:
                 load.stop.set()
 
-        async def both() -> list[Sample]:
+        async def both() -> tuple[list[Sample], float]:
+            started = time.perf_counter()
             chore = asyncio.ensure_future(asyncio.to_thread(rolling if mode == "rolling" else killing))
             chore.add_done_callback(chore_done)
             try:
-                return await load.run()
+                samples = await load.run()
+                return samples, time.perf_counter() - started
             finally:
                 load.stop.set()
                 await chore  # a restart under way finishes (after the load: not counted)
 
-        started = time.perf_counter()
-        samples = asyncio.run(both())
-        elapsed = time.perf_counter() - started
+        samples, elapsed = asyncio.run(both())
         logged = data_calls(cluster.upstream)
         after = cluster.balancer.stats()
         lines = cluster.balancer.requests()
