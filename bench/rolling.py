@@ -205,12 +205,20 @@ class Balancer:
 
 
 def gone(pid: int) -> bool:
-    """The process has exited (a zombie has closed everything it had open)."""
+    """Every thread of the process has exited. (Its first thread turns zombie as soon as it is killed, but
+    the open files it shares with the others, its listening socket among them, close with the last one.)"""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        threads = os.listdir(f"/proc/{pid}/task")
     except FileNotFoundError:
         return True
-    return state in ("Z", "X")
+    for tid in threads:
+        try:
+            state = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            continue
+        if state not in ("Z", "X"):
+            return False
+    return True
 
 
 @dataclass
@@ -543,6 +551,10 @@ def run(
         cluster.close()
 
     server = {s.rid: lines.get(s.rid, {}).get("server", "") for s in samples}
+    with (logs / "requests.jsonl").open("w") as out:  # every request, for a look afterwards
+        for s in samples:
+            out.write(json.dumps({**asdict(s), "server": server[s.rid], "haproxy": lines.get(s.rid)}) + "\n")
+        out.write(json.dumps({"kill": kill}) + "\n")
     answered = [s for s in samples if not s.failure]
     latencies = [(s.ended - s.started) * 1000 for s in samples]
     counters = ("stot", "econ", "eresp", "wretr", "wredis", "hrsp_5xx", "chkdown")
