@@ -2,6 +2,7 @@
 restarted one after another under load, then one of them killed.
 
     python -m bench.rolling [--duration 60] [--instances 3] [--workers 2] [--rate 200] [--concurrency 16]
+                            [--pre-stop 1] [--contrast]
 
 Everything is a real process on 127.0.0.1: redis-server, the demo upstream, `--instances` gateways
 (`casegraph serve --workers N`, all with the same CACHE_URL) and HAProxy (Debian's package) in front of
@@ -21,6 +22,9 @@ Two runs, each with fresh processes and an empty Redis:
   killed). HAProxy takes it out when its checks fail; it is started again. The requests it had in flight
   fail: the report counts them beside the failures. This run turns the cache off, sends single-case
   queries and has the demo upstream answer after 100 ms, so that requests are in flight when it dies.
+
+With `--contrast`, a third run: the rolling restart without the drain step (SIGTERM while the gateway is
+still in the balancer, as a pod without its preStop pause).
 
 Reported: requests sent, answered, failed, p50/p99, the restarts and how long each instance was out, the
 balancer's retries, and the upstream answers the queries used against the upstream calls made: every
