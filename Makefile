@@ -46,7 +46,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # The rolling-restart rehearsal (bench/rolling.py): 3 gateways sharing one redis-server behind HAProxy, 60 s of
-# rolling restarts under load, then 60 s with one gateway killed; results in bench/results/rolling-*.
+# rolling restarts under load, then 60 s with one gateway killed (REHEARSAL_ARGS=--contrast: then 60 s of
+# restarts without the drain step, as recorded); results in bench/results/rolling-*.
 rehearsal: $(STAMP)
 	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 	command -v haproxy >/dev/null || (apt-get update && apt-get install -y haproxy)
