@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -43,7 +44,7 @@ from gateway.app import create_app
 from gateway.cli import parser
 from gateway.config import load_settings
 from tests.support import Process, RedisServer, free_port, start, stop, wait_for
-from tests.test_docker import COMPOSE, ROOT, SETTINGS, container_environment, relocate, runtime, tool
+from tests.test_docker import COMPOSE, ROOT, SETTINGS, container_environment, relocate, runtime
 
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = {"demo": "casegraph-demo", "production": "casegraph"}  # overlay -> namespace
@@ -66,10 +67,16 @@ SKIPS = {
 }
 
 
-def checkov() -> str:
-    """checkov from its own venv (`make test` makes `.venv/checkov`), else PATH; missing is a failure."""
-    beside = Path(sys.prefix) / "checkov" / "bin" / "checkov"
-    return str(beside) if beside.exists() else tool("checkov")
+def tool(name: str) -> str:
+    """An executable from the venv (kubernetes-validate), checkov's own venv (`.venv/checkov`), or PATH
+    (kubectl, redis-server, redis-cli); missing is a failure: `make test` installs them."""
+    for beside in (Path(sys.executable).parent / name, Path(sys.prefix) / name / "bin" / name):
+        if beside.exists():
+            return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: `make test` installs it (see the Makefile's test target)")
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +213,7 @@ def checkov_results(rendered, tmp_path_factory) -> dict[str, dict[str, list[dict
     and skipped checks."""
     files = {overlay: path for overlay, (path, _objects) in rendered.items()}
     files["careless"] = careless(rendered, tmp_path_factory.mktemp("careless") / "careless.yaml")
-    argv = [checkov(), "--framework", "kubernetes", "--skip-download", "--output", "json"]
+    argv = [tool("checkov"), "--framework", "kubernetes", "--skip-download", "--output", "json"]
     for path in files.values():
         argv += ["--file", str(path)]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=300)
