@@ -58,11 +58,9 @@ def _typed(frozen: tuple[Any, ...], name: str) -> Any:
 
 
 @lru_cache(maxsize=256)
-def _decoder(frozen: tuple[Any, ...] | None, container: str) -> Decode:
-    """A decoder keeping only `frozen`'s keys of each case (None: every key), for a body that is one case
-    ("case"), a v2 list answer ("v2.list": {"cases": [...], "meta": ...}) or a bare v1 list ("v1.list")."""
-    if frozen is None:
-        return json_decode
+def _decoder(frozen: tuple[Any, ...], container: str) -> Decode:
+    """A decoder keeping only `frozen`'s keys of each case, for a body that is one case ("case"), a v2 list
+    answer ("v2.list": {"cases": [...], "meta": ...}) or a bare v1 list ("v1.list")."""
     case = _typed(frozen, "Case")
     type_: Any = {
         "case": case,
@@ -82,9 +80,8 @@ class Decoders:
     v1_case: Decode = json_decode
 
     @classmethod
-    def reading(cls, families: Mapping[str, Keys] | None) -> Decoders:
-        if families is None:
-            return cls()
+    def reading(cls, families: Mapping[str, Keys]) -> Decoders:
+        """Decoders keeping, of each kind of upstream object, the keys `families` lists (and ALWAYS's)."""
 
         def frozen(family: str) -> tuple[Any, ...]:
             keys = dict(families.get(family, {}))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from cachetools import LRUCache
@@ -682,12 +683,14 @@ class Planner(SchemaExtension):
 
     The limits come from the context's settings (the defaults without a gateway context)."""
 
-    def _limits(self) -> Limits:
+    @cached_property
+    def limits(self) -> Limits:
+        """This request's limits, made once for its three hooks (the extension lives for one request)."""
         settings = getattr(self.execution_context.context, "settings", None)
         return Limits.from_settings(settings) if isinstance(settings, Settings) else Limits()
 
     def on_operation(self) -> Iterator[None]:
-        self.execution_context.parse_options["max_tokens"] = self._limits().max_tokens
+        self.execution_context.parse_options["max_tokens"] = self.limits.max_tokens
         yield
 
     document: Document | None = None
@@ -696,7 +699,7 @@ class Planner(SchemaExtension):
         context = self.execution_context
         if context.query and context.graphql_document is None:
             try:
-                self.document = document_for(context.query, self._limits().max_tokens)
+                self.document = document_for(context.query, self.limits.max_tokens)
             except GraphQLError:
                 pass  # strawberry parses again and reports the error
             else:
@@ -707,7 +710,7 @@ class Planner(SchemaExtension):
         context = self.execution_context
         document = self.document
         if document is not None and context.pre_execution_errors is None:
-            limits = self._limits()
+            limits = self.limits
             errors = document.validate(context.schema._schema, tuple(context.validation_rules))
             if not errors:
                 allowed = getattr(context.schema.execution_context_class, "passes_answers", False)
