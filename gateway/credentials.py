@@ -15,8 +15,12 @@ from gateway.config import Settings
 from gateway.errors import GatewayError
 
 # What an Authorization header can carry upstream: printable ASCII, words separated by spaces
-# (RFC 9110's credentials); a control character, a byte past 0x7E or an edge space cannot be sent (h11
-# refuses some of them, httpx others), and a request carrying one is refused before any upstream call.
+# (RFC 9110's credentials); a control character or a byte past 0x7E cannot be sent (h11 refuses some of
+# them, httpx others), and a request carrying one is refused before any upstream call. Spaces and TABs
+# around the value are not part of it (RFC 9110 5.5): they are removed here, whether or not the server's
+# header parser removed them first (uvicorn's httptools parser keeps a trailing TAB, its h11 parser and
+# uvicorn 0.55 do not), so the answer does not depend on the server.
+_OPTIONAL_WHITESPACE = " \t"
 _SENDABLE = re.compile(r"[\x21-\x7e]+(?: +[\x21-\x7e]+)*")
 
 
@@ -68,9 +72,11 @@ def credential_for(settings: Settings, authorization: str | None) -> Credential:
     """The credential to send upstream for a caller with this Authorization header."""
     if settings.auth_mode == "token" and settings.upstream_token is not None:
         return Credential("Bearer " + settings.upstream_token.get_secret_value())
+    if authorization:
+        authorization = authorization.strip(_OPTIONAL_WHITESPACE)
     if authorization and not _SENDABLE.fullmatch(authorization):
         raise UnsendableCredential(
             "The Authorization header cannot be sent upstream: it holds control characters, bytes outside "
-            "printable ASCII or spaces at its edges."
+            "printable ASCII or a TAB inside its value."
         )
     return Credential(authorization or None)
