@@ -11,7 +11,7 @@ from typing import Any
 
 from strawberry.types.base import StrawberryList, StrawberryObjectDefinition, StrawberryOptional
 
-from gateway.schema import schema
+from gateway.planning.executable import schema
 
 
 def _object_definition(type_: Any) -> StrawberryObjectDefinition | None:

@@ -22,12 +22,12 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import gateway.cache as cache_module
-from gateway.app import create_app
-from gateway.cache import RETRY_AFTER, UpstreamCache, cache_key, redis_backend
-from gateway.config import load_settings
-from gateway.credentials import Caller, Credential
-from gateway.errors import UpstreamError
+import gateway.upstream.cache as cache_module
+from gateway.http.app import create_app
+from gateway.ops.config import load_settings
+from gateway.ops.errors import UpstreamError
+from gateway.upstream.cache import RETRY_AFTER, UpstreamCache, cache_key, redis_backend
+from gateway.upstream.credentials import Caller, Credential
 from gateway.upstream.http import UpstreamHTTP, query_string
 from tests.support import (
     AUTH,
@@ -460,7 +460,7 @@ def test_redis_down_at_start_answers_every_query_without_the_cache(gateways, cal
     stats = health(down)
     assert stats["backend"] == "redis" and stats["hits"] == 0 and stats["errors"] >= 1
     log = down.process.log()
-    assert "WARNING gateway.cache: cache read failed" in log
+    assert "WARNING gateway.upstream.cache: cache read failed" in log
     assert DEMO_TOKEN not in log
 
 
@@ -488,7 +488,7 @@ def test_redis_killed_mid_run_answers_every_query_without_the_cache(upstream, lo
             stats = health(gw)
             assert stats["hits"] == len(first_sent) and stats["errors"] >= 1
             log = gw.process.log()
-            assert "WARNING gateway.cache: cache read failed" in log
+            assert "WARNING gateway.upstream.cache: cache read failed" in log
             assert DEMO_TOKEN not in log
         finally:
             stop_gateways(started)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gateway.config import Settings
 from gateway.demo import DEMO_TOKEN
 from gateway.demo.data import generate
-from gateway.links import v2_id_of
+from gateway.ops.config import Settings
+from gateway.upstream.links import v2_id_of
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -1,5 +1,5 @@
 """GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draft/): how `/graphql` reads a request and in
-what media type, with which status and headers, it answers. `gateway/endpoint.py` runs the pipeline; this
+what media type, with which status and headers, it answers. `gateway/http/endpoint.py` runs the pipeline; this
 module is its HTTP edge, with no GraphQL execution in it.
 
 - **Reading**: `read_request` turns an HTTP request into a `GraphQLRequest` (query, operationName, variables,
@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from gateway.apq import PersistedQueryError, requested_hash
+from gateway.http.apq import PersistedQueryError, requested_hash
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
