@@ -460,7 +460,7 @@ def test_redis_down_at_start_answers_every_query_without_the_cache(gateways, cal
     stats = health(down)
     assert stats["backend"] == "redis" and stats["hits"] == 0 and stats["errors"] >= 1
     log = down.process.log()
-    assert "WARNING gateway.upstream.cache: cache read failed" in log
+    assert "WARNING gateway.cache: cache read failed" in log
     assert DEMO_TOKEN not in log
 
 
@@ -488,7 +488,7 @@ def test_redis_killed_mid_run_answers_every_query_without_the_cache(upstream, lo
             stats = health(gw)
             assert stats["hits"] == len(first_sent) and stats["errors"] >= 1
             log = gw.process.log()
-            assert "WARNING gateway.upstream.cache: cache read failed" in log
+            assert "WARNING gateway.cache: cache read failed" in log
             assert DEMO_TOKEN not in log
         finally:
             stop_gateways(started)
