@@ -414,6 +414,7 @@ class GraphQLEndpoint:
             "cache_hits": upstream.get("cacheHits", 0),
             "response_cache": outcome.response_cache,
             "persisted_query": outcome.persisted_query,
+            "parts": outcome.parts,  # of an incremental answer (0: not incremental)
         }
         log.info(
             "%s %s %d %s %s %.1f ms",

@@ -12,7 +12,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 
 from gateway.errors import GatewayError, is_wrong_shape, upstream_object, wrong_shape_message
-from gateway.execution import FastExecutor
+from gateway.execution import EarlyExecutor, FastExecutor
 from gateway.logs import one_line
 from gateway.plan import Planner
 from gateway.schema.query import Query
@@ -82,7 +82,7 @@ def build_schema(fast: bool = True, incremental: bool = True) -> strawberry.Sche
             enable_experimental_incremental_execution=incremental,
         ),
         extensions=[UpstreamReport, Planner],
-        execution_context_class=FastExecutor if fast else None,
+        execution_context_class=FastExecutor if fast else EarlyExecutor,
     )
 
 
