@@ -100,9 +100,9 @@ def summary_of(gateway: Gateway, marker: str) -> str:
 def cancelled_v2(gateway: Gateway) -> float:
     """The gateway's count of v2 list requests it abandoned (its /metrics)."""
     for line in gateway.client.get("/metrics").text.splitlines():
-        if line.startswith("casegraph_upstream_requests_total{") and 'status="cancelled"' in line:
-            if 'route="/api/v2/cases"' in line:
-                return float(line.rsplit(" ", 1)[1])
+        wanted = ('status="cancelled"', 'route="/api/v2/cases"')
+        if line.startswith("casegraph_upstream_requests_total{") and all(w in line for w in wanted):
+            return float(line.rsplit(" ", 1)[1])
     return 0.0
 
 
