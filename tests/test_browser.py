@@ -1,7 +1,8 @@
 """GraphiQL in a real browser: Debian's chromium, driven headless by playwright (`executable_path`: nothing is
 downloaded), on `casegraph demo` run as a process. Every request that is not to the gateway on loopback is
 aborted, so the page must work with no internet: it renders, runs the README's first example query and shows
-its data, the docs pane shows `Case` with its description, and the explorer is open on `cases`.
+its data, the docs pane shows `Case` with its description, the explorer is open on `cases`, and a query with
+`@defer` shows the v1 cases before its deferred part (the v2 data) arrives.
 
 A failed test leaves a screenshot and the page's console in tests/artifacts/ (ignored by git).
 `make test` installs chromium when it is missing (apt-get, as root).
@@ -36,8 +37,14 @@ WAIT_MS = 15_000  # the most any step may take (a bound, not a measurement)
 
 
 @pytest.fixture(scope="module")
-def demo(logs_dir: Path) -> Iterator[Process]:
-    port, upstream_port = free_port(), free_port()
+def upstream_port() -> int:
+    """The port of the demo's upstream (its fault injection and request log are there)."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def demo(logs_dir: Path, upstream_port: int) -> Iterator[Process]:
+    port = free_port()
     args = ["demo", "--port", str(port), "--upstream-port", str(upstream_port)]
     process = start(args, port, logs_dir / "demo.log", "/healthz")
     yield process
@@ -158,3 +165,43 @@ def test_the_explorer_is_open_and_lists_cases(graphiql: Visit):
     expect(
         graphiql.page.locator('.graphiql-sidebar button[aria-label="Hide GraphiQL Explorer"]')
     ).to_have_count(1)
+
+
+DEFERRED = "{ legacyCases(perPage: 20) { items { legacyId caseNumber ... @defer { case { caseId name status } } } } }"
+
+
+def test_a_deferred_part_is_shown_when_it_arrives(graphiql: Visit, upstream_port: int):
+    upstream = httpx.Client(base_url=f"http://127.0.0.1:{upstream_port}", timeout=10)
+    page = graphiql.page
+    page.eval_on_selector(".graphiql-query-editor .CodeMirror", f"e => e.CodeMirror.setValue({DEFERRED!r})")
+    upstream.delete("/_demo/requests").raise_for_status()
+    upstream.post("/_demo/faults", json={"paths": ["/api/v2/cases"], "latency_ms": 1500}).raise_for_status()
+    try:
+        page.click(".graphiql-execute-button")
+        page.wait_for_function(
+            "() => document.querySelector('.result-window .CodeMirror').CodeMirror.getValue().includes('caseNumber')"
+        )
+        shown = graphiql.editor(".result-window")
+        # the 20 v1 cases are on screen while the upstream still holds the v2 call
+        v2 = [r for r in upstream.get("/_demo/requests").json()["requests"] if r["path"] == "/api/v2/cases"]
+        assert v2 == []
+        first = json.loads(shown)
+        items = first["data"]["legacyCases"]["items"]
+        # (a case without a v2 link has its null at once: nothing to wait for)
+        assert len(items) == 20 and all(item.get("case") is None for item in items)
+        page.wait_for_function(
+            "() => document.querySelector('.result-window .CodeMirror').CodeMirror.getValue().includes('caseId')"
+        )
+        page.wait_for_function(
+            "() => !document.querySelector('.result-window .CodeMirror').CodeMirror.getValue().includes('hasNext\": true')"
+        )
+        whole = json.loads(graphiql.editor(".result-window"))
+        cases = [item.get("case") for item in whole["data"]["legacyCases"]["items"]]
+        assert sum(case is not None for case in cases) >= 15
+        assert [i["legacyId"] for i in whole["data"]["legacyCases"]["items"]] == [
+            i["legacyId"] for i in items
+        ]
+        assert graphiql.errors == [] and graphiql.blocked == []
+    finally:
+        upstream.delete("/_demo/faults")
+        upstream.close()

@@ -5,6 +5,9 @@ a client going away mid-stream, and (in process, traced) the operation span and 
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,8 +21,9 @@ from opentelemetry.trace import SpanKind
 from gateway.graphql_http import accepts_multipart, multipart_delivery
 from gateway.limits import Limits
 from gateway.plan import check
-from tests.support import AUTH, Gateway, Upstream, wait_for
+from tests.support import AUTH, DEMO_TOKEN, Gateway, Upstream, wait_for
 from tests.test_plan import plan_of
+from tests.test_relay_client import NODE, NODE_DIR
 from tests.test_tracing import traced  # noqa: F401 - a fixture
 
 # the query: the v1 page at once, each case's v2 case when the v2 API has answered
@@ -307,6 +311,40 @@ def test_a_client_gone_mid_stream_stops_the_work(gateway, upstream):
         assert wait_for(lambda: cancelled_v2(gateway) == cancelled_before + 1, "the v2 call cancelled")
         # (the held call ends upstream on its own: wait for it, so no later test's request log sees it)
         time.sleep(max(0.0, 3.5 - (time.perf_counter() - started)))
+
+
+@pytest.mark.skipif(
+    NODE is None or not (NODE_DIR / "node_modules" / "@apollo" / "client").is_dir(),
+    reason="node or tests/node/node_modules is missing (`make test` runs `npm ci` in tests/node)",
+)
+def test_apollo_client_sees_the_v1_cases_before_the_v2_data(gateway, upstream):
+    with upstream.clean():
+        upstream.fault(**V2_SLOW)
+        run = subprocess.run(
+            [NODE, "defer.mjs", f"{gateway.url}/graphql", upstream.url],  # type: ignore[list-item]
+            cwd=NODE_DIR,
+            env={**os.environ, "CASEGRAPH_TOKEN": DEMO_TOKEN},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 0, run.stderr
+        sent = [r["path"] for r in upstream.requests()]
+    emitted = json.loads(run.stdout)
+    # the observable emits the 20 v1 cases while the v2 call is still held upstream, then the v2 data
+    first, last = emitted[0], emitted[-1]
+    assert len(emitted) >= 2
+    assert first == {
+        "dataState": "streaming",
+        "loading": True,
+        "items": 20,
+        "withCase": 0,
+        "errors": [],
+        "v2Answered": 0,
+    }
+    assert last["dataState"] == "complete" and last["withCase"] >= 15 and last["v2Answered"] == 1
+    assert [code for _, code in last["errors"]] == ["NOT_FOUND"] * len(last["errors"])
+    assert sent == ["/api/v1/cases", "/api/v2/cases"]
 
 
 # --- traced, in process ---------------------------------------------------------------------------------
