@@ -412,7 +412,13 @@ def error_for_status(
                 f"No credential was sent (no Authorization header), and the {api} upstream requires one."
             )
             return _marked(Unauthenticated(message), False)
-        return _marked(Unauthenticated(f"The {api} upstream refused the credentials."), False)
+        message = f"The {api} upstream refused the credentials."
+        if " " not in credential.header:  # a token without its scheme (or a scheme without its token)
+            message += (
+                " The Authorization header is one word: the upstreams expect a scheme and a token,"
+                " `Authorization: Bearer <token>`."
+            )
+        return _marked(Unauthenticated(message), False)
     if status == 403:
         return _marked(Forbidden(f"The {api} upstream does not allow this."), False)
     if status == 400:
