@@ -34,7 +34,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VENDOR = ROOT / "gateway" / "static" / "vendor"
+VENDOR = ROOT / "gateway" / "http" / "static" / "vendor"
 MANIFEST = "manifest.json"
 LICENSES = "THIRD_PARTY_LICENSES.txt"
 
