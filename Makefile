@@ -51,10 +51,12 @@ test: $(STAMP) $(CHECKOV) ## every test, as CI runs it (as root: apt-get install
 	command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
 	test -d tests/node/node_modules || (cd tests/node && npm ci --no-audit --no-fund)
 	$(BIN)/ruff check gateway tests bench scripts
+	$(BIN)/lint-imports
 	CASEGRAPH_TOOLS=required $(BIN)/python -m pytest
 
-lint: $(STAMP) ## ruff check and ruff format --check
+lint: $(STAMP) ## ruff check, ruff format --check and lint-imports (the layers)
 	$(BIN)/ruff check gateway tests bench scripts
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check gateway tests bench scripts
 
 # The benchmark (bench/run.py): demo upstream and gateway as processes, load from wrk; results in bench/results/.

@@ -88,8 +88,8 @@ async def record(query: str) -> Recorded:
 
 
 def services_with(transport: httpx.AsyncBaseTransport | None = None) -> Any:
+    from gateway.http.services import Services
     from gateway.ops.config import load_settings
-    from gateway.schema.context import Services
     from gateway.upstream.cache import UpstreamCache
     from gateway.upstream.http import UpstreamHTTP
     from gateway.upstream.v1 import V1API

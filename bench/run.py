@@ -415,10 +415,11 @@ def execution_cpu(rounds: int) -> dict[str, float]:
     import orjson
 
     from gateway.http.endpoint import encode_answer
+    from gateway.http.services import Services
     from gateway.ops.config import load_settings
     from gateway.ops.tuning import tune_process
     from gateway.planning.executable import build_schema
-    from gateway.schema.context import Context, Services
+    from gateway.schema.context import Context
     from gateway.upstream.credentials import Caller, credential_for
     from gateway.upstream.decoding import json_decode
     from gateway.upstream.http import decode_body

@@ -22,9 +22,10 @@ from hypothesis import strategies as st
 
 from gateway.demo import create_app as create_demo
 from gateway.http.endpoint import encode_answer, format_error
+from gateway.http.services import Services
 from gateway.ops.config import load_settings
 from gateway.planning.executable import build_schema
-from gateway.schema.context import Context, Services
+from gateway.schema.context import Context
 from gateway.upstream.cache import UpstreamCache
 from gateway.upstream.credentials import Caller, credential_for
 from gateway.upstream.decoding import FULL, Decoders

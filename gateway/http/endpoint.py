@@ -31,7 +31,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import orjson
@@ -65,14 +65,15 @@ from gateway.http.incremental import (
     IncrementalAnswer,
     multipart_part,
 )
-from gateway.http.observe import Operation, operation_of
 from gateway.http.response_cache import Kept, response_key
+from gateway.http.services import Services
 from gateway.http.turns import BODY_TIMEOUT, CREDENTIAL_SHARE, OVERLOADED, Turns, holder_of, share
 from gateway.ops import metrics, tracing
 from gateway.ops.errors import GatewayError, is_wrong_shape
 from gateway.ops.logs import one_line
-from gateway.planning.limits import is_token_limit
-from gateway.schema.context import Context, Services
+from gateway.planning.limits import Limits, is_token_limit
+from gateway.planning.plan import Operation, OperationPlan, operation_of
+from gateway.schema.context import Context
 from gateway.upstream.credentials import Caller, Credential, UnsendableCredential, credential_for
 
 log = logging.getLogger("gateway.requests")
@@ -361,13 +362,13 @@ class GraphQLEndpoint:
                 finally:
                     outcome.parts = answer.parts
                     outcome.upstream = stats.counts()
-                    span.executed(context, request.variables, len(answer.errors))
+                    executed(span, context, request.variables, len(answer.errors))
                     if answer.errors:
                         self.schema.process_errors(answer.errors)
                 return
         finally:
             context.release()
-        span.executed(context, request.variables, len(result.errors or ()))
+        executed(span, context, request.variables, len(result.errors or ()))
         outcome.upstream = stats.counts()
         errors = [format_error(error) for error in result.errors] if result.errors else None
         if result.data is None and result.errors and all(error.path is None for error in result.errors):
@@ -548,3 +549,15 @@ def check_operation(operation: Operation, request: GraphQLRequest) -> None:
             f"{operation.kind.capitalize()}s are not allowed over GET: use POST.",  # type: ignore[union-attr]
             {"Allow": "POST"},
         )
+
+
+def executed(
+    span: tracing.OperationSpan, context: Context, variables: dict[str, Any] | None, errors: int
+) -> None:
+    """The operation's span learns how it was planned, what it costs for these variables, and its errors."""
+    plan = cast(OperationPlan | None, context.plan)
+    if plan is None:
+        span.executed(None, None, errors)
+        return
+    cost = plan.cost(variables or {}, Limits.from_settings(context.settings))
+    span.executed("reused" if context.plan_reused else "compiled", cost, errors)

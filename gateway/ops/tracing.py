@@ -41,7 +41,6 @@ from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.ops.config import ConfigError
-from gateway.planning.limits import Limits
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -263,17 +262,16 @@ class OperationSpan(CurrentSpan):
             attributes["casegraph.response_cache"] = response_cache
         self.span.set_attributes(attributes)
 
-    def executed(self, context: Any, variables: Mapping[str, Any] | None, errors: int) -> None:
-        """What execution found: the operation plan (`context.plan`, `gateway/planning/plan.py`) reused or compiled
-        for this request and its cost for these variables (the upstream calls it may make at most), and the
-        number of errors of the answer."""
+    def executed(self, plan: str | None, cost: int | None, errors: int) -> None:
+        """What execution found: whether the operation plan (`gateway/planning/plan.py`) was `reused` or
+        `compiled` for this request (None: not planned), its cost for these variables (the upstream calls it
+        may make at most), and the number of errors of the answer."""
         if self.span is None:
             return
         attributes: dict[str, Any] = {"casegraph.graphql.errors": errors} if errors else {}
-        plan = context.plan
         if plan is not None:
-            attributes["casegraph.plan"] = "reused" if context.plan_reused else "compiled"
-            attributes["casegraph.cost"] = plan.cost(variables or {}, Limits.from_settings(context.settings))
+            attributes["casegraph.plan"] = plan
+            attributes["casegraph.cost"] = cost
         self.span.set_attributes(attributes)
 
 

@@ -17,7 +17,6 @@ two paths give byte-identical answers.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -40,25 +39,6 @@ from gateway.schema.declarations import COMPUTE, declared, is_plain, upstream_ke
 Projection = Callable[[Any, Any], Any]  # (upstream object, the request's context) -> its answer
 # One object's plan: its compiled projection and the fields it leaves to graphql-core.
 Plan = tuple[Projection, list[tuple[str, Any]]]
-
-
-def passes_strings_unchanged(serialise: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Mark a scalar serialiser that returns a string as it is: the projection then copies such strings."""
-    serialise._passes_strings_unchanged = True  # type: ignore[attr-defined]
-    return serialise
-
-
-def passes_strings_matching(
-    pattern: re.Pattern[str],
-) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
-    """Mark a scalar serialiser that returns a string matching `pattern` as it is (and refuses other strings):
-    the projection copies such strings after the same match, and leaves the others to the serialiser."""
-
-    def mark(serialise: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        serialise._string_check = pattern.fullmatch  # type: ignore[attr-defined]
-        return passes_strings_unchanged(serialise)
-
-    return mark
 
 
 class GiveUp(Exception):

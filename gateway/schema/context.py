@@ -1,50 +1,42 @@
-"""Process-wide services and the per-request context handed to every resolver."""
+"""The per-request context handed to every resolver."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
+from typing import Protocol
 
-from gateway.http.apq import PersistedQueries
-from gateway.http.response_cache import ResponseCache
 from gateway.ops.config import Settings
-from gateway.planning.plan import OperationPlan
-from gateway.upstream.cache import UpstreamCache
 from gateway.upstream.credentials import Caller
 from gateway.upstream.decoding import FULL, Decoders
-from gateway.upstream.http import UpstreamHTTP
 from gateway.upstream.loaders import Loaders
 from gateway.upstream.v1 import V1API
 from gateway.upstream.v2 import V2API
 
 
-@dataclass
-class Services:
-    """What lives as long as the process: settings and the pooled upstream client."""
+class Upstreams(Protocol):
+    """What a request's resolvers use of the process's services (`gateway.http.services.Services`): the
+    settings and the two upstream APIs."""
 
-    settings: Settings
-    cache: UpstreamCache
-    http: UpstreamHTTP
-    v1: V1API
-    v2: V2API
-    responses: ResponseCache | None = None  # whole answers; made from `cache` unless given
-    persisted: PersistedQueries = field(init=False)  # APQ queries, in the cache's store
+    @property
+    def settings(self) -> Settings: ...
 
-    def __post_init__(self) -> None:
-        if self.responses is None:
-            self.responses = ResponseCache(self.cache, self.settings.response_cache)
-        settings = self.settings
-        self.persisted = PersistedQueries(self.cache, settings.apq_ttl, settings.persisted_queries)
+    @property
+    def v1(self) -> V1API: ...
 
-    @classmethod
-    def create(cls, settings: Settings) -> Services:
-        cache = UpstreamCache(settings)
-        http = UpstreamHTTP(settings, cache)
-        return cls(settings, cache, http, V1API(http, settings.v1_base), V2API(http, settings.v2_base))
+    @property
+    def v2(self) -> V2API: ...
 
-    async def aclose(self) -> None:
-        await self.http.aclose()
-        await self.cache.aclose()
+
+class Planned(Protocol):
+    """What the request's context uses of its operation's plan (`gateway.planning.plan.OperationPlan`)."""
+
+    @property
+    def decoders(self) -> Decoders: ...
+
+    def reaches(self, response_key: str, *path: str) -> bool:
+        """Whether the root field `response_key` selects fields named `path` below it (a lookahead)."""
+        ...
 
 
 @dataclass
@@ -52,12 +44,12 @@ class Context:
     """One GraphQL request: who is asking (credential, upstream cost so far), the operation's plan (set once
     it is planned, before execution) and its own dataloaders, made on first use."""
 
-    services: Services
+    services: Upstreams
     caller: Caller
-    plan: OperationPlan | None = None
+    plan: Planned | None = None
     plan_reused: bool = False
 
-    def use_plan(self, plan: OperationPlan, reused: bool) -> None:
+    def use_plan(self, plan: Planned, reused: bool) -> None:
         """The plan this request executes (`gateway.planning.plan.Planner`, after validation)."""
         self.plan, self.plan_reused = plan, reused
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from gateway.schema.case import Case
 from gateway.schema.context import Context
 from gateway.schema.declarations import V2_BY_IDS, derived, fetching
 from gateway.schema.node import Node, global_id
@@ -14,6 +13,9 @@ from gateway.schema.page import PageInfo
 from gateway.schema.scalars import Date, DateTime
 from gateway.upstream.links import REFERENCES, reference_labels, v2_id_of
 from gateway.upstream.loaders import now_or_later
+
+if TYPE_CHECKING:
+    from gateway.schema.case import Case
 
 Parent = strawberry.Parent[dict[str, Any]]
 Info = strawberry.Info[Context]
@@ -141,7 +143,9 @@ class LegacyCase(Node):
         returns="v2.case",
         compute=linked_case,
     )
-    def case(self, parent: Parent, info: Info) -> Case | None:
+    def case(
+        self, parent: Parent, info: Info
+    ) -> Annotated[Case, strawberry.lazy("gateway.schema.case")] | None:
         return linked_case(parent, info.context)  # type: ignore[no-any-return]
 
 
