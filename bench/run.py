@@ -414,7 +414,7 @@ def execution_cpu(rounds: int) -> dict[str, float]:
     """
     import orjson
 
-    from gateway.http.endpoint import encode_answer
+    from gateway.http.answer import encode_answer
     from gateway.http.services import Services
     from gateway.ops.config import load_settings
     from gateway.ops.tuning import tune_process

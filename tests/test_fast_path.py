@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.demo import create_app as create_demo
-from gateway.http.endpoint import encode_answer, format_error
+from gateway.http.answer import encode_answer, format_error
 from gateway.http.services import Services
 from gateway.ops.config import load_settings
 from gateway.planning.executable import build_schema

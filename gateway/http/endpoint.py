@@ -4,7 +4,7 @@
                   -> the caller's credential, the persisted query, the operation the request names
                   -> an answer kept whole in the response cache, or execution through the schema's own API
                      (`schema.execute`)
-                  -> one `Outcome`: the HTTP response, the request metrics and the one summary log line
+                  -> one `Outcome` (`gateway/http/answer.py`): the HTTP response, the request metrics and the one summary log line
 
 **Incremental answers** (`@defer`, `@stream`: `gateway/http/incremental.py`, docs/incremental.md) go out part by
 part as `multipart/mixed` to a client that accepts it, merged into one JSON answer to any other. The parts are
@@ -26,28 +26,23 @@ the requests being answered (a 503 costs a wait, not just a round trip).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
-import msgspec
-import orjson
 import strawberry
-from graphql import ExperimentalIncrementalExecutionResults, GraphQLError
+from graphql import ExperimentalIncrementalExecutionResults
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.types.graphql import OperationType
 
 from gateway.http import graphiql
+from gateway.http.answer import Outcome, Stream, encode_answer, format_error, result_of, with_extensions
 from gateway.http.apq import PersistedQueryError
 from gateway.http.graphql_http import (
-    CONTENT_TYPES,
     GRAPHQL_RESPONSE_JSON,
-    JSON,
     GraphQLRequest,
     Refusal,
     answer_media,
@@ -59,86 +54,26 @@ from gateway.http.graphql_http import (
     wants_graphiql,
 )
 from gateway.http.incremental import (
-    CLOSE,
-    DELIMITER,
-    MULTIPART_CONTENT_TYPE,
     IncrementalAnswer,
-    multipart_part,
 )
 from gateway.http.response_cache import Kept, response_key
 from gateway.http.services import Services
 from gateway.http.turns import BODY_TIMEOUT, CREDENTIAL_SHARE, OVERLOADED, Turns, holder_of, share
 from gateway.ops import metrics, tracing
-from gateway.ops.errors import GatewayError, is_wrong_shape
-from gateway.ops.logs import one_line
-from gateway.planning.limits import Limits, is_token_limit
+from gateway.ops.errors import error_body
+from gateway.planning.limits import Limits
 from gateway.planning.plan import Operation, OperationPlan, operation_of
 from gateway.schema.context import Context
-from gateway.upstream.credentials import Caller, Credential, UnsendableCredential, credential_for
+from gateway.upstream.credentials import Caller, CallStats, Credential, UnsendableCredential, credential_for
 
 log = logging.getLogger("gateway.requests")
 
-INTERNAL = {"code": "INTERNAL_SERVER_ERROR"}
-WRONG_SHAPE = "The upstream answered this field with a value of the wrong shape."
 ALLOWED = {
     "GET": frozenset({OperationType.QUERY}),
     # the schema has no mutations or subscriptions: validation says so
     "POST": frozenset({OperationType.QUERY, OperationType.MUTATION, OperationType.SUBSCRIPTION}),
 }
 RETRY_AFTER = 1  # seconds a shed request is told to wait
-
-
-def format_error(error: GraphQLError) -> dict[str, Any]:
-    """An error as the client sees it: always an `extensions.code`, never an internal detail.
-
-    Errors without a path come from parsing, validation or variable coercion: their message is for the
-    caller. Field errors keep the message of a `GatewayError`; a value graphql-core could not complete is the
-    upstream's (UPSTREAM_BAD_RESPONSE, without the value); anything else is masked (and logged).
-    """
-    formatted: dict[str, Any] = dict(error.formatted)
-    original = error.original_error
-    if error.path is None:
-        if (error.extensions or {}).get("code"):  # a limit's own code (gateway/planning/limits.py)
-            code = error.extensions["code"]  # type: ignore[index]
-        elif is_token_limit(error):
-            code = "QUERY_TOO_LARGE"
-        elif error.message.startswith("Syntax Error"):
-            code = "GRAPHQL_PARSE_FAILED"
-        elif error.message.startswith("Variable '$"):
-            code = "BAD_USER_INPUT"
-        else:
-            code = "GRAPHQL_VALIDATION_FAILED"
-        formatted["extensions"] = {**(error.extensions or {}), "code": code}
-    elif isinstance(original, GatewayError):
-        formatted["extensions"] = original.extensions
-    elif is_wrong_shape(error):
-        formatted["message"] = WRONG_SHAPE
-        formatted["extensions"] = {"code": "UPSTREAM_BAD_RESPONSE"}
-    else:
-        formatted["message"] = "Internal server error."
-        formatted["extensions"] = INTERNAL
-    return formatted
-
-
-ENCODER = msgspec.json.Encoder()
-
-
-def encode_answer(answer: Any) -> bytes:
-    """An answer as JSON bytes, by msgspec: it writes the objects decoded straight into their answers
-    (`gateway/planning/structs.py`) and the dicts of the other paths alike (orjson would write floats past 1e16
-    differently, and refuses integers past 64 bits)."""
-    return ENCODER.encode(answer)
-
-
-def error_body(message: str, code: str, **extensions: Any) -> bytes:
-    return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code, **extensions}}]})
-
-
-def with_extensions(encoded: bytes, extensions: dict[str, Any] | None) -> bytes:
-    """An encoded answer object (`{"data": ...}`) with `extensions` added as its last entry."""
-    if not extensions:
-        return encoded
-    return b'%s,"extensions":%s}' % (encoded[:-1], orjson.dumps(extensions))
 
 
 def label_of(operation: Operation) -> str:
@@ -160,46 +95,6 @@ def client_address(scope: Scope) -> str:
     """The client's address as the server resolved it (from trusted proxies only: FORWARDED_ALLOW_IPS)."""
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
-
-
-@dataclass
-class Outcome:
-    """What became of one request: filled in by each step of the pipeline, then turned into the response,
-    the request metrics and the summary log line."""
-
-    status: int = 500
-    body: bytes = b""
-    media: str = JSON  # the answer's media type
-    headers: dict[str, str] = field(default_factory=dict)
-    # ok, partial (field errors), rejected (refused before execution), error, shed, cancelled (the client went
-    # away during a multipart answer)
-    result: str = "error"
-    operation: str | None = None  # the operation's name as the client gave it
-    label: str = "unknown"  # the metrics' `operation`; unknown: no document read
-    upstream: dict[str, int] = field(default_factory=dict)  # calls, sharedCalls, cacheHits
-    response_cache: str | None = None  # hit / miss (None: not looked up)
-    persisted_query: str | None = None  # hit / miss / sent / registered / refused
-    page: Response | None = None  # an answer that is no GraphQL response (GraphiQL's page)
-    parts: int = 0  # the parts of an incremental answer (0: not incremental)
-    streamed: bool = False  # sent part by part as multipart/mixed (the response is gone)
-
-    def refused(self, refusal: Refusal, method: str) -> None:
-        self.status = refusal.status_for(self.media)
-        self.body = refusal.body()
-        self.result = "rejected"
-        self.headers.update(refusal.headers)
-        self.headers.update(cache_headers(None, False) if method == "GET" else {"Cache-Control": "no-store"})
-
-    def failed(self, exc: Exception) -> None:
-        """A bug: 500, the details in one log line only."""
-        log.error("internal error answering the request: %s", one_line(exc))
-        self.status, self.result, self.media, self.headers = 500, "error", JSON, {}
-        self.body = error_body("Internal server error.", "INTERNAL_SERVER_ERROR")
-
-    def response(self) -> Response:
-        if self.page is not None:
-            return self.page
-        return Response(self.body, self.status, self.headers, media_type=CONTENT_TYPES[self.media])
 
 
 class GraphQLEndpoint:
@@ -413,7 +308,7 @@ class GraphQLEndpoint:
 
             await stream.parts(outcome, parts())
         if outcome.result != "cancelled":
-            outcome.result = _result_of(answer.errors, answer.data_missing)
+            outcome.result = result_of(answer.errors, answer.data_missing)
 
     async def _single_part(self, request: GraphQLRequest, outcome: Outcome, stream: Stream | None) -> None:
         """An answer as the one part of a multipart/mixed body, for a client that accepts nothing else."""
@@ -429,8 +324,8 @@ class GraphQLEndpoint:
 
     def _reused(self, kept: Kept, request: GraphQLRequest, outcome: Outcome) -> None:
         outcome.status, outcome.result, outcome.response_cache = 200, kept.outcome, "hit"
-        outcome.upstream = {"calls": 0, "sharedCalls": 0, "cacheHits": kept.answers}
-        extensions = {"upstream": outcome.upstream, "cacheControl": {"fromCache": True}}
+        outcome.upstream = CallStats(cache_hits=kept.answers).counts()
+        extensions = {"upstream": outcome.upstream, "cacheControl": {"fromCache": True}}  # the whole answer
         outcome.body = with_extensions(kept.body, extensions)
         if request.method == "GET":
             outcome.headers.update(cache_headers(kept.expires_at, self.settings.auth_mode == "token"))
@@ -468,69 +363,6 @@ class GraphQLEndpoint:
             duration_ms,
             extra={"fields": fields},
         )
-
-
-def _result_of(errors: list[GraphQLError], data_missing: bool) -> str:
-    return "ok" if not errors else ("error" if data_missing else "partial")
-
-
-@dataclass(frozen=True, slots=True)
-class Stream:
-    """The ASGI channel of one request, to send an answer part by part."""
-
-    receive: Receive
-    send: Send
-
-    async def parts(self, outcome: Outcome, parts: AsyncIterator[bytes]) -> None:
-        """Send `parts` (encoded JSON) as a multipart/mixed body, each as soon as it is made, while listening
-        for the client going away: then the parts' producer is cancelled (graphql-core's work for the later
-        parts with it) and the outcome is `cancelled`. A failure after the first byte can only end the body
-        early (logged; the client sees no closing delimiter)."""
-        outcome.streamed = True
-        headers = {**outcome.headers, "Content-Type": MULTIPART_CONTENT_TYPE}
-        await self.send(
-            {
-                "type": "http.response.start",
-                "status": outcome.status,
-                "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
-            }
-        )
-
-        async def write() -> None:
-            body = DELIMITER
-            try:
-                async for encoded in parts:
-                    await self.send(
-                        {
-                            "type": "http.response.body",
-                            "body": body + multipart_part(encoded),
-                            "more_body": True,
-                        }
-                    )
-                    body = b""
-            except Exception as exc:
-                log.error("internal error while sending a multipart answer: %s", one_line(exc))
-                outcome.result = "error"
-                await self.send({"type": "http.response.body", "body": b"", "more_body": False})
-                return
-            await self.send({"type": "http.response.body", "body": CLOSE, "more_body": False})
-
-        async def gone() -> None:
-            while (await self.receive())["type"] != "http.disconnect":
-                pass
-
-        writing, watching = asyncio.ensure_future(write()), asyncio.ensure_future(gone())
-        try:
-            await asyncio.wait((writing, watching), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watching.cancel()
-            if not writing.done():
-                writing.cancel()
-                outcome.result = "cancelled"
-            with contextlib.suppress(asyncio.CancelledError):
-                await writing
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching
 
 
 def check_operation(operation: Operation, request: GraphQLRequest) -> None:

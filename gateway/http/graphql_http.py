@@ -39,6 +39,8 @@ from starlette.requests import Request
 
 from gateway.http.apq import PersistedQueryError, requested_hash
 from gateway.http.incremental import MULTIPART_MIXED
+from gateway.ops.bodies import read_capped
+from gateway.ops.errors import error_body
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
@@ -69,7 +71,7 @@ class Refusal(Exception):
         return 200 if self.well_formed and media == JSON else self.status
 
     def body(self) -> bytes:
-        return orjson.dumps({"errors": [{"message": self.message, "extensions": {"code": self.code}}]})
+        return error_body(self.message, self.code)
 
 
 def bad_request(message: str) -> Refusal:
@@ -282,17 +284,9 @@ def body_timeout(seconds: float) -> Refusal:
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The body, refused (413) past `max_bytes`: at once when Content-Length says so, else while it streams in."""
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
-        raise too_large(max_bytes)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise too_large(max_bytes)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_capped(
+        request.headers.get("content-length"), request.stream(), max_bytes, lambda size: too_large(max_bytes)
+    )
 
 
 def _typed(params: dict[str, Any], method: str, media: str, multipart: str | None) -> GraphQLRequest:

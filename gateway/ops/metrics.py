@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import re
+from functools import lru_cache
 from typing import Any
 
 from prometheus_client import (
@@ -133,9 +134,11 @@ def operation_label(name: str | None) -> str:
     return name
 
 
+@lru_cache(maxsize=256)
 def route_template(path: str) -> str:
-    """An upstream path with its ids as `{id}`: `/api/v2/cases/12/activities` -> `/api/v2/cases/{id}/activities`.
-    A base URL's own path before `/api/` is dropped."""
+    """An upstream path with its ids as `{id}`: `/api/v2/cases/12/activities` -> `/api/v2/cases/{id}/activities`
+    (the metrics' `route` label, the upstream spans' name and `url.template`). A base URL's own path before
+    `/api/` is dropped."""
     start = path.find("/api/")
     return _ID_SEGMENT.sub("/{id}", path[start:] if start >= 0 else path)
 

@@ -29,7 +29,6 @@ only the names and values set here.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, MutableMapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Self
@@ -41,6 +40,7 @@ from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.ops.config import ConfigError
+from gateway.ops.metrics import route_template
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 SERVICE_NAME = "casegraph"
 EXPORTERS = ("otlp", "console")
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
-_ID_SEGMENT = re.compile(r"/[0-9]+(?=/|$)")
 
 _tracer: Tracer | None = None  # set by `install`: tracing is on in this process
 
@@ -293,12 +292,6 @@ def operation_span(name: str | None, kind: str | None) -> OperationSpan:
 
 
 # --- upstream requests ----------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=256)
-def route_template(path: str) -> str:
-    """An upstream path with its case ids as `{case_id}`: `/api/v2/cases/{case_id}/activities`."""
-    return _ID_SEGMENT.sub("/{case_id}", path)
 
 
 @lru_cache(maxsize=16)
