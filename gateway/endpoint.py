@@ -290,6 +290,11 @@ class GraphQLEndpoint:
         finally:
             context.release()
         span.executed(context, request.variables, len(result.errors or ()))
+        if context.plan is not None:  # executed (else refused before execution)
+            route = context.route
+            fallback = route.fallback.value if route.fallback is not None else "none"
+            metrics.observe_execution(route.path, fallback)
+            log.debug("executed by %s (fallback: %s)", route.path, fallback)
         stats = context.caller.stats
         outcome.upstream = {
             "calls": stats.upstream_calls,

@@ -11,9 +11,8 @@ import pytest
 from graphql import parse
 
 from gateway.limits import Limits
-from gateway.plan import check_document
 from gateway.schema import schema
-from tests.support import Gateway, Upstream
+from tests.support import Gateway, Upstream, check_document
 
 V2 = """query($first: Int, $after: String, $last: Int, $before: String, $filter: CaseFilter) {
   casesConnection(first: $first, after: $after, last: $last, before: $before, filter: $filter) {

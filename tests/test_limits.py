@@ -8,9 +8,8 @@ import pytest
 from graphql import get_introspection_query, parse
 
 from gateway.limits import Limits
-from gateway.plan import check_document
 from gateway.schema import schema
-from tests.support import AUTH, Gateway, Upstream, start_gateway, stop
+from tests.support import AUTH, Gateway, Upstream, check_document, start_gateway, stop
 
 DEEP = "{ legacyCase(id: 1001) { case { legacyCase { case { legacyCase { case { legacyCase { case { legacyCase { case { caseId } } } } } } } } } } }"
 ALIASES = "{ case(id: 1) { %s } }" % " ".join(f"a{i}: caseId" for i in range(31))

@@ -83,7 +83,7 @@ def build_schema(fast: bool = True) -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
         config=StrawberryConfig(default_resolver=read_field, scalar_map=SCALARS),
-        extensions=[UpstreamReport, Planner],
+        extensions=[UpstreamReport, Planner.factory(passes_answers=fast)],
         execution_context_class=FastExecutor if fast else None,
     )
 

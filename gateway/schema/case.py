@@ -17,6 +17,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
+from gateway.config import Settings
 from gateway.context import Context
 from gateway.cost import (
     ACTIVITIES_WINDOW,
@@ -97,7 +98,7 @@ def related_cases_connection(kind: str, id_key: str, what: str) -> Any:
 def page_of(key: str) -> Any:
     """A `PageMeta` page field: the page number in the upstream's page URL under `key` (never the URL)."""
 
-    def page(meta: Any, context: Context) -> int | None:
+    def page(meta: Any, settings: Settings) -> int | None:
         return page_number(upstream_object(meta).get(key))
 
     return page
@@ -211,7 +212,7 @@ class LinkedCaseRef:
     name: str | None = strawberry.field(description="The linked case's name.")
 
 
-def sla_status(sla: dict[str, Any], context: Context) -> SLAStatus:
+def sla_status(sla: dict[str, Any], settings: Settings) -> SLAStatus:
     """`SLA.status`, from the SLA's `exceeded` and `percent_elapsed`."""
     sla = upstream_object(sla)
     if sla.get("exceeded"):
@@ -219,12 +220,12 @@ def sla_status(sla: dict[str, Any], context: Context) -> SLAStatus:
     elapsed = sla.get("percent_elapsed") or 0
     if not isinstance(elapsed, int | float):
         raise UpstreamBadResponse("The upstream sent an SLA percent_elapsed that is not a number.")
-    if elapsed >= context.settings.sla_warning_percent:
+    if elapsed >= settings.sla_warning_percent:
         return SLAStatus.WARNING
     return SLAStatus.OK
 
 
-def case_global_id(case: dict[str, Any], context: Context) -> str:
+def case_global_id(case: dict[str, Any], settings: Settings) -> str:
     """`Case.id`: the global id of a v2 case."""
     return global_id("Case", case["case_id"])
 
@@ -248,7 +249,7 @@ class SLA:
         compute=sla_status,
     )
     def status(self, parent: Parent, info: Info) -> SLAStatus:
-        return sla_status(parent, info.context)
+        return sla_status(parent, info.context.settings)
 
 
 @strawberry.type(description="One value within a record result.")
@@ -338,17 +339,17 @@ _PAGE = re.compile(r"[?&]page=([0-9]{1,9})(?:&|#|$)")
 class PageMeta:
     @derived("This page's number.", reads=("current_page",), compute=page_of("current_page"))
     def current_page(self, parent: Parent, info: Info) -> int | None:
-        return page_of("current_page")(parent, info.context)  # type: ignore[no-any-return]
+        return page_of("current_page")(parent, info.context.settings)  # type: ignore[no-any-return]
 
     @derived(
         "The previous page's number, if any.", reads=("previous_page",), compute=page_of("previous_page")
     )
     def previous_page(self, parent: Parent, info: Info) -> int | None:
-        return page_of("previous_page")(parent, info.context)  # type: ignore[no-any-return]
+        return page_of("previous_page")(parent, info.context.settings)  # type: ignore[no-any-return]
 
     @derived("The next page's number, if any.", reads=("next_page",), compute=page_of("next_page"))
     def next_page(self, parent: Parent, info: Info) -> int | None:
-        return page_of("next_page")(parent, info.context)  # type: ignore[no-any-return]
+        return page_of("next_page")(parent, info.context.settings)  # type: ignore[no-any-return]
 
     next_page_number: int | None = strawberry.field(description="Number of the next page, if any.")
     per_page: int | None = strawberry.field(description="Items per page.")
@@ -390,7 +391,7 @@ class Case(Node):
 
     @derived("The global ID of the case (see `Query.node`).", reads=("case_id",), compute=case_global_id)
     def id(self, parent: Parent, info: Info) -> strawberry.ID:
-        return case_global_id(parent, info.context)  # type: ignore[return-value]
+        return case_global_id(parent, info.context.settings)  # type: ignore[return-value]
 
     case_id: int = strawberry.field(description="The ID of the case.")
     name: str | None = strawberry.field(description="The case name.")
