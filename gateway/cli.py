@@ -35,6 +35,9 @@ def empty_metrics_dir(path: str) -> None:
             os.remove(os.path.join(path, name))
 
 
+WORKER_HEALTHCHECK_TIMEOUT = 30  # seconds; see serve()
+
+
 def metrics_dir_for_workers() -> None:
     """Workers share their metrics through PROMETHEUS_MULTIPROC_DIR (`gateway/metrics.py`): emptied when
     given, else a temporary directory made here and removed at exit. Set before any worker starts."""
@@ -82,7 +85,16 @@ def serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         # Worker processes each build the app from the environment (HOST/PORT given here apply to all).
         os.environ.update({"HOST": settings.host, "PORT": str(settings.port)})
-        uvicorn.run("gateway.app:create_app", factory=True, workers=args.workers, **common)  # type: ignore[arg-type]
+        # uvicorn pings each worker and replaces one that does not answer within timeout_worker_healthcheck
+        # (5 s by default), also while it starts: on a busy machine importing the app took longer, and the
+        # supervisor killed and restarted its workers forever. A worker that hangs is still replaced.
+        uvicorn.run(
+            "gateway.app:create_app",
+            factory=True,
+            workers=args.workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT,
+            **common,  # type: ignore[arg-type]
+        )
     else:
         uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
     return 0

@@ -47,6 +47,7 @@ from gateway.graphql_http import (
     Refusal,
     answer_media,
     bad_request,
+    body_timeout,
     cache_headers,
     persisted_refusal,
     read_request,
@@ -56,6 +57,7 @@ from gateway.limits import is_token_limit
 from gateway.logs import one_line
 from gateway.observe import Operation, operation_of
 from gateway.response_cache import Kept, response_key
+from gateway.turns import BODY_TIMEOUT, CREDENTIAL_SHARE, OVERLOADED, Turns, holder_of, share
 
 log = logging.getLogger("gateway.requests")
 
@@ -129,6 +131,20 @@ def label_of(operation: Operation) -> str:
     return metrics.operation_label(operation.name)
 
 
+@dataclass(frozen=True, slots=True)
+class Read:
+    """A request as read from HTTP, before it takes a turn."""
+
+    request: GraphQLRequest
+    credential: Credential
+
+
+def client_address(scope: Scope) -> str:
+    """The client's address as the server resolved it (from trusted proxies only: FORWARDED_ALLOW_IPS)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 @dataclass
 class Outcome:
     """What became of one request: filled in by each step of the pipeline, then turned into the response,
@@ -172,69 +188,93 @@ class GraphQLEndpoint:
         self.services = services
         self.settings = services.settings
         self.schema = schema
-        # turns to answer (asyncio's semaphore serves its waiters in order)
-        self.turns = asyncio.Semaphore(self.settings.max_concurrent_requests)
+        total = self.settings.max_concurrent_requests
+        self.turns = Turns(
+            total, share(total, self.settings.caller_share), share(total, self.settings.address_share)
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         started = time.perf_counter()
         outcome = Outcome()
         try:
-            if not await self._turn():
-                self._shed(outcome)
+            try:
+                read = await self._read(request, outcome)  # the body is read before any turn is taken
+            except Exception as exc:
+                outcome.failed(exc)
+                read = None
+            if read is None:
+                await outcome.response()(scope, receive, send)
+                return
+            holder = holder_of(request.headers.get("authorization"), client_address(scope))
+            shed = await self.turns.take(holder, self.settings.queue_timeout)
+            if shed is not None:
+                self._shed(outcome, shed)
                 await outcome.response()(scope, receive, send)
                 return
             metrics.IN_FLIGHT.inc()
             try:
                 try:
-                    await self._answer(request, outcome)
+                    await self._answer(request, read, outcome)
                 except Exception as exc:
                     outcome.failed(exc)
                 await outcome.response()(scope, receive, send)
             finally:
-                self.turns.release()
+                self.turns.release(holder)
                 metrics.IN_FLIGHT.dec()
         finally:
             self._record(request, outcome, time.perf_counter() - started)
 
-    async def _turn(self) -> bool:
-        """Wait for a turn to answer, at most QUEUE_TIMEOUT; False when none came."""
-        if not self.turns.locked():
-            await self.turns.acquire()  # free: taken at once
-            return True
-        try:
-            async with asyncio.timeout(self.settings.queue_timeout):
-                await self.turns.acquire()
-        except TimeoutError:
-            return False
-        return True
-
-    def _shed(self, outcome: Outcome) -> None:
+    def _shed(self, outcome: Outcome, reason: str) -> None:
         limit = self.settings.max_concurrent_requests
+        metrics.shed(reason)
         outcome.status, outcome.result = 503, "shed"
         outcome.headers = {"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"}
+        if reason == OVERLOADED:
+            why = f"The gateway is answering its limit of {limit} requests at once (MAX_CONCURRENT_REQUESTS)"
+        else:
+            which = "credential" if reason == CREDENTIAL_SHARE else "client address"
+            why = (
+                f"Your {which} holds its share of the gateway's {limit} turns (see docs/graphql-over-http.md)"
+            )
         outcome.body = error_body(
-            f"The gateway is answering its limit of {limit} requests at once (MAX_CONCURRENT_REQUESTS) and no "
-            f"turn came within {self.settings.queue_timeout:g} s: retry in {RETRY_AFTER} s.",
+            f"{why} and no turn came within {self.settings.queue_timeout:g} s: retry in {RETRY_AFTER} s.",
             "OVERLOADED",
             retryAfter=RETRY_AFTER,
+            reason=reason,
         )
 
-    async def _answer(self, request: Request, outcome: Outcome) -> None:
+    async def _read(self, request: Request, outcome: Outcome) -> Read | None:
+        """The request as read from HTTP, its body within BODY_TIMEOUT; None when it is answered already
+        (GraphiQL's page, a refusal)."""
         if self.settings.graphiql and wants_graphiql(request):
             outcome.page = graphiql.page(self.settings)  # GraphiQL, for a browser's GET without a query
-            return
+            return None
         try:
             outcome.media = answer_media(request)
-            graphql_request = await read_request(request, outcome.media, self.settings.max_request_bytes)
+            async with asyncio.timeout(self.settings.body_timeout):  # a GET has no body: nothing to wait on
+                graphql_request = await read_request(request, outcome.media, self.settings.max_request_bytes)
             credential = credential_for(self.settings, request.headers.get("authorization"))
+        except UnsendableCredential as exc:
+            outcome.refused(Refusal(400, exc.code, exc.message), request.method)
+            return None
+        except Refusal as refusal:
+            outcome.refused(refusal, request.method)
+            return None
+        except TimeoutError:  # the body did not come in time: 408, and the connection closed
+            outcome.refused(body_timeout(self.settings.body_timeout), request.method)
+            outcome.result = "shed"
+            metrics.shed(BODY_TIMEOUT)
+            return None
+        return Read(graphql_request, credential)
+
+    async def _answer(self, request: Request, read: Read, outcome: Outcome) -> None:
+        graphql_request, credential = read.request, read.credential
+        try:
             query = await self._query(graphql_request, outcome)
             operation = operation_of(query, graphql_request.operation_name, self.settings.max_query_tokens)
             outcome.operation, outcome.label = operation.name, label_of(operation)
             check_operation(operation, graphql_request)
-        except UnsendableCredential as exc:
-            outcome.refused(Refusal(400, exc.code, exc.message), request.method)
-            return
         except Refusal as refusal:
             outcome.refused(refusal, request.method)
             return

@@ -15,7 +15,8 @@ module is its HTTP edge, with no GraphQL execution in it.
   included (parse, validation, variables, operation resolution, query limits, an unknown persisted query);
   with `application/graphql-response+json` a request error gets 400 (404 for an unknown persisted query) and
   its body no `data` entry, while an executed operation gets 200 (field errors included). Malformed requests
-  get 400 either way; an unsupported `Content-Type` 415, a body over `MAX_REQUEST_BYTES` 413, a URL query over
+  get 400 either way; an unsupported `Content-Type` 415, a body over `MAX_REQUEST_BYTES` 413, a body not
+  received within `BODY_TIMEOUT` 408 (and the connection closed), a URL query over
   32 KiB 414, another method than GET and POST 405 (`Allow: GET, POST`), a mutation by GET 405 (`Allow: POST`).
 - **Caching by HTTP**: a GET answered from the response cache says for how long it stays valid,
   `Cache-Control: public, max-age=N` when every caller shares one upstream credential (`AUTH_MODE=token`), else
@@ -231,6 +232,17 @@ def too_large(max_bytes: int) -> Refusal:
         413,
         "REQUEST_TOO_LARGE",
         f"The request body is larger than the {max_bytes} bytes allowed (MAX_REQUEST_BYTES).",
+    )
+
+
+def body_timeout(seconds: float) -> Refusal:
+    """The body did not come within BODY_TIMEOUT: 408, and the connection is closed (what is left of the body
+    is never read)."""
+    return Refusal(
+        408,
+        "REQUEST_TIMEOUT",
+        f"The request body did not arrive within {seconds:g} s (BODY_TIMEOUT).",
+        {"Connection": "close"},
     )
 
 
