@@ -35,8 +35,8 @@ from graphql.pyutils import Path, Undefined
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from gateway.cost import COMPUTE, RESOLVE_NOW, Kind, declared, kind_of, upstream_key
-from gateway.plan import Fallback
+from gateway.planning.plan import Fallback
+from gateway.schema.declarations import COMPUTE, RESOLVE_NOW, Kind, declared, kind_of, upstream_key
 
 Projection = Callable[[Any, Any], Any]  # (upstream object, the request's context) -> its answer
 
@@ -271,15 +271,15 @@ class EarlyExecutor(StrawberryGraphQLCoreExecutionContext):
 
 class FastExecutor(EarlyExecutor):
     """graphql-core's executor, with objects' plain fields completed by compiled projections, and objects
-    decoded straight into their answers (`gateway/structs.py`) passed through as they are. The request's
-    context (`gateway/context.Context`) brings the operation's plan and records the path taken (`Route`)."""
+    decoded straight into their answers (`gateway/planning/structs.py`) passed through as they are. The request's
+    context (`gateway/schema/context.Context`) brings the operation's plan and records the path taken (`Route`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._local: dict[int, tuple[Any, ObjectProjection]] = {}
         manager = self.middleware_manager
         self._fast = not (manager is not None and getattr(manager, "_middleware_resolvers", None))
-        # The operation's plan (gateway/plan.py) keeps the compiled projections: the plan is per document
+        # The operation's plan (gateway/planning/plan.py) keeps the compiled projections: the plan is per document
         # text and @include/@skip values, and holds the parsed document, so its AST nodes (whose ids key the
         # projections) live as long as it. Without a plan they are compiled for this request only.
         context = self.context_value

@@ -1,13 +1,13 @@
 """Upstream objects decoded straight into their answers: copied and derived fields, no resolver.
 
 When every field a selection asks of an object, and of the objects below it, is a copy of an upstream key, a
-field derived from keys the object declares (`gateway/cost.py`: `derived`, `Kind.DERIVE`) or `__typename`, the
+field derived from keys the object declares (`gateway/schema/declarations.py`: `derived`, `Kind.DERIVE`) or `__typename`, the
 object's answer is the upstream object with its keys renamed, reordered, its values checked and its derived
 values added, and msgspec does most of that while it decodes. For such a selection `answer_decoder` makes two
 Struct classes per object type: one whose fields decode from the upstream keys (`rename`) and its twin, with
 the same fields in the same order (the selection's), which encodes under the response keys (msgspec renames
 alike both ways: its issue #828). A generated function switches each decoded object to its twin and computes
-its derived fields from the keys they declare, after which the compiled projections (`gateway/execution.py`)
+its derived fields from the keys they declare, after which the compiled projections (`gateway/planning/execution.py`)
 pass it through untouched and the encoder writes it as it stands.
 
 Keys a derived field reads that the selection does not copy are decoded into fields of their own (as they come,
@@ -41,7 +41,7 @@ from graphql import (
 )
 from graphql.pyutils import Undefined
 
-from gateway.cost import COMPUTE, READS, Kind, declared, upstream_key
+from gateway.schema.declarations import COMPUTE, READS, Kind, declared, upstream_key
 
 log = logging.getLogger("gateway.plan")
 

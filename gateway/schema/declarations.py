@@ -1,7 +1,7 @@
 """What each fetching field costs upstream, declared once.
 
 Every schema field whose resolver can call an upstream carries a `Cost` in its metadata (`fetching`): the
-query limits (`gateway/plan.py`) count calls with it, the field's description states it (`Cost.sentence`),
+query limits (`gateway/planning/plan.py`) count calls with it, the field's description states it (`Cost.sentence`),
 and the loaders size their batches from it. Fields derived from data already fetched carry `derived` and
 say which upstream keys they read; `tests/test_cost.py` fails on a resolver field that declares neither.
 
@@ -32,10 +32,10 @@ from gateway.upstream import v2 as v2api
 COST = "casegraph-cost"  # metadata keys on strawberry fields
 READS = "casegraph-reads"  # the upstream keys of the parent a resolver reads (each decoded whole)
 RESULT_READS = "casegraph-result-reads"  # upstream keys the gateway itself reads on the objects returned
-RESULT = "casegraph-result"  # which upstream objects a resolver returns (`gateway/plan.py`, `_Reads.result`)
+RESULT = "casegraph-result"  # which upstream objects a resolver returns (`gateway/planning/plan.py`, `_Reads.result`)
 # A derived field's value as a pure function of (parent, settings): `parent` maps (at least) the keys the field
 # `reads` to their upstream values, absent keys absent. The resolver calls it, and the compiled code calls it in
-# place: on a decoded answer (`gateway/structs.py`) or on a dict (`gateway/execution.py`). It returns the value
+# place: on a decoded answer (`gateway/planning/structs.py`) or on a dict (`gateway/planning/execution.py`). It returns the value
 # or raises (the field's error; the compiled code then leaves the object to graphql-core, which reports it).
 COMPUTE = "casegraph-compute"
 # A fetching field's resolver as a function of (parent, context), for fields without arguments: it returns the
@@ -196,7 +196,7 @@ def fetching(
     **kwargs: Any,
 ) -> Any:
     """A field that calls an upstream: its cost in metadata and in its description. `reads` are the keys of the
-    parent its resolver reads, `returns` the kind of upstream object it gives (`gateway/plan.py`),
+    parent its resolver reads, `returns` the kind of upstream object it gives (`gateway/planning/plan.py`),
     `result_reads` keys the gateway reads on those objects whatever the client selects, `compute` the resolver
     as a function of (parent, context) when it has no arguments (see RESOLVE_NOW)."""
     metadata = {COST: cost, READS: reads, RESULT: returns, RESULT_READS: result_reads}
