@@ -30,7 +30,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import strawberry
 from graphql import ExperimentalIncrementalExecutionResults
@@ -61,9 +61,9 @@ from gateway.http.services import Services
 from gateway.http.turns import BODY_TIMEOUT, CREDENTIAL_SHARE, OVERLOADED, Turns, holder_of, share
 from gateway.ops import metrics, tracing
 from gateway.ops.errors import error_body
+from gateway.planning.context import RequestContext
 from gateway.planning.limits import Limits
-from gateway.planning.plan import Operation, OperationPlan, operation_of
-from gateway.schema.context import Context
+from gateway.planning.plan import Operation, operation_of
 from gateway.upstream.credentials import Caller, CallStats, Credential, UnsendableCredential, credential_for
 
 log = logging.getLogger("gateway.requests")
@@ -238,7 +238,7 @@ class GraphQLEndpoint:
                 await self._single_part(request, outcome, stream)
                 return
             outcome.response_cache = "miss"
-        context = Context(self.services, Caller(credential))
+        context = RequestContext(self.services, Caller(credential))
         stats = context.caller.stats
         if request.method == "GET":
             outcome.headers.update(cache_headers(None, False))
@@ -258,12 +258,14 @@ class GraphQLEndpoint:
                     outcome.parts = answer.parts
                     outcome.upstream = stats.counts()
                     executed(span, context, request.variables, len(answer.errors))
+                    record_route(context)
                     if answer.errors:
                         self.schema.process_errors(answer.errors)
                 return
         finally:
             context.release()
         executed(span, context, request.variables, len(result.errors or ()))
+        record_route(context)
         outcome.upstream = stats.counts()
         errors = [format_error(error) for error in result.errors] if result.errors else None
         if result.data is None and result.errors and all(error.path is None for error in result.errors):
@@ -365,6 +367,16 @@ class GraphQLEndpoint:
         )
 
 
+def record_route(context: RequestContext) -> None:
+    """Which path answered an executed request and why not a faster one (`gateway.plan.Route`): counted,
+    and logged at debug. A request refused before execution has no plan and is not counted."""
+    if context.plan is not None:
+        route = context.route
+        fallback = route.fallback.value if route.fallback is not None else "none"
+        metrics.observe_execution(route.path, fallback)
+        log.debug("executed by %s (fallback: %s)", route.path, fallback)
+
+
 def check_operation(operation: Operation, request: GraphQLRequest) -> None:
     """Refuse what cannot run: a document naming no single operation to run (the GraphQL spec's GetOperation:
     several and no `operationName`, or a name it does not define), a mutation or subscription by GET."""
@@ -384,12 +396,14 @@ def check_operation(operation: Operation, request: GraphQLRequest) -> None:
 
 
 def executed(
-    span: tracing.OperationSpan, context: Context, variables: dict[str, Any] | None, errors: int
+    span: tracing.OperationSpan, context: RequestContext, variables: dict[str, Any] | None, errors: int
 ) -> None:
-    """The operation's span learns how it was planned, what it costs for these variables, and its errors."""
-    plan = cast(OperationPlan | None, context.plan)
+    """The operation's span learns the path that answered, how it was planned, what it costs for these
+    variables, and its errors."""
+    route, plan = context.route, context.plan
+    fallback = route.fallback.value if route.fallback is not None else None
     if plan is None:
-        span.executed(None, None, errors)
+        span.executed(route.path, fallback, None, None, errors)
         return
     cost = plan.cost(variables or {}, Limits.from_settings(context.settings))
-    span.executed("reused" if context.plan_reused else "compiled", cost, errors)
+    span.executed(route.path, fallback, "reused" if context.plan_reused else "compiled", cost, errors)

@@ -261,13 +261,19 @@ class OperationSpan(CurrentSpan):
             attributes["casegraph.response_cache"] = response_cache
         self.span.set_attributes(attributes)
 
-    def executed(self, plan: str | None, cost: int | None, errors: int) -> None:
-        """What execution found: whether the operation plan (`gateway/planning/plan.py`) was `reused` or
-        `compiled` for this request (None: not planned), its cost for these variables (the upstream calls it
-        may make at most), and the number of errors of the answer."""
+    def executed(
+        self, path: str, fallback: str | None, plan: str | None, cost: int | None, errors: int
+    ) -> None:
+        """What execution found: the path that answered and why not a faster one (`fallback`,
+        `gateway/planning/plan.py`'s Route), whether the operation plan was `reused` or `compiled` for this
+        request (None: not planned), its cost for these variables (the upstream calls it may make at most),
+        and the number of errors of the answer."""
         if self.span is None:
             return
         attributes: dict[str, Any] = {"casegraph.graphql.errors": errors} if errors else {}
+        attributes["casegraph.execution.path"] = path
+        if fallback is not None:
+            attributes["casegraph.execution.fallback"] = fallback
         if plan is not None:
             attributes["casegraph.plan"] = plan
             attributes["casegraph.cost"] = cost

@@ -82,7 +82,7 @@ def build_schema(fast: bool = True, incremental: bool = True) -> strawberry.Sche
             scalar_map=SCALARS,
             enable_experimental_incremental_execution=incremental,
         ),
-        extensions=[UpstreamReport, Planner],
+        extensions=[UpstreamReport, Planner.factory(passes_answers=fast)],
         execution_context_class=FastExecutor if fast else EarlyExecutor,
     )
 
