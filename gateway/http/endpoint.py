@@ -368,7 +368,7 @@ class GraphQLEndpoint:
 
 
 def record_route(context: RequestContext) -> None:
-    """Which path answered an executed request and why not a faster one (`gateway.plan.Route`): counted,
+    """Which path answered an executed request and why not a faster one (`gateway.planning.plan.Route`): counted,
     and logged at debug. A request refused before execution has no plan and is not counted."""
     if context.plan is not None:
         route = context.route

@@ -16,7 +16,7 @@
     casegraph_execution_total{path, fallback}             executed requests by the path that answered them:
                                                           answers (decoded straight into them), projections
                                                           (compiled, over dicts) or graphql-core, and why not
-                                                          a faster one (`gateway.plan.Fallback`; none)
+                                                          a faster one (`gateway.planning.plan.Fallback`; none)
 
 Labels stay few: `route` is the upstream path with ids replaced by `{id}` (`/api/v2/cases/{id}`), `status`
 the HTTP status or `timeout` / `error` / `cancelled` when none came, `operation` the GraphQL operation name
