@@ -40,7 +40,7 @@ from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.ops.config import ConfigError
-from gateway.ops.metrics import route_template
+from gateway.ops.routes import route_template
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
