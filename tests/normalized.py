@@ -159,7 +159,9 @@ class _Walk:
             if key not in value:  # an error nulled a parent of it, or an error answer
                 continue
             node = nodes[0]
-            args = {a.name.value: value_from_ast_untyped(a.value, self.variables) for a in node.arguments or ()}
+            args = {
+                a.name.value: value_from_ast_untyped(a.value, self.variables) for a in node.arguments or ()
+            }
             storage = node.name.value + (
                 orjson.dumps(args, option=orjson.OPT_SORT_KEYS).decode() if args else ""
             )

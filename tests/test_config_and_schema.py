@@ -8,7 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLScalarType,
+)
 
 from gateway.config import ConfigError, load_settings
 from gateway.schema import schema, schema_sdl
@@ -20,9 +26,12 @@ def test_schema_file_matches_the_code():
     assert (ROOT / "schema.graphql").read_text() == schema_sdl(), "run `casegraph export-schema`"
 
 
-def test_every_type_field_and_argument_is_documented():
-    missing = []
-    for name, type_ in schema._schema.type_map.items():
+def test_every_type_field_argument_and_enum_value_is_documented():
+    """What GraphiQL's docs pane and code generators show: the schema, every type, field, argument, input field
+    and enum value has a description, and every custom scalar a `specifiedByURL` or a description of its form."""
+    graphql_schema = schema._schema
+    missing = [] if graphql_schema.description else ["schema"]
+    for name, type_ in graphql_schema.type_map.items():
         if name.startswith("__") or name in {"String", "Int", "Float", "Boolean", "ID"}:
             continue
         if not type_.description:
@@ -32,17 +41,30 @@ def test_every_type_field_and_argument_is_documented():
                 if not field.description:
                     missing.append(f"{name}.{field_name}")
                 for arg_name, arg in getattr(field, "args", {}).items():
-                    if not arg.description and arg_name not in {
-                        "page",
-                        "perPage",
-                        "filter",
-                        "order",
-                        "first",
-                    }:
+                    if not arg.description:
                         missing.append(f"{name}.{field_name}({arg_name})")
         if isinstance(type_, GraphQLEnumType):
             assert type_.values, name
-    assert missing == []
+            missing += [
+                f"{name}.{value}" for value, definition in type_.values.items() if not definition.description
+            ]
+    assert missing == [], " ".join(missing)
+
+
+def test_timestamps_and_dates_say_which_specification_they_follow():
+    specified = {
+        name: type_.specified_by_url
+        for name, type_ in schema._schema.type_map.items()
+        if isinstance(type_, GraphQLScalarType) and type_.specified_by_url
+    }
+    assert specified == {
+        "DateTime": "https://www.rfc-editor.org/rfc/rfc3339#section-5.6",
+        "Date": "https://www.rfc-editor.org/rfc/rfc3339#section-5.6",
+        "JSON": "https://ecma-international.org/wp-content/uploads/ECMA-404_2nd_edition_december_2017.pdf",
+    }
+    sdl = schema_sdl()
+    assert '@specifiedBy(url: "https://www.rfc-editor.org/rfc/rfc3339#section-5.6")' in sdl
+    assert sdl.startswith('"""')  # the schema's own description, before `schema { query: Query }`
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from graphql.language.block_string import print_block_string
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
@@ -32,7 +33,29 @@ def read_field(source: Any, name: str) -> Any:
 log = logging.getLogger("gateway.errors")
 
 
+DESCRIPTION = (
+    "casegraph: the cases of the v2 cases API (`Case`) and of the v1 investigations API (`LegacyCase`) in one "
+    "schema, each linked to its twin. Lists come as pages (`cases`, `legacyCases`: page numbers) and as Relay "
+    "cursor connections (`casesConnection`, `legacyCasesConnection`). Every `id` is unique within its type, "
+    "so `__typename` and `id` key an object in normalized client caches; `Case.id` and `LegacyCase.id` are "
+    "global ids for `node(id)`. `DateTime` and `Date` are RFC 3339 strings. Each field's description says "
+    "what it costs upstream."
+)
+
+
 class GatewaySchema(strawberry.Schema):
+    """strawberry's schema with a description: strawberry takes none (nor prints one), so it is set on the
+    graphql-core schema (introspection's `__schema.description`) and printed before the SDL."""
+
+    def __init__(self, *args: Any, description: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._schema.description = description
+
+    def as_str(self) -> str:
+        assert self.query.__strawberry_definition__.name == "Query"  # type: ignore[attr-defined]
+        head = print_block_string(self._schema.description or "")
+        return f"{head}\nschema {{\n  query: Query\n}}\n\n{super().as_str()}"
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -81,6 +104,7 @@ def build_schema(fast: bool = True) -> strawberry.Schema:
     """The schema; `fast` selects the compiled execution path (`gateway.execution`), which the differential
     test compares with graphql-core's plain execution (`fast=False`)."""
     return GatewaySchema(
+        description=DESCRIPTION,
         query=Query,
         config=StrawberryConfig(default_resolver=read_field, scalar_map=SCALARS),
         extensions=[UpstreamReport, Planner],

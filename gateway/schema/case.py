@@ -35,9 +35,16 @@ from gateway.loaders import PageKey, all_now_or_later, now_or_later
 from gateway.schema.case_connections import embedded_window, related_connection
 from gateway.schema.connection import After, Before, Connection, First, Last
 from gateway.schema.enums import CaseOrder, CaseStatus, Priority, SLAStatus
-from gateway.schema.filters import CaseFilter, check_filter, to_upstream
+from gateway.schema.filters import (
+    CaseFilter,
+    CaseFilterArg,
+    CaseOrderArg,
+    RelatedFirstArg,
+    check_filter,
+    to_upstream,
+)
 from gateway.schema.node import Node, global_id
-from gateway.schema.page import PageInfo, check_page, page_info_from_meta
+from gateway.schema.page import PageArg, PageNumberInfo, check_page, page_info_from_meta
 from gateway.schema.scalars import DateTime
 from gateway.upstream.v2 import DEFAULT_PER_PAGE, MAX_PER_PAGE
 
@@ -64,7 +71,12 @@ async def related_cases(
     return await info.context.loaders.related.load(key)  # type: ignore[return-value]
 
 
-RELATED_KEYS = {"assignee": "assignees", "tag": "tags"}  # the upstream key of a case telling whose it is
+RELATED_KEYS = {"assignee": "assignees", "tag": "tags"}
+# how to page one parent's cases: its name, and the root connection's filter for the same list
+PAGE_ONE = {
+    "assignee": ("user", '{andAssignees: ["<userId>"]}'),
+    "tag": ("tag", '{andTags: ["<name>"]}'),
+}  # the upstream key of a case telling whose it is
 
 
 def related_cases_connection(kind: str, id_key: str, what: str) -> Any:
@@ -74,8 +86,8 @@ def related_cases_connection(kind: str, id_key: str, what: str) -> Any:
     async def resolve(
         parent: Parent,
         info: Info,
-        filter: CaseFilter | None = None,
-        order: CaseOrder | None = None,
+        filter: CaseFilterArg = None,
+        order: CaseOrderArg = None,
         first: First = None,
         after: After = None,
         last: Last = None,
@@ -84,9 +96,13 @@ def related_cases_connection(kind: str, id_key: str, what: str) -> Any:
         window = (first, after, last, before)
         return await related_connection(info, kind, str(parent[id_key]), filter, order, window)  # type: ignore[return-value]
 
+    parent, filter_ = PAGE_ONE[kind]
     return fetching(
         RELATED_WINDOW,
-        f"{what}, as a cursor connection (in `order`).",
+        f"{what}, as a cursor connection (in `order`): a first window for each {parent} of the answer. To page "
+        f"on through one {parent}'s cases, use `Query.casesConnection(filter: {filter_})` with its cursors: a "
+        f"cursor given here is bound to this {parent}, and every other {parent} the same field selects answers "
+        "null with a BAD_USER_INPUT error (docs/frontend.md).",
         resolver=resolve,
         reads=(id_key,),
         returns="v2.connection",
@@ -103,8 +119,22 @@ def page_of(key: str) -> Any:
     return page
 
 
+def user_key(user: dict[str, Any], context: Context) -> Any:
+    """`Assignee.id`: the user's ID."""
+    return upstream_object(user).get("user_id")
+
+
 @strawberry.type(description="A user: a case author, opener, resolver, assignee or actor.")
 class Assignee:
+    @derived(
+        "The user's ID (as `userId`), unique among users: with the type name, it keys one object per user in "
+        "normalized client caches.",
+        reads=("user_id",),
+        compute=user_key,
+    )
+    def id(self, parent: Parent, info: Info) -> strawberry.ID:
+        return user_key(parent, info.context)  # type: ignore[no-any-return]
+
     user_id: strawberry.ID = strawberry.field(description="The user's ID.")
     first_name: str | None = strawberry.field(description="The user's first name.")
     last_name: str | None = strawberry.field(description="The user's last name.")
@@ -125,9 +155,9 @@ class Assignee:
         self,
         parent: Parent,
         info: Info,
-        filter: CaseFilter | None = None,
-        order: CaseOrder | None = None,
-        first: int = DEFAULT_PER_PAGE,
+        filter: CaseFilterArg = None,
+        order: CaseOrderArg = None,
+        first: RelatedFirstArg = DEFAULT_PER_PAGE,
     ) -> list[Case] | None:
         user = str(upstream_object(parent)["user_id"])
         return await related_cases(info, "assignee", user, filter, order, first)
@@ -137,7 +167,7 @@ class Assignee:
 
 @strawberry.type(description="A tag associated with cases.")
 class Tag:
-    id: int = strawberry.field(description="The tag's ID.")
+    id: int = strawberry.field(description="The tag's ID, unique among tags.")
     name: str = strawberry.field(description="The tag's name.")
 
     @fetching(
@@ -151,9 +181,9 @@ class Tag:
         self,
         parent: Parent,
         info: Info,
-        filter: CaseFilter | None = None,
-        order: CaseOrder | None = None,
-        first: int = DEFAULT_PER_PAGE,
+        filter: CaseFilterArg = None,
+        order: CaseOrderArg = None,
+        first: RelatedFirstArg = DEFAULT_PER_PAGE,
     ) -> list[Case] | None:
         return await related_cases(info, "tag", str(upstream_object(parent)["name"]), filter, order, first)
 
@@ -162,33 +192,35 @@ class Tag:
 
 @strawberry.type(description="An object describing the case sub-status.")
 class SubStatus:
-    id: int = strawberry.field(description="The sub-status ID.")
+    id: int = strawberry.field(description="The sub-status ID, unique among sub-statuses.")
     name: str = strawberry.field(description="The sub-status name, e.g. 'To do'.")
 
 
 @strawberry.type(description="The team the case is within.")
 class Team:
-    id: int = strawberry.field(description="The team ID.")
+    id: int = strawberry.field(description="The team ID, unique among teams.")
     name: str = strawberry.field(description="The team name.")
 
 
 @strawberry.type(description="The case input (custom field definition) a field value belongs to.")
 class CaseInput:
-    id: int = strawberry.field(description="The case input ID.")
+    id: int = strawberry.field(description="The case input ID, unique among case inputs.")
     key: str = strawberry.field(description="The case input's slug, used by the `fields` filters.")
     name: str = strawberry.field(description="The case input's display name.")
 
 
 @strawberry.type(description="A field value for the case.")
 class CaseField:
-    id: int = strawberry.field(description="The field value ID.")
+    id: int = strawberry.field(
+        description="The ID of this field value (one case's value of one case input), unique among field values."
+    )
     value: str | None = strawberry.field(description="The value.")
     case_input: CaseInput | None = strawberry.field(description="The case input this value is for.")
 
 
 @strawberry.type(description="A team case action taken within the case.")
 class Activity:
-    id: int = strawberry.field(description="The activity ID.")
+    id: int = strawberry.field(description="The activity ID, unique among the activities of every case.")
     activity_type: str = strawberry.field(
         description="The kind of action, e.g. CREATED, COMMENTED, ASSIGNED, STATUS_CHANGED."
     )
@@ -199,7 +231,7 @@ class Activity:
 
 @strawberry.type(description="A case action for a downstream action associated with the case.")
 class Action:
-    id: int = strawberry.field(description="The action ID.")
+    id: int = strawberry.field(description="The action ID, unique among the actions of every case.")
     url: str | None = strawberry.field(description="The URL the action opens.")
     label: str | None = strawberry.field(description="The action's label.")
     action_type: str | None = strawberry.field(description="The action type, e.g. 'page'.")
@@ -253,14 +285,16 @@ class SLA:
 
 @strawberry.type(description="One value within a record result.")
 class RecordValue:
-    id: int = strawberry.field(description="The record field ID.")
+    id: int = strawberry.field(
+        description="The ID of this value (one record's value of one record field), unique among record values."
+    )
     name: str = strawberry.field(description="The record field name.")
     value: str | None = strawberry.field(description="The record field value.")
 
 
 @strawberry.type(description="One record: the values of a record type's fields, as captured at one time.")
 class RecordResult:
-    id: int = strawberry.field(description="The record ID.")
+    id: int = strawberry.field(description="The record ID, unique among the records of every case.")
     results: list[RecordValue] = strawberry.field(description="The record's field ids, names and values.")
     created_at: DateTime | None = strawberry.field(description="When the record was created.")
 
@@ -280,7 +314,7 @@ class Record:
 class CaseRecord:
     record_type_id: int = strawberry.field(description="The record type ID.")
     record_type_name: str = strawberry.field(description="The record type name.")
-    id: int = strawberry.field(description="The record ID.")
+    id: int = strawberry.field(description="The record ID, unique among the records of every case.")
     results: list[RecordValue] = strawberry.field(description="The record's field ids, names and values.")
     created_at: DateTime | None = strawberry.field(description="When the record was created.")
 
@@ -295,25 +329,33 @@ class ClosureCondition:
 
 @strawberry.type(description="An element of a block.")
 class BlockElement:
-    id: int = strawberry.field(description="The element ID.")
+    id: int = strawberry.field(
+        description="The element ID, unique among elements (the upstream sends it as `elementId`)."
+    )
     element_id: int = strawberry.field(description="The ID of the element the block shows.")
 
 
-@strawberry.type(description="A block on the case: its type and element ids.")
+@strawberry.type(
+    description="A block on the case: its type and element ids. It has no `id`: block IDs restart at 1 in "
+    "every case, so normalized client caches keep a block inside its case."
+)
 class Block:
-    id: int = strawberry.field(description="The block ID.")
+    id: int = strawberry.field(
+        name="blockId",
+        description="The block's ID within its case (not unique across cases: 1, 2... in each).",
+    )
     block_type: str = strawberry.field(description="The block type, e.g. 'note'.")
     elements: list[BlockElement] = strawberry.field(description="The block's elements.")
 
 
 @strawberry.type(description="A user assigned to a task.")
 class TaskAssignee:
-    id: strawberry.ID = strawberry.field(description="The user's ID.")
+    id: strawberry.ID = strawberry.field(description="The user's ID (`Assignee.userId`), unique among users.")
 
 
 @strawberry.type(description="A task associated with the case.")
 class Task:
-    id: int = strawberry.field(description="The task ID.")
+    id: int = strawberry.field(description="The task ID, unique among the tasks of every case.")
     description: str | None = strawberry.field(description="What the task is.")
     completed: bool = strawberry.field(description="Whether the task is completed.")
     assignees: list[TaskAssignee] = strawberry.field(description="The users assigned to the task.")
@@ -359,13 +401,13 @@ class PageMeta:
 @strawberry.type(description="A page of a case's activities.")
 class ActivityPage:
     items: list[Activity] = strawberry.field(description="The activities on this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands.")
+    page_info: PageNumberInfo = strawberry.field(description="Where this page stands.")
 
 
 @strawberry.type(description="A page of a case's records, grouped by record type.")
 class RecordPage:
     items: list[Record] = strawberry.field(description="The records on this page, grouped by record type.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands; counts are of records.")
+    page_info: PageNumberInfo = strawberry.field(description="Where this page stands; counts are of records.")
 
 
 async def embedded_or_fetched_page(
@@ -491,8 +533,10 @@ class Case(Node):
         self,
         parent: Parent,
         info: Info,
-        page: int = 1,
-        per_page: int = 20,
+        page: PageArg = 1,
+        per_page: Annotated[
+            int, strawberry.argument(description=f"Activities per page, 1 to {MAX_PER_PAGE}.")
+        ] = 20,
     ) -> ActivityPage | None:
         return await embedded_or_fetched_page(
             parent, "activities", info.context.loaders.activities, page, per_page
@@ -508,8 +552,11 @@ class Case(Node):
         self,
         parent: Parent,
         info: Info,
-        page: int = 1,
-        per_page: int = 20,
+        page: PageArg = 1,
+        per_page: Annotated[
+            int,
+            strawberry.argument(description=f"Records per page, 1 to {MAX_PER_PAGE} (counted by record)."),
+        ] = 20,
     ) -> RecordPage | None:
         return await embedded_or_fetched_page(parent, "records", info.context.loaders.records, page, per_page)
 
@@ -570,4 +617,4 @@ class Case(Node):
 @strawberry.type(description="A page of v2 cases.")
 class CasePage:
     items: list[Case] = strawberry.field(description="The cases on this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands.")
+    page_info: PageNumberInfo = strawberry.field(description="Where this page stands.")
