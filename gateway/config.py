@@ -174,6 +174,27 @@ class Settings(BaseSettings):
         description="Seconds a request beyond MAX_CONCURRENT_REQUESTS waits for its turn before it gets 503 with "
         "Retry-After; 0 answers 503 at once.",
     )
+    caller_share: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="Part of MAX_CONCURRENT_REQUESTS one credential (Authorization header; without one, the "
+        "anonymous caller of an address) may hold at once; its further requests wait, then get 503.",
+    )
+    address_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Part of MAX_CONCURRENT_REQUESTS one client address may hold at once, whatever credentials "
+        "its requests carry (the address as resolved from trusted proxies only: FORWARDED_ALLOW_IPS).",
+    )
+    body_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Seconds a request body may take to arrive; past it the request gets 408 and its "
+        "connection is closed. No turn is taken before the body is read.",
+    )
     # Operations (gateway/logs.py, observe.py, endpoint.py, graphql_http.py, apq.py, readiness.py; docs/operations.md)
     log_format: Literal["json", "text"] = Field(
         "json", description="json: one JSON object per log line (production); text: plain lines."

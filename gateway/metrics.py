@@ -3,6 +3,7 @@
     casegraph_requests_total{operation, outcome}          GraphQL requests answered
     casegraph_request_duration_seconds{operation}         their latency (histogram)
     casegraph_requests_in_flight                          GraphQL requests being answered now
+    casegraph_requests_shed_total{reason}                 requests refused to protect the others (503, 408)
     casegraph_upstream_requests_total{api, route, status} HTTP requests sent upstream, retries included
     casegraph_upstream_request_duration_seconds{api, route}  request to last body byte (histogram)
     casegraph_upstream_retries_total{api}                 attempts beyond the first
@@ -14,7 +15,7 @@
     casegraph_cache_errors_total{action}                  failed cache (Redis) operations
 
 Labels stay few: `route` is the upstream path with ids replaced by `{id}` (`/api/v2/cases/{id}`), `status`
-the HTTP status or `timeout` / `error` when none came, `operation` the GraphQL operation name
+the HTTP status or `timeout` / `error` / `cancelled` when none came, `operation` the GraphQL operation name
 (`anonymous` without one, `invalid` when the document does not parse, `other` past `MAX_OPERATIONS`
 distinct names per process: names come from clients, and each is a time series).
 
@@ -66,10 +67,17 @@ IN_FLIGHT = Gauge(
     "GraphQL requests being answered now",
     multiprocess_mode="livesum",
 )
+SHED = Counter(
+    "casegraph_requests_shed_total",
+    "GraphQL requests refused to keep the gateway answering the others, by reason: overloaded (no turn "
+    "within QUEUE_TIMEOUT), credential_share / address_share (the caller held its share of the turns), "
+    "body_timeout (the body did not come within BODY_TIMEOUT: 408)",
+    ["reason"],
+)
 UPSTREAM_REQUESTS = Counter(
     "casegraph_upstream_requests_total",
     "HTTP requests sent to an upstream (each retry counts), by route template and HTTP status "
-    "(timeout or error when no status came)",
+    "(timeout, error or cancelled when no status came)",
     ["api", "route", "status"],
 )
 UPSTREAM_SECONDS = Histogram(
@@ -172,6 +180,10 @@ def observe_breaker(api: str, breaker: Any) -> None:
     if opened > seen:
         BREAKER_OPENED.labels(api).inc(opened - seen)
     _breakers_opened[api] = opened
+
+
+def shed(reason: str) -> None:
+    SHED.labels(reason).inc()
 
 
 def cache_lookup(cache: str, hit: bool) -> None:
