@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import strawberry
 
-from gateway.errors import BadUserInput, UpstreamBadResponse
+from gateway.ops.errors import BadUserInput, UpstreamBadResponse
 
 PageArg = Annotated[int, strawberry.argument(description="The page, from 1.")]
 
