@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gateway.schema import schema
+from gateway.planning.executable import schema
 from gateway.schema.node import global_id
 from tests.normalized import with_keys
 from tests.schema_walk import expected, selection
@@ -65,7 +65,7 @@ LISTS = [
             "name": name,
             "field": "casesConnection",
             "query": connection_query(
-                f"{name.title()}Cases",
+                f"One{name.title()}Cases",
                 "casesConnection",
                 ["filter: CaseFilter"],
                 "{ id caseId name assignees { userId email } tags { id name } }",

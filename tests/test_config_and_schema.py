@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from graphql import (
     GraphQLEnumType,
@@ -119,3 +120,38 @@ def test_the_configuration_reference_documents_every_setting():
         name.upper() for name in Settings.model_fields if f"| `{name.upper()}` |" not in reference
     ]
     assert undocumented == []
+
+
+@pytest.mark.parametrize(
+    ("upstream", "answered"),
+    [
+        ("2024-03-25T15:40:39Z", "2024-03-25T15:40:39Z"),  # RFC 3339 passes as it is
+        ("2024-03-25T15:40:39.123456789+02:00", "2024-03-25T15:40:39.123456789+02:00"),
+        ("2024-03-25 15:40", "2024-03-25T15:40:00Z"),  # other ISO 8601 forms: rewritten (no offset: UTC)
+        ("2024-03-25T15:40:39.5", "2024-03-25T15:40:39.5Z"),
+        ("2024-03-25T15:40:39+0200", "2024-03-25T15:40:39+02:00"),
+        ("2024-13-25T15:40:39Z", None),  # no such month: the upstream's error
+        ("2024-03-25T25:40:39Z", None),
+    ],
+)
+async def test_timestamps_answer_rfc3339_on_both_execution_paths(upstream, answered):
+    import orjson
+
+    from tests.test_fast_path import FAST, PLAIN, SAMPLE, answer, services_for
+
+    good = SAMPLE["cases"][0]
+    body = {"cases": [{**good, "opened_at": upstream}], "meta": SAMPLE["meta"]}
+    services = services_for(httpx.MockTransport(lambda request: httpx.Response(200, json=body)))
+    try:
+        query = "{ cases { items { caseId openedAt createdAt } } }"
+        fast = await answer(FAST, services, query, {})
+        assert fast == await answer(PLAIN, services, query, {})
+    finally:
+        await services.aclose()
+    result = orjson.loads(fast)
+    if answered is None:
+        assert result["data"]["cases"]["items"][0]["openedAt"] is None
+        assert result["errors"][0]["extensions"]["code"] == "UPSTREAM_BAD_RESPONSE"
+    else:
+        assert result["data"]["cases"]["items"][0]["openedAt"] == answered
+        assert "errors" not in result
