@@ -16,7 +16,7 @@ from strawberry.types.execution import ExecutionContext
 from gateway.ops.errors import GatewayError, is_wrong_shape, upstream_object, wrong_shape_message
 from gateway.ops.logs import one_line
 from gateway.planning.execution import EarlyExecutor, FastExecutor
-from gateway.planning.plan import Planner
+from gateway.planning.planner import Planner
 from gateway.schema.query import Query
 from gateway.schema.scalars import SCALARS
 
@@ -106,7 +106,7 @@ def build_schema(fast: bool = True, incremental: bool = True) -> strawberry.Sche
             scalar_map=SCALARS,
             enable_experimental_incremental_execution=incremental,
         ),
-        extensions=[UpstreamReport, Planner],
+        extensions=[UpstreamReport, Planner.factory(passes_answers=fast)],
         execution_context_class=FastExecutor if fast else EarlyExecutor,
     )
 
