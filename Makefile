@@ -51,7 +51,8 @@ test: $(STAMP) $(CHECKOV) ## every test, as CI runs it (as root: apt-get install
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	command -v haproxy >/dev/null || (apt-get update && apt-get install -y haproxy)
 	command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
-	test tests/node/node_modules/.package-lock.json -nt tests/node/package-lock.json || (cd tests/node && npm ci --no-audit --no-fund)
+	test -f tests/node/node_modules/.package-lock.json && ! test tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json \
+		|| (cd tests/node && npm ci --no-audit --no-fund)
 	$(BIN)/ruff check gateway tests bench scripts
 	CASEGRAPH_TOOLS=required $(BIN)/python -m pytest
 
