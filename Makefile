@@ -44,15 +44,15 @@ serve: $(STAMP) ## the gateway as configured: V1_URL, V2_URL, AUTH_MODE... (docs
 # tests/test_relay_client.py (Apollo Client), tests/test_graphql_http_audits.py (the npm graphql-http audits),
 # tests/test_client_caches.py (Apollo Client and urql's graphcache) and tests/test_client_tooling.py
 # (@graphql-eslint, GraphQL Code Generator, tsc) run under node: `npm ci` installs tests/node/package-lock.json
-# when node_modules is missing or older than the lock (npm writes node_modules/.package-lock.json).
+# when node_modules is missing or older than the lock (its stamp: node_modules/.installed).
 test: $(STAMP) $(CHECKOV) ## every test, as CI runs it (as root: apt-get installs redis-server, docker-compose, chromium, haproxy and nodejs when missing; npm ci in tests/node)
 	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 	command -v docker-compose >/dev/null || (apt-get update && apt-get install -y --no-install-recommends docker-compose)
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	command -v haproxy >/dev/null || (apt-get update && apt-get install -y haproxy)
 	command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
-	test -f tests/node/node_modules/.package-lock.json && ! test tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json \
-		|| (cd tests/node && npm ci --no-audit --no-fund)
+	test tests/node/node_modules/.installed -nt tests/node/package-lock.json \
+		|| (cd tests/node && npm ci --no-audit --no-fund && touch node_modules/.installed)
 	$(BIN)/ruff check gateway tests bench scripts
 	CASEGRAPH_TOOLS=required $(BIN)/python -m pytest
 
