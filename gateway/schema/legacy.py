@@ -54,76 +54,62 @@ def linked_case(case: dict[str, Any], context: Context) -> Any:
 # The records a v1 case points at. The v1 API numbers each kind in its own table (client 4, region 4 and
 # status 4 are three records), so each kind is a type of its own: `__typename` and `id` together name one
 # record, as normalized client caches (Apollo Client, urql, Relay) key them. The investigator, manager and
-# salesperson are Trackops users, one table: one type.
-V1_ID = "The v1 {what} ID, unique among {plural} (with the type name, it keys the object in client caches): the value {filter} takes."
-
-
-@strawberry.type(description="A v1 client: the root (parent) client a case is assigned to.")
-class LegacyClient:
+# salesperson are Trackops users, one table: one type. Each type says which filter takes its `id`.
+@strawberry.type(description="A record of the v1 API that a case points at: its number and name.")
+class V1Record:
     id: int = strawberry.field(
-        description=V1_ID.format(what="client", plural="clients", filter="`LegacyCaseFilter.client`")
+        description="The v1 ID of this record in its own table (clients, locations, regions... are each numbered "
+        "on their own): unique within this type, and the value the v1 filter named in the type's description "
+        "takes."
     )
-    name: str | None = strawberry.field(description="The client's name.")
-
-
-@strawberry.type(description="A v1 client location.")
-class LegacyLocation:
-    id: int = strawberry.field(
-        description=V1_ID.format(what="location", plural="locations", filter="`LegacyCaseFilter.location`")
-    )
-    name: str | None = strawberry.field(description="The location's name.")
-
-
-@strawberry.type(description="A v1 case region.")
-class LegacyCaseRegion:
-    id: int = strawberry.field(
-        description=V1_ID.format(what="case region", plural="regions", filter="`LegacyCaseFilter.caseRegion`")
-    )
-    name: str | None = strawberry.field(description="The region's name.")
-
-
-@strawberry.type(description="A v1 case status (the v1 API's own statuses, not the v2 `CaseStatus`).")
-class LegacyCaseStatus:
-    id: int = strawberry.field(
-        description=V1_ID.format(
-            what="case status", plural="statuses", filter="`LegacyCaseFilter.caseStatus`"
-        )
-    )
-    name: str | None = strawberry.field(description="The status's name.")
-
-
-@strawberry.type(description="A v1 client contact.")
-class LegacyContact:
-    id: int = strawberry.field(
-        description=V1_ID.format(
-            what="client contact", plural="contacts", filter="`LegacyCaseFilter.primaryContact`"
-        )
-    )
-    name: str | None = strawberry.field(description="The contact's name.")
+    name: str | None = strawberry.field(description="Its name.")
 
 
 @strawberry.type(
-    description="A v1 (Trackops) user: a case's investigator, manager or salesperson (one table of users)."
+    description="A v1 client: the root (parent) client a case is assigned to. Its `id` is what "
+    "`LegacyCaseFilter.client` takes."
 )
-class LegacyUser:
-    id: int = strawberry.field(
-        description=V1_ID.format(
-            what="user",
-            plural="users",
-            filter="`LegacyCaseFilter.primaryInvestigator`, `primaryManager` or `primarySalesperson`",
-        )
-    )
-    name: str | None = strawberry.field(description="The user's name.")
+class LegacyClient(V1Record):
+    pass
 
 
-@strawberry.type(description="A v1 subject (a person or entity under investigation).")
-class LegacySubject:
-    id: int = strawberry.field(
-        description=V1_ID.format(
-            what="subject", plural="subjects", filter="`LegacyCaseFilter.primarySubject`"
-        )
-    )
-    name: str | None = strawberry.field(description="The subject's name.")
+@strawberry.type(description="A v1 client location. Its `id` is what `LegacyCaseFilter.location` takes.")
+class LegacyLocation(V1Record):
+    pass
+
+
+@strawberry.type(description="A v1 case region. Its `id` is what `LegacyCaseFilter.caseRegion` takes.")
+class LegacyCaseRegion(V1Record):
+    pass
+
+
+@strawberry.type(
+    description="A v1 case status (the v1 API's own statuses, not the v2 `CaseStatus`). Its `id` is what "
+    "`LegacyCaseFilter.caseStatus` takes."
+)
+class LegacyCaseStatus(V1Record):
+    pass
+
+
+@strawberry.type(description="A v1 client contact. Its `id` is what `LegacyCaseFilter.primaryContact` takes.")
+class LegacyContact(V1Record):
+    pass
+
+
+@strawberry.type(
+    description="A v1 (Trackops) user: a case's investigator, manager or salesperson (one table of users). "
+    "Its `id` is what `LegacyCaseFilter.primaryInvestigator`, `primaryManager` and `primarySalesperson` take."
+)
+class LegacyUser(V1Record):
+    pass
+
+
+@strawberry.type(
+    description="A v1 subject (a person or entity under investigation). Its `id` is what "
+    "`LegacyCaseFilter.primarySubject` takes."
+)
+class LegacySubject(V1Record):
+    pass
 
 
 @strawberry.type(description="The case type: its name and the labels of the case's three references.")
