@@ -2,6 +2,10 @@
 
     python -m bench.incremental --before REV [--duration 6] [--turns 3] [--connections 4]
 
+0. What declaring the directives costs a query that does not use them, in process (no HTTP, so little
+   noise): the fan-out and 50-case queries executed on recorded upstream bodies by the schema without the
+   directives (graphql-core's `execute`, as before) and with them (`experimental_execute_incrementally`),
+   `--rounds` times each in turns, CPU time medians compared.
 1. What queries without the directives cost, before and after: the gateway at git revision `REV` (extracted
    with `git archive` to a temporary directory and run from there) and the gateway of this tree, side by
    side as processes with the cache off; wrk drives the fan-out query (20 v1 cases with their v2 cases) and
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import statistics
 import subprocess
@@ -148,6 +153,58 @@ def proof(gateway: Process, upstream: str, samples: int) -> list[dict[str, float
     return out
 
 
+def in_process(rounds: int) -> dict[str, dict[str, float]]:
+    """Execution CPU ms (median) without and with the directives declared, same code otherwise."""
+    from bench.plan import record, services_with
+    from gateway.context import Context
+    from gateway.credentials import Caller, credential_for
+    from gateway.endpoint import encode_answer
+    from gateway.schema import build_schema
+    from gateway.upstream.http import UpstreamResponse, decode_body
+
+    logging.disable(logging.WARNING)  # the fan-out's dangling links are logged field errors
+    queries = {"fan_out": FAN_OUT_VARIANTS[0], "fifty_cases": FULL_50_VARIANTS[0]}
+    recorded = {name: asyncio.run(record(query)) for name, query in queries.items()}
+    services = services_with()
+    current = [recorded["fan_out"]]
+
+    async def get_json(api: str, base: str, path: str, params: Any, caller: Any, decode: Any) -> Any:
+        body, headers = current[0].answers[(api, path)]
+        return UpstreamResponse(decode_body(api, path, body, decode), headers, 0.0)
+
+    services.http.get_json = get_json  # type: ignore[method-assign]
+    schemas = {"without": build_schema(incremental=False), "with": build_schema(incremental=True)}
+
+    async def one(label: str, name: str) -> float:
+        current[0] = recorded[name]
+        context = Context(services, Caller(credential_for(services.settings, "Bearer demo-token")))
+        started = time.process_time()
+        result = await schemas[label].execute(queries[name], context_value=context)
+        encode_answer({"data": result.data})
+        context.release()
+        return (time.process_time() - started) * 1000
+
+    async def run() -> dict[str, dict[str, float]]:
+        times = {(label, name): [] for label in schemas for name in queries}
+        for key in times:  # warm: plans, projections
+            for _ in range(5):
+                await one(*key)
+        for _ in range(rounds):
+            for key in times:
+                times[key].append(await one(*key))
+        out = {}
+        for name in queries:
+            without, with_ = (statistics.median(times[(label, name)]) for label in schemas)
+            out[name] = {
+                "without": round(without, 3),
+                "with": round(with_, 3),
+                "ratio": round(with_ / without, 3),
+            }
+        return out
+
+    return asyncio.run(run())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -157,11 +214,13 @@ def main() -> int:
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--samples", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=300)
     args = parser.parse_args()
     revision = subprocess.run(
         ["git", "rev-parse", "--short", args.before], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
     now = datetime.now(UTC)
+    declared = in_process(args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)  # `python -m` puts the working directory first on the path: neither tree's
         old = Path(tmp) / "before"
@@ -219,6 +278,7 @@ def main() -> int:
         "before": revision,
         "machine": machine(),
         "args": vars(args),
+        "declared_in_process_ms": declared,
         "without_directives_cpu_ms": {
             name: {label: median(v) for label, v in runs.items()}
             | {"after_vs_before": round(median(runs["after"]) / median(runs["before"]), 3)}
@@ -246,6 +306,14 @@ def main() -> int:
         "",
         f"`python -m bench.incremental --before {args.before} --duration {args.duration} --turns {args.turns} "
         f"--connections {args.connections}`; {result['machine']['cores']} cores ({result['machine']['cpu']}).",
+        "",
+        "| In process, execution CPU (median of %d) | directives not declared | declared | ratio |"
+        % args.rounds,
+        "| --- | --- | --- | --- |",
+        *(
+            f"| {name} | {row['without']} ms | {row['with']} ms | {row['ratio']} |"
+            for name, row in declared.items()
+        ),
         "",
         "| Without @defer/@stream: gateway CPU per request | before | after | after / before |",
         "| --- | --- | --- | --- |",
