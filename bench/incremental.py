@@ -156,10 +156,10 @@ def proof(gateway: Process, upstream: str, samples: int) -> list[dict[str, float
 def in_process(rounds: int) -> dict[str, dict[str, float]]:
     """Execution CPU ms (median) without and with the directives declared, same code otherwise."""
     from bench.plan import record, services_with
-    from gateway.context import Context
-    from gateway.credentials import Caller, credential_for
-    from gateway.endpoint import encode_answer
-    from gateway.schema import build_schema
+    from gateway.http.endpoint import encode_answer
+    from gateway.planning.executable import build_schema
+    from gateway.schema.context import Context
+    from gateway.upstream.credentials import Caller, credential_for
     from gateway.upstream.http import UpstreamResponse, decode_body
 
     logging.disable(logging.WARNING)  # the fan-out's dangling links are logged field errors
