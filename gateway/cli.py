@@ -113,13 +113,16 @@ def demo_upstream(args: argparse.Namespace) -> int:
     from gateway.demo import create_app as create_demo
     from gateway.tuning import tune_process
 
+    # a flag, else HOST / PORT as `serve` reads them (the demo upstream's own default port: 8001)
+    host = args.host if args.host is not None else os.environ.get("HOST") or "127.0.0.1"
+    port = args.port if args.port is not None else env_port("PORT", 8001)
     configure_logging("info", args.log_format)
     app = create_demo(seed=args.seed)
     tune_process(20_000)  # the demo data is long-lived: keep the collector off it
     uvicorn.run(
         app,
-        host=args.host,
-        port=args.port,
+        host=host,
+        port=port,
         log_level="warning",
         log_config=logging_config("info", args.log_format),
     )
@@ -150,12 +153,17 @@ def listen(host: str, port: int, what: str, flag: str, variable: str) -> socket.
         ) from None
 
 
+def env_port(variable: str, default: int) -> int:
+    """A port from the environment variable `variable`, else `default`; anything else is a ConfigError."""
+    raw = os.environ.get(variable, str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ConfigError(f"invalid configuration: {variable}: {raw!r} is not a port (1-65535)")
+    return int(raw)
+
+
 def upstream_port() -> int:
     """`UPSTREAM_PORT` from the environment (the demo's own variable, beside the gateway's PORT), else 8001."""
-    raw = os.environ.get("UPSTREAM_PORT", "8001")
-    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-        raise ConfigError(f"invalid configuration: UPSTREAM_PORT: {raw!r} is not a port (1-65535)")
-    return int(raw)
+    return env_port("UPSTREAM_PORT", 8001)
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -248,11 +256,39 @@ def export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="casegraph", description=__doc__)
-    sub = root.add_subparsers(dest="command", required=True)
+CONFIGURATION = "docs/configuration.md"  # every setting, with its default
 
-    p = sub.add_parser("serve", help="serve the gateway (configured by environment variables / .env)")
+SERVE_SETTINGS = f"""\
+settings (environment variables, or a .env file in the working directory):
+  V1_URL, V2_URL   base URLs of the v1 and v2 APIs (before /api/v1, /api/v2)
+                   (default: http://127.0.0.1:8001, the demo upstream's)
+  AUTH_MODE        passthrough: forward each caller's Authorization header (default)
+                   token: send UPSTREAM_TOKEN upstream instead
+  HOST, PORT       where to listen (the flags override them)
+  CACHE_URL        redis://host:6379/0 to share the cache between gateways (default: in memory)
+  LOG_LEVEL, LOG_FORMAT, GRAPHIQL, INTROSPECTION, MAX_QUERY_COST ... and the rest:
+                   every setting and its default: {CONFIGURATION} in the repository
+
+example, against your own APIs:
+  V1_URL=https://v1.example V2_URL=https://v2.example AUTH_MODE=passthrough casegraph serve
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="casegraph",
+        description=__doc__,
+        epilog=f"`casegraph <command> --help` says more; settings: `casegraph serve --help` and {CONFIGURATION}",
+    )
+    sub = root.add_subparsers(dest="command", metavar="<command>")
+
+    p = sub.add_parser(
+        "serve",
+        help="serve the gateway (configured by environment variables / .env)",
+        description="Serve the gateway in front of the v1 and v2 APIs the settings below point at.",
+        epilog=SERVE_SETTINGS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--host", default=None, help="address to listen on (default: $HOST, else 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port to listen on (default: $PORT, else 8000)")
     p.add_argument(
@@ -280,8 +316,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=demo)
 
     p = sub.add_parser("demo-upstream", help="serve only the demo upstream (v1 and v2 APIs)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    p.add_argument("--port", type=int, default=8001, help="port to listen on (default: %(default)s)")
+    p.add_argument("--host", default=None, help="address to listen on (default: $HOST, else 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port to listen on (default: $PORT, else 8001)")
     p.add_argument(
         "--seed", type=int, default=7, help="seed of the generated demo data (default: %(default)s)"
     )
@@ -307,7 +343,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
+    if args.command is None:  # bare `casegraph`: what it can do
+        cli.print_help()
+        return 0
     try:
         return args.run(args)
     except ConfigError as exc:

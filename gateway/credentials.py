@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.config import Settings
 from gateway.errors import GatewayError
@@ -48,6 +49,18 @@ class CallStats:
     cache_hits: int = 0  # answers it took from the cache
     answers: int = 0  # upstream answers it used, from wherever
     reusable_until: float = float("inf")  # when the first of them expires (0: one may not be reused)
+
+    def counts(self) -> dict[str, int]:
+        """`extensions.upstream`: the calls sent, those joined while in flight, the answers from the cache."""
+        return {"calls": self.upstream_calls, "sharedCalls": self.shared_calls, "cacheHits": self.cache_hits}
+
+    def report(self) -> dict[str, Any]:
+        """The answer's `extensions`: `upstream` (`counts`), and `cacheControl.fromCache` when the cache
+        answered everything."""
+        report: dict[str, Any] = {"upstream": self.counts()}
+        if self.cache_hits and not self.upstream_calls and not self.shared_calls:
+            report["cacheControl"] = {"fromCache": True}
+        return report
 
     def used(self, expires_at: float) -> None:
         """Note an upstream answer this request used, valid until `expires_at` (0: not reusable)."""

@@ -6,6 +6,12 @@
                      (`schema.execute`)
                   -> one `Outcome`: the HTTP response, the request metrics and the one summary log line
 
+**Incremental answers** (`@defer`, `@stream`: `gateway/incremental.py`, docs/incremental.md) go out part by
+part as `multipart/mixed` to a client that accepts it, merged into one JSON answer to any other. The parts are
+sent from within the operation's span, which so covers them all; the last part carries `extensions.upstream`
+for the whole operation; every part's errors are logged; a client that goes away mid-stream cancels the work
+still running for it (outcome `cancelled`). Such answers are never kept in the response cache.
+
 A request refused on the way (`Refusal`) is answered JSON with `extensions.code` and the status of the
 GraphQL-over-HTTP draft. An unexpected exception is a 500 with `INTERNAL_SERVER_ERROR` and one log line. No
 state passes by side channels: what a step finds is written on the request's `Outcome`.
@@ -20,15 +26,17 @@ the requests being answered (a 503 costs a wait, not just a round trip).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 import orjson
 import strawberry
-from graphql import GraphQLError
+from graphql import ExperimentalIncrementalExecutionResults, GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -52,6 +60,13 @@ from gateway.graphql_http import (
     persisted_refusal,
     read_request,
     wants_graphiql,
+)
+from gateway.incremental import (
+    CLOSE,
+    DELIMITER,
+    MULTIPART_CONTENT_TYPE,
+    IncrementalAnswer,
+    multipart_part,
 )
 from gateway.limits import is_token_limit
 from gateway.logs import one_line
@@ -154,13 +169,17 @@ class Outcome:
     body: bytes = b""
     media: str = JSON  # the answer's media type
     headers: dict[str, str] = field(default_factory=dict)
-    result: str = "error"  # ok, partial (field errors), rejected (refused before execution), error, shed
+    # ok, partial (field errors), rejected (refused before execution), error, shed, cancelled (the client went
+    # away during a multipart answer)
+    result: str = "error"
     operation: str | None = None  # the operation's name as the client gave it
     label: str = "unknown"  # the metrics' `operation`; unknown: no document read
     upstream: dict[str, int] = field(default_factory=dict)  # calls, sharedCalls, cacheHits
     response_cache: str | None = None  # hit / miss (None: not looked up)
     persisted_query: str | None = None  # hit / miss / sent / registered / refused
     page: Response | None = None  # an answer that is no GraphQL response (GraphiQL's page)
+    parts: int = 0  # the parts of an incremental answer (0: not incremental)
+    streamed: bool = False  # sent part by part as multipart/mixed (the response is gone)
 
     def refused(self, refusal: Refusal, method: str) -> None:
         self.status = refusal.status_for(self.media)
@@ -215,10 +234,11 @@ class GraphQLEndpoint:
             metrics.IN_FLIGHT.inc()
             try:
                 try:
-                    await self._answer(request, read, outcome)
+                    await self._answer(request, read, outcome, send)
                 except Exception as exc:
                     outcome.failed(exc)
-                await outcome.response()(scope, receive, send)
+                if not outcome.streamed:
+                    await outcome.response()(scope, receive, send)
             finally:
                 self.turns.release(holder)
                 metrics.IN_FLIGHT.dec()
@@ -268,7 +288,7 @@ class GraphQLEndpoint:
             return None
         return Read(graphql_request, credential)
 
-    async def _answer(self, request: Request, read: Read, outcome: Outcome) -> None:
+    async def _answer(self, request: Request, read: Read, outcome: Outcome, send: Send) -> None:
         graphql_request, credential = read.request, read.credential
         try:
             query = await self._query(graphql_request, outcome)
@@ -279,7 +299,7 @@ class GraphQLEndpoint:
             outcome.refused(refusal, request.method)
             return
         with tracing.operation_span(operation.name, operation.kind) as span:
-            await self._run(graphql_request, query, credential, outcome, span)
+            await self._run(graphql_request, query, credential, outcome, span, Stream(request.receive, send))
             span.answered(outcome.response_cache, outcome.result, outcome.upstream)
         if graphql_request.persisted_hash and graphql_request.query and outcome.result != "rejected":
             # sent with its hash, and it parsed and validated: hash-only requests may name it from now on
@@ -307,8 +327,10 @@ class GraphQLEndpoint:
         credential: Credential,
         outcome: Outcome,
         span: tracing.OperationSpan = tracing.NO_OPERATION,
+        stream: Stream | None = None,
     ) -> None:
-        """The answer: kept whole in the response cache, else executed (and kept when it may be reused)."""
+        """The answer: kept whole in the response cache, else executed (and kept when it may be reused); sent
+        as multipart/mixed on `stream` when the request asked for it."""
         responses = self.services.responses
         key = None
         if responses is not None and responses.enabled:
@@ -316,9 +338,13 @@ class GraphQLEndpoint:
             kept = await responses.get(key)
             if kept is not None:
                 self._reused(kept, request, outcome)
+                await self._single_part(request, outcome, stream)
                 return
             outcome.response_cache = "miss"
         context = Context(self.services, Caller(credential))
+        stats = context.caller.stats
+        if request.method == "GET":
+            outcome.headers.update(cache_headers(None, False))
         try:
             result = await self.schema.execute(
                 query,
@@ -327,18 +353,22 @@ class GraphQLEndpoint:
                 operation_name=request.operation_name,
                 allowed_operation_types=ALLOWED[request.method],
             )
+            if isinstance(result, ExperimentalIncrementalExecutionResults):
+                answer = IncrementalAnswer(result, format_error)
+                try:
+                    await self._incremental(answer, request, outcome, stream, stats.report)
+                finally:
+                    outcome.parts = answer.parts
+                    outcome.upstream = stats.counts()
+                    span.executed(context, request.variables, len(answer.errors))
+                    if answer.errors:
+                        self.schema.process_errors(answer.errors)
+                return
         finally:
             context.release()
         span.executed(context, request.variables, len(result.errors or ()))
-        stats = context.caller.stats
-        outcome.upstream = {
-            "calls": stats.upstream_calls,
-            "sharedCalls": stats.shared_calls,
-            "cacheHits": stats.cache_hits,
-        }
+        outcome.upstream = stats.counts()
         errors = [format_error(error) for error in result.errors] if result.errors else None
-        if request.method == "GET":
-            outcome.headers.update(cache_headers(None, False))
         if result.data is None and result.errors and all(error.path is None for error in result.errors):
             # a request error, refused before execution: the draft's 400 without `data` (200 for JSON)
             strict = outcome.media == GRAPHQL_RESPONSE_JSON
@@ -352,6 +382,48 @@ class GraphQLEndpoint:
         outcome.body = with_extensions(encoded, result.extensions)
         if key is not None and responses is not None:
             await responses.put(key, encoded, outcome.result, stats)
+        await self._single_part(request, outcome, stream)
+
+    async def _incremental(
+        self,
+        answer: IncrementalAnswer,
+        request: GraphQLRequest,
+        outcome: Outcome,
+        stream: Stream | None,
+        report: Callable[[], dict[str, Any]],
+    ) -> None:
+        """An incremental answer: part by part to a client that accepts multipart/mixed, else merged."""
+        outcome.status = 200
+        if request.multipart is None or stream is None:
+            merged = await answer.merged()
+            outcome.body = with_extensions(encode_answer(merged), report())
+        else:
+
+            async def parts() -> AsyncIterator[bytes]:
+                first = answer.initial()
+                if not first["hasNext"]:
+                    first["extensions"] = report()
+                yield encode_answer(first)
+                async for part in answer.subsequent():
+                    if not part["hasNext"]:
+                        part["extensions"] = report()  # the whole operation's, once its work is done
+                    yield encode_answer(part)
+
+            await stream.parts(outcome, parts())
+        if outcome.result != "cancelled":
+            outcome.result = _result_of(answer.errors, answer.data_missing)
+
+    async def _single_part(self, request: GraphQLRequest, outcome: Outcome, stream: Stream | None) -> None:
+        """An answer as the one part of a multipart/mixed body, for a client that accepts nothing else."""
+        if request.multipart == "always" and stream is not None:
+
+            async def one() -> AsyncIterator[bytes]:
+                yield outcome.body
+
+            result = outcome.result
+            await stream.parts(outcome, one())
+            if outcome.result != "cancelled":
+                outcome.result = result
 
     def _reused(self, kept: Kept, request: GraphQLRequest, outcome: Outcome) -> None:
         outcome.status, outcome.result, outcome.response_cache = 200, kept.outcome, "hit"
@@ -382,6 +454,7 @@ class GraphQLEndpoint:
             "cache_hits": upstream.get("cacheHits", 0),
             "response_cache": outcome.response_cache,
             "persisted_query": outcome.persisted_query,
+            "parts": outcome.parts,  # of an incremental answer (0: not incremental)
         }
         log.info(
             "%s %s %d %s %s %.1f ms",
@@ -393,6 +466,69 @@ class GraphQLEndpoint:
             duration_ms,
             extra={"fields": fields},
         )
+
+
+def _result_of(errors: list[GraphQLError], data_missing: bool) -> str:
+    return "ok" if not errors else ("error" if data_missing else "partial")
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """The ASGI channel of one request, to send an answer part by part."""
+
+    receive: Receive
+    send: Send
+
+    async def parts(self, outcome: Outcome, parts: AsyncIterator[bytes]) -> None:
+        """Send `parts` (encoded JSON) as a multipart/mixed body, each as soon as it is made, while listening
+        for the client going away: then the parts' producer is cancelled (graphql-core's work for the later
+        parts with it) and the outcome is `cancelled`. A failure after the first byte can only end the body
+        early (logged; the client sees no closing delimiter)."""
+        outcome.streamed = True
+        headers = {**outcome.headers, "Content-Type": MULTIPART_CONTENT_TYPE}
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": outcome.status,
+                "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
+            }
+        )
+
+        async def write() -> None:
+            body = DELIMITER
+            try:
+                async for encoded in parts:
+                    await self.send(
+                        {
+                            "type": "http.response.body",
+                            "body": body + multipart_part(encoded),
+                            "more_body": True,
+                        }
+                    )
+                    body = b""
+            except Exception as exc:
+                log.error("internal error while sending a multipart answer: %s", one_line(exc))
+                outcome.result = "error"
+                await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            await self.send({"type": "http.response.body", "body": CLOSE, "more_body": False})
+
+        async def gone() -> None:
+            while (await self.receive())["type"] != "http.disconnect":
+                pass
+
+        writing, watching = asyncio.ensure_future(write()), asyncio.ensure_future(gone())
+        try:
+            await asyncio.wait((writing, watching), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watching.cancel()
+            if not writing.done():
+                writing.cancel()
+                outcome.result = "cancelled"
+            with contextlib.suppress(asyncio.CancelledError):
+                await writing
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
 
 
 def check_operation(operation: Operation, request: GraphQLRequest) -> None:

@@ -229,7 +229,18 @@ class _Compiler:
         return namespace["_entry"], rest
 
 
-class FastExecutor(StrawberryGraphQLCoreExecutionContext):
+class EarlyExecutor(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor with early execution: the work of a deferred fragment or a streamed list item
+    starts as soon as it is known (beside the first part's, not after it), so the dataloaders batch the
+    loads of every deferred part and streamed item of a request together (20 deferred `case` fields: one
+    `case_ids` call) and the later parts are ready sooner. The first part never waits for them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.enable_early_execution = True
+
+
+class FastExecutor(EarlyExecutor):
     """graphql-core's executor, with objects' plain fields completed by compiled projections, and objects
     decoded straight into their answers (`gateway/structs.py`) passed through as they are."""
 

@@ -5,8 +5,8 @@ origin, the files in `gateway/static/vendor/` (GraphiQL 4, React 18 and the expl
 builds from the npm registry: `scripts/refresh_graphiql.py` says why not GraphiQL 5, and records versions and
 sha256 in `manifest.json`) and
 `gateway/static/graphiql.js`, which starts GraphiQL with what `data-config` says: the README's first example
-query in the editor, the request headers (`GRAPHIQL_HEADERS`; the demo's token in `casegraph demo`) and the
-explorer open. The page has no inline script or style, and its Content-Security-Policy allows scripts,
+query in the editor, the request headers (`GRAPHIQL_HEADERS`; the demo's token in `casegraph demo`), and the
+explorer one click away in the sidebar. The page has no inline script or style, and its Content-Security-Policy allows scripts,
 styles, workers and requests only from the gateway's own origin.
 """
 
@@ -28,10 +28,18 @@ PATH = "/graphiql"  # where STATIC is served; the page refers to it relatively (
 
 # The README's first example query (a test keeps the two the same).
 EXAMPLE_QUERY = """\
-# Open high-priority cases, newest activity first, with their people and SLA state
+# Open high-priority cases created in the last 30 days,
+# newest activity first, with their people and SLA state
 {
-  cases(filter: {status: OPEN, priority: [HIGH, CRITICAL], relativeDate: "30 days"},
-        order: RECENTLY_EDITED, perPage: 10) {
+  cases(
+    filter: {
+      status: OPEN
+      priority: [HIGH, CRITICAL]
+      relativeDate: "30 days"
+    }
+    order: RECENTLY_EDITED
+    perPage: 10
+  ) {
     pageInfo { page pages count hasNextPage }
     items {
       caseId name priority subStatus { name }
@@ -93,7 +101,7 @@ SHELL = _shell()
 def page_config(settings: Settings) -> dict[str, Any]:
     """What graphiql.js starts GraphiQL with."""
     headers = json.dumps(settings.graphiql_headers, indent=2) if settings.graphiql_headers else ""
-    return {"query": EXAMPLE_QUERY, "headers": headers, "plugin": "explorer"}
+    return {"query": EXAMPLE_QUERY, "headers": headers}
 
 
 def page(settings: Settings) -> Response:

@@ -10,7 +10,11 @@ module is its HTTP edge, with no GraphQL execution in it.
 - **Media type** from `Accept`: `application/graphql-response+json` or `application/json`, whichever the
   client ranks higher (q-values; a type named outright beats one reached by a wildcard, and the draft's
   preferred `application/graphql-response+json` wins a tie, so `*/*` and a missing `Accept` get it); an
-  `Accept` allowing neither gets 406.
+  `Accept` allowing neither gets 406. An `Accept` that lists `multipart/mixed` (any parameters, q above 0:
+  Apollo Client's `multipart/mixed;deferSpec=20220824`, GraphiQL's `application/json, multipart/mixed`) gets
+  the answers of operations using `@defer`/`@stream` as `multipart/mixed` parts, sent as they are ready
+  (`gateway/incremental.py`, docs/incremental.md); one allowing only `multipart/mixed` gets every executed
+  answer so (one part when nothing is deferred). Other clients get an incremental answer merged, as one JSON.
 - **Status codes**: with `application/json` every well-formed request gets 200, GraphQL request errors
   included (parse, validation, variables, operation resolution, query limits, an unknown persisted query);
   with `application/graphql-response+json` a request error gets 400 (404 for an unknown persisted query) and
@@ -34,6 +38,7 @@ import orjson
 from starlette.requests import Request
 
 from gateway.apq import PersistedQueryError, requested_hash
+from gateway.incremental import MULTIPART_MIXED
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
@@ -86,6 +91,8 @@ class GraphQLRequest:
     variables: dict[str, Any] | None
     extensions: dict[str, Any] | None
     persisted_hash: str | None  # extensions.persistedQuery.sha256Hash, checked and lower-cased
+    # multipart/mixed: None (not accepted), "incremental" (for incremental answers), "always" (only it accepted)
+    multipart: str | None = None
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -126,6 +133,30 @@ def negotiate(accept: str | None) -> str | None:
     return chosen
 
 
+def accepts_multipart(accept: str | None) -> bool:
+    """Whether `Accept` lists `multipart/mixed` (whatever its parameters) with a quality above 0."""
+    for item in (accept or "").split(","):
+        range_, *params = (part.strip() for part in item.split(";"))
+        if range_.lower() != MULTIPART_MIXED:
+            continue
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    return float(value) > 0
+                except ValueError:
+                    return False
+        return True
+    return False
+
+
+def multipart_delivery(accept: str | None) -> str | None:
+    """How `multipart/mixed` may be used for this `Accept` (see `GraphQLRequest.multipart`)."""
+    if not accepts_multipart(accept):
+        return None
+    return "incremental" if negotiate(accept) is not None else "always"
+
+
 def wants_graphiql(request: Request) -> bool:
     """A browser's GET of /graphql without a query (nor a persisted query's `extensions`)."""
     params = request.query_params
@@ -148,7 +179,10 @@ def answer_media(request: Request) -> str:
             f"{request.method[:20]} is not allowed: /graphql answers GET and POST.",
             {"Allow": "GET, POST"},
         )
-    media = negotiate(request.headers.get("accept"))
+    accept = request.headers.get("accept")
+    media = negotiate(accept)
+    if media is None and accepts_multipart(accept):
+        return JSON  # the media type of each part (and of a refusal)
     if media is None:
         raise Refusal(
             406, "NOT_ACCEPTABLE", f"Not acceptable: this endpoint answers {' or '.join(SUPPORTED)}."
@@ -162,7 +196,7 @@ async def read_request(request: Request, media: str, max_bytes: int) -> GraphQLR
         params = _url_parameters(request, max_bytes)
     else:
         params = await _body_parameters(request, max_bytes)
-    return _typed(params, request.method, media)
+    return _typed(params, request.method, media, multipart_delivery(request.headers.get("accept")))
 
 
 def _url_parameters(request: Request, max_bytes: int) -> dict[str, Any]:
@@ -261,7 +295,7 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def _typed(params: dict[str, Any], method: str, media: str) -> GraphQLRequest:
+def _typed(params: dict[str, Any], method: str, media: str, multipart: str | None) -> GraphQLRequest:
     query = params.get("query")
     if query is not None and not isinstance(query, str):
         raise bad_request("The GraphQL operation's `query` must be a string or null, if provided.")
@@ -280,7 +314,9 @@ def _typed(params: dict[str, Any], method: str, media: str) -> GraphQLRequest:
         digest = requested_hash(extensions)
     except PersistedQueryError as exc:
         raise persisted_refusal(exc) from None
-    return GraphQLRequest(method, media, query or None, operation_name or None, variables, extensions, digest)
+    return GraphQLRequest(
+        method, media, query or None, operation_name or None, variables, extensions, digest, multipart
+    )
 
 
 def deeper_than(value: Any, limit: int) -> bool:

@@ -16,7 +16,7 @@ own when `METRICS_PORT` is set (`serve_apart`).
     casegraph_cache_errors_total{action}                  failed cache (Redis) operations
 
 Labels stay few: `route` is the upstream path with ids replaced by `{id}` (`/api/v2/cases/{id}`), `status`
-the HTTP status or `timeout` / `error` when none came, `operation` the GraphQL operation name
+the HTTP status or `timeout` / `error` / `cancelled` when none came, `operation` the GraphQL operation name
 (`anonymous` without one, `invalid` when the document does not parse, `other` past `MAX_OPERATIONS`
 distinct names per process: names come from clients, and each is a time series).
 
@@ -79,7 +79,7 @@ SHED = Counter(
 UPSTREAM_REQUESTS = Counter(
     "casegraph_upstream_requests_total",
     "HTTP requests sent to an upstream (each retry counts), by route template and HTTP status "
-    "(timeout or error when no status came)",
+    "(timeout, error or cancelled when no status came)",
     ["api", "route", "status"],
 )
 UPSTREAM_SECONDS = Histogram(

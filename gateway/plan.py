@@ -13,8 +13,13 @@ that `@include`/`@skip` read (`OperationPlan`, kept with its document). A plan h
 - for a v2 case list whose cases' selection only copies, the decoder that makes each case its answer and the
   answer's class (`gateway/structs.py`), which the fast path passes through;
 - the compiled projections of the fast execution path (`gateway/execution.py`);
-- lookaheads for resolvers (`reaches`): whether a field below this one is selected, so a list can fetch its
-  links in one go.
+- lookaheads for resolvers (`reaches`): whether a field below this one is selected for the same part of the
+  answer, so a list can fetch its links in one go (a field selected only under `@defer`, or below a `@stream`ed
+  list, is not: waiting for it would hold back the part it is not in).
+
+`@defer` and `@stream` change when a part of the answer is sent, not what is planned: a deferred field is in
+the tree, its decoders and its cost like any other (counted once), and a document that uses them decodes
+into plain dicts (`Document.incremental`: no answers decoded straight into their classes).
 """
 
 from __future__ import annotations
@@ -122,15 +127,35 @@ def _count_aliases(document: DocumentNode) -> int:
     return count
 
 
+INCREMENTAL_DIRECTIVES = ("defer", "stream")
+
+
+def _uses_incremental(document: DocumentNode) -> bool:
+    """Whether `@defer` or `@stream` appears anywhere in the document."""
+    stack: list[Any] = list(document.definitions)
+    while stack:
+        current = stack.pop()
+        for directive in getattr(current, "directives", None) or ():
+            if directive.name.value in INCREMENTAL_DIRECTIVES:
+                return True
+        selection_set = getattr(current, "selection_set", None)
+        if selection_set is not None:
+            stack.extend(selection_set.selections)
+    return False
+
+
 def _switch_variables(document: DocumentNode) -> tuple[str, ...]:
-    """The variables that `@include(if:)`/`@skip(if:)` read anywhere in the document."""
+    """The variables that `@include(if:)`/`@skip(if:)` (and `@defer(if:)`/`@stream(if:)`, which decide what the
+    first part holds) read anywhere in the document."""
     names: list[str] = []
     stack: list[Any] = list(document.definitions)
     while stack:
         current = stack.pop()
         for directive in getattr(current, "directives", None) or ():
-            if directive.name.value in ("include", "skip"):
+            if directive.name.value in ("include", "skip", *INCREMENTAL_DIRECTIVES):
                 for argument in directive.arguments or ():
+                    if argument.name.value != "if":
+                        continue
                     if isinstance(argument.value, VariableNode) and argument.value.name.value not in names:
                         names.append(argument.value.name.value)
         selection_set = getattr(current, "selection_set", None)
@@ -150,6 +175,7 @@ class Document:
         self.operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
         self.switches = _switch_variables(document)
         self.aliases = _count_aliases(document)
+        self.incremental = _uses_incremental(document)  # @defer or @stream somewhere
         self.shape = _Shape(self.fragments)
         self.validated: dict[tuple[Any, ...], list[GraphQLError]] = {}
         self.plans: LRUCache[tuple[Any, ...], OperationPlan] = LRUCache(MAX_PLANS_PER_DOCUMENT)
@@ -237,6 +263,8 @@ class Selected:
     field_name: str
     field_def: GraphQLField
     nodes: list[FieldNode]
+    # sent in a later part than its parent: every node of it is under a `@defer` fragment (or is `@stream`ed)
+    later: bool = False
     # below it, by the type condition each field was asked under (the field's type, or a fragment's type)
     children: dict[str, dict[str, Selected]] = field(default_factory=dict)
 
@@ -247,6 +275,15 @@ class Selected:
 
 class TooComplex(Exception):
     """The operation selects more merged fields than MAX_PLANNED_FIELDS."""
+
+
+Flat = tuple[str, FieldNode, bool]  # the type a field is asked under, its node, whether in a later part
+
+
+def _add(out: dict[tuple[str, int], Flat], key: tuple[str, int], value: Flat) -> None:
+    """Add a flattened field; asked both in this part and a later one, it is in this part."""
+    found = out.get(key)
+    out[key] = value if found is None or found[2] else found
 
 
 class _Tree:
@@ -275,43 +312,65 @@ class _Tree:
                 return False
         return True
 
+    def later(self, node: Any, directive_name: str) -> bool:
+        """Whether `node` carries `@defer` (or `@stream`) that applies: without `if`, or with one not false."""
+        for directive in node.directives or ():
+            if directive.name.value != directive_name:
+                continue
+            for argument in directive.arguments or ():
+                if argument.name.value == "if":
+                    if isinstance(argument.value, BooleanValueNode):
+                        return argument.value.value
+                    if isinstance(argument.value, VariableNode):
+                        return bool(self.switches.get(argument.value.name.value, True))
+            return True
+        return False
+
     def flat(
         self, selection_set: SelectionSetNode | None, condition: str, seen: frozenset[str] = frozenset()
-    ) -> dict[tuple[str, int], tuple[str, FieldNode]]:
-        """The field nodes of a selection set with the type each is asked under, fragments flattened (each
-        fragment once per condition) and deduplicated by node."""
-        out: dict[tuple[str, int], tuple[str, FieldNode]] = {}
+    ) -> dict[tuple[str, int], Flat]:
+        """The field nodes of a selection set with the type each is asked under and whether it comes in a later
+        part (`Selected.later`), fragments flattened (each fragment once per condition) and deduplicated by
+        node (asked in this part and a later one: in this part)."""
+        out: dict[tuple[str, int], Flat] = {}
         if selection_set is None:
             return out
         for selection in selection_set.selections:
             if not self.included(selection):
                 continue
             if isinstance(selection, FieldNode):
-                out[(condition, id(selection))] = (condition, selection)
-            elif isinstance(selection, InlineFragmentNode):
+                _add(out, (condition, id(selection)), (condition, selection, self.later(selection, "stream")))
+                continue
+            if isinstance(selection, InlineFragmentNode):
                 inner = selection.type_condition.name.value if selection.type_condition else condition
-                out.update(self.flat(selection.selection_set, inner, seen))
+                flat = self.flat(selection.selection_set, inner, seen)
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 fragment = self.fragments.get(name)
                 if fragment is None or name in seen:
                     continue
                 key = (name, condition)
-                flat = self.flat_fragments.get(key)
-                if flat is None:
+                found = self.flat_fragments.get(key)
+                if found is None:
                     inner = fragment.type_condition.name.value
-                    flat = self.flat_fragments[key] = self.flat(fragment.selection_set, inner, seen | {name})
-                out.update(flat)
+                    found = self.flat_fragments[key] = self.flat(fragment.selection_set, inner, seen | {name})
+                flat = found
+            else:
+                continue
+            deferred = self.later(selection, "defer")
+            for key, (asked_under, node, later) in flat.items():
+                _add(out, key, (asked_under, node, later or deferred))
         return out
 
     def children(
         self, selection_sets: list[SelectionSetNode], type_name: str
     ) -> dict[str, dict[str, Selected]]:
-        flat: dict[tuple[str, int], tuple[str, FieldNode]] = {}
+        flat: dict[tuple[str, int], Flat] = {}
         for selection_set in selection_sets:
-            flat.update(self.flat(selection_set, type_name))
+            for key, value in self.flat(selection_set, type_name).items():
+                _add(flat, key, value)
         grouped: dict[str, dict[str, Selected]] = {}
-        for condition, node in flat.values():
+        for condition, node, later in flat.values():
             field_name = node.name.value
             parent = self.schema.get_type(condition)
             fields = getattr(parent, "fields", None)
@@ -327,9 +386,10 @@ class _Tree:
                 self.fields += 1
                 if self.fields > MAX_PLANNED_FIELDS:
                     raise TooComplex
-                under[key] = Selected(field_name, field_def, [node])
+                under[key] = Selected(field_name, field_def, [node], later)
             else:
                 found.nodes.append(node)
+                found.later = found.later and later
         for under in grouped.values():
             for selected in under.values():
                 child_type = get_named_type(selected.field_def.type)
@@ -490,6 +550,7 @@ class OperationPlan:
         ) in document.fragments.values():  # introspection in fragments no operation uses counts too
             self.introspection = self.introspection or document.shape.of(fragment.selection_set)[1]
         self.aliases = document.aliases
+        self.incremental = document.incremental
         root = schema.get_root_type(operation.operation)
         self.root_type = root.name if root is not None else "Query"
         self.too_complex = False
@@ -512,7 +573,12 @@ class OperationPlan:
         if reads.unknown:
             return FULL
         decoders = Decoders.reading(reads.families)
-        if self.answers_allowed and reads.registered.get("v2.case") == 1 and len(reads.v2_items) == 1:
+        if (
+            self.answers_allowed
+            and not self.incremental
+            and reads.registered.get("v2.case") == 1
+            and len(reads.v2_items) == 1
+        ):
             # one v2 case list, and no other field returns v2 cases: when its cases' selection only copies,
             # they are decoded straight into their answers (gateway/structs.py)
             items, case_type = reads.v2_items[0]
@@ -535,8 +601,9 @@ class OperationPlan:
         return found
 
     def reaches(self, response_key: str, *path: str) -> bool:
-        """Whether the root field `response_key` selects fields named `path` below it (any alias, any type
-        condition): a resolver's lookahead, honouring fragments and @include/@skip."""
+        """Whether the root field `response_key` selects fields named `path` below it for the same part of the
+        answer (any alias, any type condition): a resolver's lookahead, honouring fragments, @include/@skip,
+        and @defer/@stream (a field that comes in a later part is not reached: see `Selected.later`)."""
         level = [s for under in self.tree.values() for k, s in under.items() if k == response_key]
         for name in path:
             level = [
@@ -544,7 +611,7 @@ class OperationPlan:
                 for selected in level
                 for under in selected.children.values()
                 for s in under.values()
-                if s.field_name == name
+                if s.field_name == name and not s.later
             ]
         return bool(level)
 

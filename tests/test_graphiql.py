@@ -118,7 +118,7 @@ def test_the_page_loads_only_the_shipped_files_and_no_inline_code(gateway: Gatew
         kind = "text/javascript" if href.endswith(".js") else "text/css"
         assert served.headers["content-type"].startswith(kind), href
     # `serve` opens GraphiQL with the example query and the explorer, and no headers unless configured
-    assert page.config == {"query": EXAMPLE_QUERY, "headers": "", "plugin": "explorer"}
+    assert page.config == {"query": EXAMPLE_QUERY, "headers": ""}
 
 
 @pytest.fixture(scope="module")

@@ -420,6 +420,7 @@ def test_a_summary_line_per_request_in_json_with_the_clients_request_id(gws, cal
         "cache_hits": 0,
         "response_cache": None,
         "persisted_query": None,
+        "parts": 0,
     }
     # the other lines the request caused carry its id too
     others = [

@@ -12,7 +12,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 
 from gateway.errors import GatewayError, is_wrong_shape, upstream_object, wrong_shape_message
-from gateway.execution import FastExecutor
+from gateway.execution import EarlyExecutor, FastExecutor
 from gateway.logs import one_line
 from gateway.plan import Planner
 from gateway.schema.query import Query
@@ -58,33 +58,31 @@ class GatewaySchema(strawberry.Schema):
 
 class UpstreamReport(SchemaExtension):
     """`extensions.upstream` on every answer: what it cost upstream. An answer built only from the cache
-    also carries `extensions.cacheControl.fromCache = true`."""
+    also carries `extensions.cacheControl.fromCache = true`. (Not on an incremental answer: strawberry's
+    extensions end with its first part, so the endpoint puts the whole operation's report on the last part.)"""
 
     def get_results(self) -> dict[str, Any]:
         context = self.execution_context.context
         stats = getattr(getattr(context, "caller", None), "stats", None)
         if stats is None:
             return {}
-        report: dict[str, Any] = {
-            "upstream": {
-                "calls": stats.upstream_calls,
-                "sharedCalls": stats.shared_calls,
-                "cacheHits": stats.cache_hits,
-            }
-        }
-        if stats.cache_hits and not stats.upstream_calls and not stats.shared_calls:
-            report["cacheControl"] = {"fromCache": True}
-        return report
+        return stats.report()
 
 
-def build_schema(fast: bool = True) -> strawberry.Schema:
+def build_schema(fast: bool = True, incremental: bool = True) -> strawberry.Schema:
     """The schema; `fast` selects the compiled execution path (`gateway.execution`), which the differential
-    test compares with graphql-core's plain execution (`fast=False`)."""
+    test compares with graphql-core's plain execution (`fast=False`). `incremental` declares `@defer` and
+    `@stream` (graphql-core's incremental execution, docs/incremental.md); without it (for the benchmark that
+    compares the two) validation refuses them."""
     return GatewaySchema(
         query=Query,
-        config=StrawberryConfig(default_resolver=read_field, scalar_map=SCALARS),
+        config=StrawberryConfig(
+            default_resolver=read_field,
+            scalar_map=SCALARS,
+            enable_experimental_incremental_execution=incremental,
+        ),
         extensions=[UpstreamReport, Planner],
-        execution_context_class=FastExecutor if fast else None,
+        execution_context_class=FastExecutor if fast else EarlyExecutor,
     )
 
 
