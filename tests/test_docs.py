@@ -7,10 +7,10 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from gateway.config import Settings
 from gateway.demo import DEMO_TOKEN
 from gateway.demo.data import DEMO_NOW, generate
-from gateway.links import v2_id_of
+from gateway.ops.config import Settings
+from gateway.upstream.links import v2_id_of
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -1,4 +1,4 @@
-"""Traces (gateway/tracing.py): the spans of real requests against the demo upstream process, taken with the
+"""Traces (gateway/ops/tracing.py): the spans of real requests against the demo upstream process, taken with the
 SDK's in-memory exporter from a gateway app in this process; then, end to end, `casegraph serve` exporting
 over OTLP/HTTP to a receiver process (`tests/otlp_receiver.py`) that decodes what it gets with
 opentelemetry-proto; and tracing off by default, with nothing of it loaded or installed.
@@ -26,10 +26,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from gateway import tracing
-from gateway.app import create_app
-from gateway.config import ConfigError, load_settings
-from gateway.links import v2_id_of
+from gateway.http.app import create_app
+from gateway.ops import tracing
+from gateway.ops.config import ConfigError, load_settings
+from gateway.upstream.links import v2_id_of
 from tests.support import AUTH, Upstream, free_port, start_gateway, start_receiver, stop, wait_for
 
 FAN_OUT = "{ legacyCases(perPage: 20) { items { legacyId case { caseId name } } } }"
@@ -146,6 +146,9 @@ async def test_the_fan_out_query_is_one_trace_under_the_clients_traceparent(trac
         "casegraph.outcome": "partial",  # the dangling links' field errors
         "casegraph.upstream.calls": 2,
         "casegraph.cost": 2,  # at most: the v1 page and one v2 list of the linked cases
+        # the items whose linked case is missing: graphql-core reports their NOT_FOUND
+        "casegraph.execution.path": "graphql-core",
+        "casegraph.execution.fallback": "gave-up",
     }
     assert [(e.name, dict(e.attributes or {})) for e in operation.events] == [
         ("loader.batch", {"casegraph.loader": "case", "casegraph.loader.batch_size": len(linked)})
@@ -209,6 +212,8 @@ async def test_caches_and_the_plan_show_on_the_operation_span(traced, upstream):
         "casegraph.upstream.calls": 2,
         "casegraph.plan": "compiled",  # a query text no other test sends: planned here first
         "casegraph.cost": 2,  # the page of cases and one list of their linked cases
+        "casegraph.execution.path": "projections",  # the linked cases are v2 cases too
+        "casegraph.execution.fallback": "shared-cases",
     }
 
     await gw.post(query)
@@ -237,6 +242,8 @@ async def test_caches_and_the_plan_show_on_the_operation_span(traced, upstream):
         "casegraph.outcome": "ok",
         "casegraph.plan": "reused",
         "casegraph.cost": 2,
+        "casegraph.execution.path": "projections",
+        "casegraph.execution.fallback": "shared-cases",
     }
     assert plain.spans(SpanKind.CLIENT) == []
 
@@ -374,9 +381,9 @@ async def test_no_token_cookie_or_filter_value_in_any_span(traced, upstream):
 # tracing modules were imported. (redis-py imports the SDK's metrics module for its own opt-in metrics.)
 PROBE = """
 import json, os, sys
-from gateway import tracing
-from gateway.app import create_app
-from gateway.config import load_settings
+from gateway.ops import tracing
+from gateway.http.app import create_app
+from gateway.ops.config import load_settings
 for env in json.loads(sys.argv[1]):
     for name in [n for n in os.environ if n.startswith("OTEL_")]:
         del os.environ[name]

@@ -14,6 +14,10 @@ own when `METRICS_PORT` is set (`serve_apart`).
     casegraph_cache_lookups_total{cache, result}          lookups in the upstream, response and
                                                           persisted-query caches: hit or miss
     casegraph_cache_errors_total{action}                  failed cache (Redis) operations
+    casegraph_execution_total{path, fallback}             executed requests by the path that answered them:
+                                                          answers (decoded straight into them), projections
+                                                          (compiled, over dicts) or graphql-core, and why not
+                                                          a faster one (`gateway.plan.Fallback`; none)
 
 Labels stay few: `route` is the upstream path with ids replaced by `{id}` (`/api/v2/cases/{id}`), `status`
 the HTTP status or `timeout` / `error` / `cancelled` when none came, `operation` the GraphQL operation name
@@ -114,6 +118,13 @@ CACHE_ERRORS = Counter(
     "casegraph_cache_errors_total", "Failed cache operations (Redis down or slow)", ["action"]
 )
 
+EXECUTIONS = Counter(
+    "casegraph_execution_total",
+    "Executed GraphQL requests by the path that answered them (answers: decoded straight into their answers, "
+    "projections: compiled over dicts, graphql-core) and why not a faster one (fallback; none)",
+    ["path", "fallback"],
+)
+
 _operations: set[str] = set()
 _breakers_opened: dict[str, int] = {}
 
@@ -153,6 +164,10 @@ def api_of(path: str) -> str:
 def observe_request(operation: str, outcome: str, seconds: float) -> None:
     REQUESTS.labels(operation, outcome).inc()
     REQUEST_SECONDS.labels(operation).observe(seconds)
+
+
+def observe_execution(path: str, fallback: str) -> None:
+    EXECUTIONS.labels(path, fallback).inc()
 
 
 def observe_upstream(path: str, status: str, seconds: float) -> None:

@@ -7,12 +7,12 @@ that `@include`/`@skip` read (`OperationPlan`, kept with its document). A plan h
 - the operation's name and kind (`operation_of` answers from the same parse: nothing parses twice);
 - its depth, aliases and introspection use, found by one walk over the document with each fragment walked
   once (`_Shape`), and the merged field tree (`Selected`: fragments, aliases and directives resolved, each
-  fragment flattened once), from which the cost is counted with what each field declares (`gateway/cost.py`);
+  fragment flattened once), from which the cost is counted with what each field declares (`gateway/schema/declarations.py`);
 - the decoders: for each kind of upstream answer (v2 case lists, v2 cases, v1 lists, v1 cases) a msgspec
   decoder of exactly the keys the operation reads (`Decoders`); anything else in the body is skipped unread;
 - for a v2 case list whose cases' selection only copies, the decoder that makes each case its answer and the
-  answer's class (`gateway/structs.py`), which the fast path passes through;
-- the compiled projections of the fast execution path (`gateway/execution.py`);
+  answer's class (`gateway/planning/structs.py`), which the fast path passes through;
+- the compiled projections of the fast execution path (`gateway/planning/execution.py`);
 - lookaheads for resolvers (`reaches`): whether a field below this one is selected for the same part of the
   answer, so a list can fetch its links in one go (a field selected only under `@defer`, or below a `@stream`ed
   list, is not: waiting for it would hold back the part it is not in).
@@ -24,10 +24,11 @@ into plain dicts (`Document.incremental`: no answers decoded straight into their
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cached_property
-from typing import Any
+from enum import Enum
+from functools import cached_property, partial
+from typing import Any, Protocol
 
 from cachetools import LRUCache
 from graphql import (
@@ -56,11 +57,20 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-from gateway.config import Settings
-from gateway.cost import COST, READS, RESULT, RESULT_READS, declared, is_plain, upstream_key
-from gateway.decoding import FULL, Decoders, Keys, merge
-from gateway.limits import Limits, limit_error
-from gateway.structs import answer_decoder
+from gateway.ops.config import Settings
+from gateway.planning.limits import Limits, limit_error
+from gateway.planning.structs import AnswerDecoder, Unfit, answer_decoder
+from gateway.schema.declarations import (
+    COST,
+    READS,
+    RESULT,
+    RESULT_READS,
+    Kind,
+    declared,
+    kind_of,
+    upstream_key,
+)
+from gateway.upstream.decoding import FULL, Decoders, Keys, merge
 
 MAX_DOCUMENTS = 512  # documents kept (each with its validation and plans)
 MAX_PLANS_PER_DOCUMENT = 16  # operation name x @include/@skip values
@@ -70,6 +80,58 @@ PAGES = {"CasePage", "LegacyCasePage", "ActivityPage", "RecordPage"}
 PAGES |= {"CaseConnection", "LegacyCaseConnection", "ActivityConnection", "CaseRecordConnection"}
 PAGE_SIZE_ARGS = ("perPage", "first", "last")
 INTROSPECTION_FIELDS = {"__schema", "__type"}
+
+
+# --- which path answers, and why not the fastest --------------------------------------------------------------
+
+
+class Fallback(Enum):
+    """Why a request is not answered by objects decoded straight into their answers (`gateway/structs.py`):
+    the one list of reasons, each a label of `casegraph_execution_total` and the span's `casegraph.fallback`."""
+
+    # planned: the compiled projections over dicts answer (and graphql-core only the fields that fetch)
+    NO_CASE_LIST = "no-case-list"  # answers are made for a v2 case list; the operation has none
+    SHARED_CASES = "shared-cases"  # another field returns v2 cases too (they are shared, as dicts)
+    FETCH = "fetch"  # a field below the list's cases fetches: its resolver reads the case as a dict
+    ABSTRACT = "abstract"  # a fragment on another type, an abstract type, an object without a selection
+    DERIVED_OBJECT = "derived-object"  # a derived field that gives objects (a list of references)
+    SAME_KEY_TWICE = "same-key-twice"  # one upstream key under two response keys
+    SCALAR = "scalar"  # a scalar msgspec cannot check while decoding (or JSON inside a list)
+    ENUM_VALUES = "enum-values"  # an enum whose values are not its names
+    NESTED_LIST = "nested-list"  # a list of lists of objects
+    EMPTY = "empty"  # nothing selected but fields of other types
+    MSGSPEC_REFUSED = "msgspec-refused"  # msgspec refused to make the classes (logged)
+    UNDECLARED = "undeclared"  # a resolver field declares no reads: every upstream answer decoded whole
+    NOT_PLANNED = "not-planned"  # not a query, or too complex to plan
+    PLAIN_EXECUTOR = "plain-executor"  # EXECUTION=plain: graphql-core completes every field
+    INCREMENTAL = "incremental"  # @defer/@stream: the parts are made from dicts
+    # at run time
+    INVALID_VALUE = "invalid-value"  # a value the answer decoder refused: the body decoded as dicts
+    GAVE_UP = "gave-up"  # a compiled projection met a value it does not expect: graphql-core completed it
+
+
+PATHS = ("answers", "projections", "graphql-core")  # fastest first
+
+
+@dataclass
+class Route:
+    """Which path answered one request, and why not a faster one: the slowest path any object took, with the
+    first reason that sent one there."""
+
+    path: str = "graphql-core"
+    fallback: Fallback | None = Fallback.NOT_PLANNED
+
+    @classmethod
+    def planned(cls, plan: OperationPlan) -> Route:
+        if plan.answer_decoder is not None:
+            return cls("answers", None)
+        if plan.fallback is Fallback.PLAIN_EXECUTOR:
+            return cls("graphql-core", plan.fallback)
+        return cls("projections", plan.fallback)
+
+    def fell_back(self, path: str, fallback: Fallback) -> None:
+        if PATHS.index(path) > PATHS.index(self.path):
+            self.path, self.fallback = path, fallback
 
 
 # --- the document: parsed once, its shape walked once ------------------------------------------------------
@@ -263,6 +325,7 @@ class Selected:
     field_name: str
     field_def: GraphQLField
     nodes: list[FieldNode]
+    kind: Kind  # what the gateway does for it (`gateway/cost.kind_of`), decided here once
     # sent in a later part than its parent: every node of it is under a `@defer` fragment (or is `@stream`ed)
     later: bool = False
     # below it, by the type condition each field was asked under (the field's type, or a fragment's type)
@@ -386,7 +449,7 @@ class _Tree:
                 self.fields += 1
                 if self.fields > MAX_PLANNED_FIELDS:
                     raise TooComplex
-                under[key] = Selected(field_name, field_def, [node], later)
+                under[key] = Selected(field_name, field_def, [node], kind_of(field_def, field_name), later)
             else:
                 found.nodes.append(node)
                 found.later = found.later and later
@@ -452,11 +515,11 @@ class _Reads:
         fetching fields return)."""
         keys: Keys = {}
         for selected in fields_on(self.schema, children, type_):
-            if selected.field_name == "__typename":
+            if selected.kind is Kind.TYPENAME:
                 continue
             field_def = selected.field_def
             child_type = get_named_type(field_def.type)
-            if is_plain(field_def):
+            if selected.kind is Kind.COPY:
                 key = upstream_key(field_def, selected.field_name)
                 if is_leaf_type(child_type) or not selected.children:
                     merge(keys, key, None)
@@ -561,32 +624,51 @@ class OperationPlan:
             self.too_complex = True
         self._costs: dict[tuple[Any, ...], int] = {}  # by the values of the size variables, and the limits
         self._size_variables = _size_variables(self.tree)
+        # why the cases are not decoded straight into their answers (None when they are)
+        self.fallback: Fallback | None = None
+        self.answer_decoder: AnswerDecoder | None = None
+        self._bound: LRUCache[int, tuple[Settings, Decoders]] = LRUCache(4)
         self.decoders = self._decoders()
         self.projections: dict[tuple[Any, ...], Any] = {}  # the fast path's, compiled on first use
 
     def _decoders(self) -> Decoders:
         if self.too_complex or self.kind != "query":
+            self.fallback = Fallback.NOT_PLANNED
             return FULL
         reads = _Reads(self.schema)
         root = self.schema.get_type(self.root_type)
         reads.keys(self.tree, root)
         if reads.unknown:
+            self.fallback = Fallback.UNDECLARED
             return FULL
         decoders = Decoders.reading(reads.families)
-        if (
-            self.answers_allowed
-            and not self.incremental
-            and reads.registered.get("v2.case") == 1
-            and len(reads.v2_items) == 1
-        ):
-            # one v2 case list, and no other field returns v2 cases: when its cases' selection only copies,
-            # they are decoded straight into their answers (gateway/structs.py)
+        if not self.answers_allowed:
+            self.fallback = Fallback.PLAIN_EXECUTOR
+        elif self.incremental:
+            self.fallback = Fallback.INCREMENTAL
+        elif reads.registered.get("v2.case") != 1 or len(reads.v2_items) != 1:
+            # answers are made for one v2 case list, when no other field returns v2 cases
+            self.fallback = Fallback.NO_CASE_LIST if not reads.v2_items else Fallback.SHARED_CASES
+        else:
             items, case_type = reads.v2_items[0]
-            made = answer_decoder(self.schema, case_type, items.children)
-            if made is not None:
-                decoders = replace(decoders, v2_list=made[0])
-                self.answers[frozenset(map(id, items.nodes))] = made[1]
+            try:
+                self.answer_decoder = answer_decoder(self.schema, case_type, items.children)
+            except Unfit as unfit:
+                self.fallback = Fallback(unfit.reason)
+            else:
+                self.answers[frozenset(map(id, items.nodes))] = self.answer_decoder.answer
         return decoders
+
+    def decoders_for(self, settings: Settings) -> Decoders:
+        """The decoders of this plan for a process's settings (the answer decoder computes derived fields,
+        which may read settings)."""
+        if self.answer_decoder is None:
+            return self.decoders
+        found = self._bound.get(id(settings))
+        if found is None or found[0] is not settings:
+            bound = replace(self.decoders, v2_list=partial(self.answer_decoder.decode, s=settings))
+            found = self._bound[id(settings)] = (settings, bound)
+        return found[1]
 
     def cost(self, variables: Mapping[str, Any], limits: Limits) -> int:
         """Upstream calls the operation could make (stops counting past `limits.max_cost`)."""
@@ -727,34 +809,43 @@ def check(plan: OperationPlan, variables: Mapping[str, Any] | None, limits: Limi
     return errors
 
 
-def check_document(
-    schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any] | None, limits: Limits
-) -> list[GraphQLError]:
-    """`check` for every operation of a parsed document (for callers without a request)."""
-    planned = Document(document)
-    errors: list[GraphQLError] = []
-    for operation in planned.operations:
-        plan = OperationPlan(schema, planned, operation, dict.fromkeys(planned.switches, True))
-        errors.extend(
-            e for e in check(plan, variables, limits) if e.message not in {x.message for x in errors}
-        )
-    return errors
-
-
 # --- in the schema's pipeline --------------------------------------------------------------------------------
+
+
+class Requester(Protocol):
+    """What the Planner needs of a request's context: its settings (for the limits) and where the plan goes."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def use_plan(self, plan: OperationPlan, reused: bool) -> None: ...
 
 
 class Planner(SchemaExtension):
     """Parse from the documents' cache, validate once per document, plan once per operation, apply the limits
-    and hand the plan to execution through the request's context (`Context.plan`).
+    and hand the plan to the request's context (`Requester.use_plan`).
 
-    The limits come from the context's settings (the defaults without a gateway context)."""
+    `passes_answers`: the schema's executor passes objects decoded into their answers through (the fast one
+    does). The context is a `Requester`, or None (the default limits, no plan handed over)."""
+
+    def __init__(self, *, passes_answers: bool, execution_context: Any = None) -> None:
+        super().__init__(execution_context=execution_context)
+        self.passes_answers = passes_answers
+
+    @classmethod
+    def factory(cls, passes_answers: bool) -> Callable[[], Planner]:
+        """The extension as strawberry makes it, once per request."""
+        return partial(cls, passes_answers=passes_answers)
+
+    @cached_property
+    def requester(self) -> Requester | None:
+        return self.execution_context.context  # type: ignore[no-any-return]
 
     @cached_property
     def limits(self) -> Limits:
         """This request's limits, made once for its three hooks (the extension lives for one request)."""
-        settings = getattr(self.execution_context.context, "settings", None)
-        return Limits.from_settings(settings) if isinstance(settings, Settings) else Limits()
+        requester = self.requester
+        return Limits.from_settings(requester.settings) if requester is not None else Limits()
 
     def on_operation(self) -> Iterator[None]:
         self.execution_context.parse_options["max_tokens"] = self.limits.max_tokens
@@ -777,17 +868,14 @@ class Planner(SchemaExtension):
         context = self.execution_context
         document = self.document
         if document is not None and context.pre_execution_errors is None:
-            limits = self.limits
             errors = document.validate(context.schema._schema, tuple(context.validation_rules))
             if not errors:
-                allowed = getattr(context.schema.execution_context_class, "passes_answers", False)
                 plan, reused = document.plan(
-                    context.schema._schema, context.operation_name, context.variables, allowed
+                    context.schema._schema, context.operation_name, context.variables, self.passes_answers
                 )
                 if plan is not None:
-                    errors = check(plan, context.variables, limits)
-                    use_plan = getattr(context.context, "use_plan", None)
-                    if use_plan is not None and not errors:
-                        use_plan(plan, reused)
+                    errors = check(plan, context.variables, self.limits)
+                    if self.requester is not None and not errors:
+                        self.requester.use_plan(plan, reused)
             context.pre_execution_errors = errors
         yield
