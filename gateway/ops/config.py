@@ -230,6 +230,11 @@ class Settings(BaseSettings):
             raise ValueError("UPSTREAM_TOKEN is required when AUTH_MODE=token")
         return self
 
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # METRICS_PORT= (compose's ${METRICS_PORT:-}): unset
+
     @model_validator(mode="after")
     def _metrics_port_of_its_own(self) -> Settings:
         if self.metrics_port == self.port:
