@@ -24,7 +24,7 @@ from gateway.demo import create_app as create_demo
 from gateway.http.endpoint import encode_answer, format_error
 from gateway.ops.config import load_settings
 from gateway.planning.executable import build_schema
-from gateway.planning.plan import PATHS, Fallback
+from gateway.planning.route import PATHS, Fallback
 from gateway.schema.context import Context, Services
 from gateway.upstream.cache import UpstreamCache
 from gateway.upstream.credentials import Caller, credential_for
@@ -361,7 +361,7 @@ async def test_generated_selections_give_the_same_bytes(demo_services, query):
 
 async def test_each_case_is_decoded_for_the_fields_read(demo_services):
     """The plan's decoder keeps the keys the fan-out reads of the v2 answer, nothing else."""
-    from gateway.planning.plan import document_for
+    from gateway.planning.documents import document_for
 
     query = "{ legacyCases(perPage: 20) { items { legacyId case { caseId name status priority } } } }"
     plan, _ = document_for(query, 3000).plan(FAST._schema, None, {})
@@ -379,7 +379,7 @@ async def test_each_case_is_decoded_for_the_fields_read(demo_services):
 
 
 async def test_cases_that_copy_and_derive_are_decoded_straight_into_their_answers(demo_services):
-    """The 50-case queries' cases come out of the decoder as their answers (gateway/planning/structs.py), derived fields
+    """The 50-case queries' cases come out of the decoder as their answers (gateway/planning/answers.py), derived fields
     computed on them: the projection passes them through, and the bytes are plain execution's over dicts."""
     caller = Caller(credential_for(demo_services.settings, "Bearer demo-token"))
     for selected in (CASE, ZERO_COST, "{ id caseId sla { status } }"):

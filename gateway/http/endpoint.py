@@ -124,7 +124,7 @@ ENCODER = msgspec.json.Encoder()
 
 def encode_answer(answer: Any) -> bytes:
     """An answer as JSON bytes, by msgspec: it writes the objects decoded straight into their answers
-    (`gateway/planning/structs.py`) and the dicts of the other paths alike (orjson would write floats past 1e16
+    (`gateway/planning/answers.py`) and the dicts of the other paths alike (orjson would write floats past 1e16
     differently, and refuses integers past 64 bits)."""
     return ENCODER.encode(answer)
 

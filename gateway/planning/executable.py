@@ -15,7 +15,7 @@ from strawberry.types.execution import ExecutionContext
 from gateway.ops.errors import GatewayError, is_wrong_shape, upstream_object, wrong_shape_message
 from gateway.ops.logs import one_line
 from gateway.planning.execution import EarlyExecutor, FastExecutor
-from gateway.planning.plan import Planner
+from gateway.planning.planner import Planner
 from gateway.schema.query import Query
 from gateway.schema.scalars import SCALARS
 

@@ -35,7 +35,7 @@ from graphql.pyutils import Path, Undefined
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from gateway.planning.plan import Fallback
+from gateway.planning.route import Fallback
 from gateway.schema.declarations import COMPUTE, RESOLVE_NOW, Kind, declared, kind_of, upstream_key
 
 Projection = Callable[[Any, Any], Any]  # (upstream object, the request's context) -> its answer
@@ -271,7 +271,7 @@ class EarlyExecutor(StrawberryGraphQLCoreExecutionContext):
 
 class FastExecutor(EarlyExecutor):
     """graphql-core's executor, with objects' plain fields completed by compiled projections, and objects
-    decoded straight into their answers (`gateway/planning/structs.py`) passed through as they are. The request's
+    decoded straight into their answers (`gateway/planning/answers.py`) passed through as they are. The request's
     context (`gateway/schema/context.Context`) brings the operation's plan and records the path taken (`Route`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

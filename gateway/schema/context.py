@@ -8,7 +8,8 @@ from functools import cached_property
 from gateway.http.apq import PersistedQueries
 from gateway.http.response_cache import ResponseCache
 from gateway.ops.config import Settings
-from gateway.planning.plan import OperationPlan, Route
+from gateway.planning.plan import OperationPlan
+from gateway.planning.route import Route
 from gateway.upstream.cache import UpstreamCache
 from gateway.upstream.credentials import Caller
 from gateway.upstream.decoding import FULL, Decoders
