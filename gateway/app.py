@@ -21,6 +21,7 @@ from gateway.endpoint import GraphQLEndpoint
 from gateway.observe import Observe
 from gateway.readiness import Readiness
 from gateway.schema import schema_for
+from gateway.trusted_documents import load as load_trusted
 from gateway.tuning import tune_process
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ async def healthz(request: Request) -> Response:
             "responses": responses,
             "upstreams": services.http.report(),  # circuit breakers, attempts, retries per upstream
             "persistedQueries": services.persisted.report(),
+            "trustedDocuments": request.app.state.trusted.report(),
         }
     )
 
@@ -60,6 +62,14 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     tracer_provider = tracer_provider or tracing.configure()
     if tracer_provider is not None:
         tracing.install(tracer_provider)
+    schema = schema_for(settings.execution)
+    # before anything starts: a manifest that cannot be trusted stops the gateway (ManifestError)
+    trusted = load_trusted(
+        settings.trusted_documents,
+        settings.trusted_documents_mode,
+        schema._schema,
+        getattr(schema.execution_context_class, "passes_answers", False),
+    )
     services = Services.create(settings)
 
     @asynccontextmanager
@@ -95,7 +105,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     app = Starlette(
         routes=[
             # every method reaches the endpoint, which answers others than GET and POST with 405 itself
-            Route("/graphql", GraphQLEndpoint(services, schema_for(settings.execution))),
+            Route("/graphql", GraphQLEndpoint(services, schema, trusted)),
             Route("/healthz", healthz),
             Route("/readyz", Readiness().endpoint, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -105,4 +115,5 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         middleware=middleware,
     )
     app.state.services = services
+    app.state.trusted = trusted
     return app

@@ -11,7 +11,7 @@ from gateway.config import Settings
 from gateway.credentials import Caller
 from gateway.decoding import FULL, Decoders
 from gateway.loaders import Loaders
-from gateway.plan import OperationPlan
+from gateway.plan import Document, OperationPlan
 from gateway.response_cache import ResponseCache
 from gateway.upstream.http import UpstreamHTTP
 from gateway.upstream.v1 import V1API
@@ -49,13 +49,15 @@ class Services:
 
 @dataclass
 class Context:
-    """One GraphQL request: who is asking (credential, upstream cost so far), the operation's plan (set once
-    it is planned, before execution) and its own dataloaders, made on first use."""
+    """One GraphQL request: who is asking (credential, upstream cost so far), its document when it came parsed
+    (a trusted document), the operation's plan (set once it is planned, before execution) and its own
+    dataloaders, made on first use."""
 
     services: Services
     caller: Caller
     plan: OperationPlan | None = None
     plan_reused: bool = False
+    document: Document | None = None  # the request's document, already parsed (a trusted one), else None
 
     def use_plan(self, plan: OperationPlan, reused: bool) -> None:
         """The plan this request executes (`gateway.plan.Planner`, after validation)."""

@@ -221,6 +221,11 @@ def operation_of(query: str, operation_name: str | None, max_tokens: int) -> Ope
         document = document_for(query, max_tokens)
     except GraphQLError:
         return Operation(None, None, False)
+    return operation_in(document, operation_name)
+
+
+def operation_in(document: Document, operation_name: str | None) -> Operation:
+    """The operation a parsed document and operation name select."""
     chosen = document.operation(operation_name)
     if chosen is None:
         return Operation(operation_name or None, None, True)
@@ -681,7 +686,9 @@ class Planner(SchemaExtension):
     """Parse from the documents' cache, validate once per document, plan once per operation, apply the limits
     and hand the plan to execution through the request's context (`Context.plan`).
 
-    The limits come from the context's settings (the defaults without a gateway context)."""
+    The limits come from the context's settings (the defaults without a gateway context). A request whose
+    document is already parsed (a trusted document, `gateway/trusted_documents.py`) brings it in its context
+    (`Context.document`): it is not looked up, nor parsed."""
 
     @cached_property
     def limits(self) -> Limits:
@@ -697,7 +704,11 @@ class Planner(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        if context.query and context.graphql_document is None:
+        given = getattr(context.context, "document", None)
+        if isinstance(given, Document) and context.graphql_document is None:
+            self.document = given
+            context.graphql_document = given.document
+        elif context.query and context.graphql_document is None:
             try:
                 self.document = document_for(context.query, self.limits.max_tokens)
             except GraphQLError:
