@@ -30,6 +30,7 @@ from tests.support import (
 )
 from tests.test_graphql_http import cases_of
 from tests.test_limits import REFUSED
+from tests.test_observability import summary_of
 from tests.test_validation import BAD
 
 GRJ = "application/graphql-response+json"
@@ -75,7 +76,7 @@ def gateways(upstream: Upstream, logs_dir: Path, manifests: Path) -> Iterator[di
         {
             "trusted-enforce": ([], {**cached, "TRUSTED_DOCUMENTS_MODE": "enforce"}),
             "trusted-closed": ([], {**cached, "TRUSTED_DOCUMENTS_MODE": "enforce", "INTROSPECTION": "false"}),
-            "trusted-log": ([], {**cached, "TRUSTED_DOCUMENTS_MODE": "log"}),
+            "trusted-log": ([], {**cached, "TRUSTED_DOCUMENTS_MODE": "log", "LOG_FORMAT": "json"}),
             "trusted-token": (
                 [],
                 {**cached, "AUTH_MODE": "token", "UPSTREAM_TOKEN": DEMO_TOKEN, "RESPONSE_CACHE": "false"},
@@ -91,8 +92,10 @@ def get(gw: Gateway, params: dict[str, Any], headers: dict[str, str] | None = No
     return gw.client.get("/graphql", params=encoded, headers={**AUTH, "Accept": GRJ, **(headers or {})})
 
 
-def post(gw: Gateway, body: dict[str, Any], accept: str = GRJ) -> httpx.Response:
-    return gw.client.post("/graphql", json=body, headers={**AUTH, "Accept": accept})
+def post(
+    gw: Gateway, body: dict[str, Any], accept: str = GRJ, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return gw.client.post("/graphql", json=body, headers={**AUTH, "Accept": accept, **(headers or {})})
 
 
 def codes(response: httpx.Response) -> list[str]:
@@ -208,9 +211,16 @@ def test_a_trusted_document_runs_by_document_id_post_and_get_and_by_apq_hash(gat
 def test_the_summary_line_and_metrics_name_the_document_and_whether_it_was_trusted(gateways, calls):
     gw = gateways["log"]
     before = Metrics.of(gw)
-    assert post(gw, {"documentId": OPAQUE_ID}).status_code == 200
-    line = log_lines(gw, r"POST /graphql 200 Legacy ok")[-1]
-    assert "'document_id': 'legacy-list-v1'" in line or "document_id" not in line  # text format: fields aside
+    assert post(gw, {"documentId": OPAQUE_ID}, headers={"X-Request-ID": "trusted-1"}).status_code == 200
+    assert post(gw, {"query": LEGACY + " "}, headers={"X-Request-ID": "untrusted-1"}).status_code == 200
+    trusted, untrusted = (summary_of(gw, rid) for rid in ("trusted-1", "untrusted-1"))
+    assert (trusted["document_id"], trusted["document_name"], trusted["trusted"]) == (
+        OPAQUE_ID,
+        "Legacy",
+        True,
+    )
+    assert (untrusted["document_id"], untrusted["document_name"], untrusted["trusted"]) == (None, None, False)
+    assert trusted["operation"] == untrusted["operation"] == "Legacy"
     after = Metrics.of(gw)
     labels = {"document": OPAQUE_ID, "operation": "Legacy", "trusted": "true"}
     assert (
