@@ -4,12 +4,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: help demo test lint schema bench rehearsal
+.PHONY: help demo serve test lint schema bench rehearsal
 .DEFAULT_GOAL := help
 
-# `make help` lists the targets with the text after their `##`.
+# `make help` lists the targets with the text after their `##`, in one column as wide as the longest name.
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-7s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {n++; name[n] = $$1; text[n] = $$2; if (length($$1) > w) w = length($$1)} \
+		END {for (i = 1; i <= n; i++) printf "  make %-" w "s  %s\n", name[i], text[i]}' $(MAKEFILE_LIST)
 
 # A virtual environment with the package and its test tools, rebuilt when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -29,6 +30,9 @@ $(CHECKOV): | $(STAMP)
 
 demo: $(STAMP) ## the gateway on the demo upstream, GraphiQL at http://127.0.0.1:8000/graphql (flags: ARGS="--port 9000 --upstream-port 9001")
 	$(BIN)/casegraph demo $(ARGS)
+
+serve: $(STAMP) ## the gateway as configured: V1_URL, V2_URL, AUTH_MODE... (docs/configuration.md; flags: ARGS="--port 9000")
+	$(BIN)/casegraph serve $(ARGS)
 
 # The Redis tests start their own redis-server (and stop it); the browser tests drive Debian's chromium
 # (tests/test_browser.py); tests/test_docker.py validates docker/compose.yaml with docker-compose (no Docker

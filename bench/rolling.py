@@ -102,6 +102,7 @@ defaults
     timeout client 30s
     timeout server 30s
     timeout http-keep-alive 10s
+    timeout http-request 10s  # a request head not complete within 10 s: 408 (uvicorn would wait for ever)
     timeout check 3s  # a /readyz check may take its READY_TIMEOUT (2 s) and some; as the pod's probe (4 s)
     # A request whose connection to a gateway failed (refused: nothing listens) is sent to another one.
     # Only then: a request that reached a gateway is never replayed (retry-on's default, conn-failure).
@@ -113,6 +114,7 @@ defaults
 
 frontend casegraph
     bind 127.0.0.1:{port}
+    option forwardfor  # X-Forwarded-For: the gateway counts its turn shares per client address
     default_backend {backend}
     # A line per request: the client's request id, the gateway that answered (or failed), how it ended.
     capture request header X-Request-ID len 32

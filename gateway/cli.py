@@ -17,13 +17,15 @@ from typing import Any
 
 import uvicorn
 
-from gateway.config import ConfigError, load_settings
-from gateway.logs import configure_logging, logging_config
+from gateway.ops.config import ConfigError, load_settings
+from gateway.ops.logs import configure_logging, logging_config
 
 SCHEMA_FILE = Path("schema.graphql")
 
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # gateway.metrics.MULTIPROC_ENV, read here before it is imported
+MULTIPROC_ENV = (
+    "PROMETHEUS_MULTIPROC_DIR"  # gateway.ops.metrics.MULTIPROC_ENV, read here before it is imported
+)
 
 
 def empty_metrics_dir(path: str) -> None:
@@ -35,8 +37,11 @@ def empty_metrics_dir(path: str) -> None:
             os.remove(os.path.join(path, name))
 
 
+WORKER_HEALTHCHECK_TIMEOUT = 30  # seconds; see serve()
+
+
 def metrics_dir_for_workers() -> None:
-    """Workers share their metrics through PROMETHEUS_MULTIPROC_DIR (`gateway/metrics.py`): emptied when
+    """Workers share their metrics through PROMETHEUS_MULTIPROC_DIR (`gateway/ops/metrics.py`): emptied when
     given, else a temporary directory made here and removed at exit. Set before any worker starts."""
     path = os.environ.get(MULTIPROC_ENV)
     if not path:
@@ -53,14 +58,14 @@ def _stopped(signum: int, frame: object) -> None:
 def serve(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT, which stop it gracefully: no new connections, requests in flight
     given SHUTDOWN_TIMEOUT seconds to finish; then the process exits 0."""
-    # The metrics directory is ready before gateway.app imports prometheus-client, which reads the variable
+    # The metrics directory is ready before gateway.http.app imports prometheus-client, which reads the variable
     # and opens this process's files there at once. One process keeps its metrics there too when it is set.
     if args.workers > 1:
         metrics_dir_for_workers()
     elif os.environ.get(MULTIPROC_ENV):
         empty_metrics_dir(os.environ[MULTIPROC_ENV])
-    from gateway import tracing
-    from gateway.app import create_app
+    from gateway.http.app import create_app
+    from gateway.ops import tracing
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     settings = load_settings(**overrides)
@@ -70,7 +75,7 @@ def serve(args: argparse.Namespace) -> int:
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
-        "access_log": False,  # the gateway writes its own line per request (gateway/observe.py)
+        "access_log": False,  # the gateway writes its own line per request (gateway/http/observe.py)
         "log_config": logging_config(settings.log_level, settings.log_format),  # in every worker too
         "timeout_graceful_shutdown": settings.shutdown_timeout,  # requests in flight may finish
     }
@@ -82,7 +87,16 @@ def serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         # Worker processes each build the app from the environment (HOST/PORT given here apply to all).
         os.environ.update({"HOST": settings.host, "PORT": str(settings.port)})
-        uvicorn.run("gateway.app:create_app", factory=True, workers=args.workers, **common)  # type: ignore[arg-type]
+        # uvicorn pings each worker and replaces one that does not answer within timeout_worker_healthcheck
+        # (5 s by default), also while it starts: on a busy machine importing the app took longer, and the
+        # supervisor killed and restarted its workers forever. A worker that hangs is still replaced.
+        uvicorn.run(
+            "gateway.http.app:create_app",
+            factory=True,
+            workers=args.workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT,
+            **common,  # type: ignore[arg-type]
+        )
     else:
         uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
     return 0
@@ -90,15 +104,18 @@ def serve(args: argparse.Namespace) -> int:
 
 def demo_upstream(args: argparse.Namespace) -> int:
     from gateway.demo import create_app as create_demo
-    from gateway.tuning import tune_process
+    from gateway.ops.tuning import tune_process
 
+    # a flag, else HOST / PORT as `serve` reads them (the demo upstream's own default port: 8001)
+    host = args.host if args.host is not None else os.environ.get("HOST") or "127.0.0.1"
+    port = args.port if args.port is not None else env_port("PORT", 8001)
     configure_logging("info", args.log_format)
     app = create_demo(seed=args.seed)
     tune_process(20_000)  # the demo data is long-lived: keep the collector off it
     uvicorn.run(
         app,
-        host=args.host,
-        port=args.port,
+        host=host,
+        port=port,
         log_level="warning",
         log_config=logging_config("info", args.log_format),
     )
@@ -129,12 +146,17 @@ def listen(host: str, port: int, what: str, flag: str, variable: str) -> socket.
         ) from None
 
 
+def env_port(variable: str, default: int) -> int:
+    """A port from the environment variable `variable`, else `default`; anything else is a ConfigError."""
+    raw = os.environ.get(variable, str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ConfigError(f"invalid configuration: {variable}: {raw!r} is not a port (1-65535)")
+    return int(raw)
+
+
 def upstream_port() -> int:
     """`UPSTREAM_PORT` from the environment (the demo's own variable, beside the gateway's PORT), else 8001."""
-    raw = os.environ.get("UPSTREAM_PORT", "8001")
-    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-        raise ConfigError(f"invalid configuration: UPSTREAM_PORT: {raw!r} is not a port (1-65535)")
-    return int(raw)
+    return env_port("UPSTREAM_PORT", 8001)
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -162,8 +184,8 @@ def demo(args: argparse.Namespace) -> int:
     except PortBusy as exc:
         print(exc, file=sys.stderr)
         return 2
-    from gateway.app import create_app  # after the ports: a busy one is told at once
     from gateway.demo import create_app as create_demo
+    from gateway.http.app import create_app  # after the ports: a busy one is told at once
 
     configure_logging(settings.log_level, settings.log_format)
     common: dict[str, Any] = {
@@ -212,7 +234,7 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def export_schema(args: argparse.Namespace) -> int:
-    from gateway.schema import schema_sdl
+    from gateway.planning.executable import schema_sdl
 
     sdl = schema_sdl()
     target = Path(args.output)
@@ -227,11 +249,39 @@ def export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="casegraph", description=__doc__)
-    sub = root.add_subparsers(dest="command", required=True)
+CONFIGURATION = "docs/configuration.md"  # every setting, with its default
 
-    p = sub.add_parser("serve", help="serve the gateway (configured by environment variables / .env)")
+SERVE_SETTINGS = f"""\
+settings (environment variables, or a .env file in the working directory):
+  V1_URL, V2_URL   base URLs of the v1 and v2 APIs (before /api/v1, /api/v2)
+                   (default: http://127.0.0.1:8001, the demo upstream's)
+  AUTH_MODE        passthrough: forward each caller's Authorization header (default)
+                   token: send UPSTREAM_TOKEN upstream instead
+  HOST, PORT       where to listen (the flags override them)
+  CACHE_URL        redis://host:6379/0 to share the cache between gateways (default: in memory)
+  LOG_LEVEL, LOG_FORMAT, GRAPHIQL, INTROSPECTION, MAX_QUERY_COST ... and the rest:
+                   every setting and its default: {CONFIGURATION} in the repository
+
+example, against your own APIs:
+  V1_URL=https://v1.example V2_URL=https://v2.example AUTH_MODE=passthrough casegraph serve
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="casegraph",
+        description=__doc__,
+        epilog=f"`casegraph <command> --help` says more; settings: `casegraph serve --help` and {CONFIGURATION}",
+    )
+    sub = root.add_subparsers(dest="command", metavar="<command>")
+
+    p = sub.add_parser(
+        "serve",
+        help="serve the gateway (configured by environment variables / .env)",
+        description="Serve the gateway in front of the v1 and v2 APIs the settings below point at.",
+        epilog=SERVE_SETTINGS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--host", default=None, help="address to listen on (default: $HOST, else 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port to listen on (default: $PORT, else 8000)")
     p.add_argument(
@@ -259,8 +309,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=demo)
 
     p = sub.add_parser("demo-upstream", help="serve only the demo upstream (v1 and v2 APIs)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    p.add_argument("--port", type=int, default=8001, help="port to listen on (default: %(default)s)")
+    p.add_argument("--host", default=None, help="address to listen on (default: $HOST, else 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port to listen on (default: $PORT, else 8001)")
     p.add_argument(
         "--seed", type=int, default=7, help="seed of the generated demo data (default: %(default)s)"
     )
@@ -286,7 +336,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
+    if args.command is None:  # bare `casegraph`: what it can do
+        cli.print_help()
+        return 0
     try:
         return args.run(args)
     except ConfigError as exc:

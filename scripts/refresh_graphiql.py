@@ -1,12 +1,13 @@
-"""Refresh the GraphiQL files the gateway serves (gateway/static/vendor/) from the npm registry.
+"""Refresh the GraphiQL files the gateway serves (gateway/http/static/vendor/) from the npm registry.
 
     python scripts/refresh_graphiql.py          # download the pinned packages, write the files and manifest.json
     python scripts/refresh_graphiql.py --check  # download them again and compare with the shipped files
 
 To move to newer versions, change PINNED below and run the script. Each package comes from `npm pack` (npm
 checks the tarball against the registry's integrity hash); the files the page loads are copied out of it
-unchanged, and manifest.json records each package's version and integrity and each file's sha256
-(tests/test_graphiql.py checks the shipped files against it). Needs npm and the registry, nothing else.
+unchanged but for the PATCHES below, and manifest.json records each package's version and integrity, each
+file's sha256 (tests/test_graphiql.py checks the shipped files against it) and, for a patched file, the
+sha256 of the file as the package has it and what was changed. Needs npm and the registry, nothing else.
 
 Why GraphiQL 4 and not 5 (the current major): the page must work offline and under a Content-Security-Policy
 that allows scripts and styles from the gateway's own origin only.
@@ -33,7 +34,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VENDOR = ROOT / "gateway" / "static" / "vendor"
+VENDOR = ROOT / "gateway" / "http" / "static" / "vendor"
 MANIFEST = "manifest.json"
 LICENSES = "THIRD_PARTY_LICENSES.txt"
 
@@ -43,7 +44,7 @@ PINNED = {
     "graphiql": "4.1.2",
     "@graphiql/plugin-explorer": "4.0.6",
 }
-# shipped name -> (package, path in its tarball); gateway/graphiql.py loads them in this order
+# shipped name -> (package, path in its tarball); gateway/http/graphiql.py loads them in this order
 FILES = {
     "react.production.min.js": ("react", "package/umd/react.production.min.js"),
     "react-dom.production.min.js": ("react-dom", "package/umd/react-dom.production.min.js"),
@@ -53,6 +54,33 @@ FILES = {
     "graphiql-plugin-explorer.css": ("@graphiql/plugin-explorer", "package/dist/style.css"),
 }
 LICENSE_NAMES = ("package/LICENSE", "package/LICENSE.md", "package/LICENCE")
+
+# Fixes to the packages' own code, applied to the files as shipped: shipped name -> [(why, old, new, count)];
+# the build fails unless `old` occurs exactly `count` times, so a new version cannot slip past a patch.
+PATCHES = {
+    "graphiql-plugin-explorer.umd.js": [
+        (
+            # graphiql-explorer draws no control for a list argument's value: for an enum or input-object
+            # argument holding a list (the README's first example: `priority: [HIGH, CRITICAL]`) it draws
+            # nothing and logs `arg mismatch between arg and selection` at every render (5 console errors on
+            # GraphiQL's first view; OneGraph/graphiql-explorer#66, open, the project archived). Patched: the
+            # value is shown as GraphQL text (graphql's `print`), read-only (it is edited in the query).
+            "list argument values shown as text instead of a console error (OneGraph/graphiql-explorer#66)",
+            'console.error("arg mismatch between arg and selection",u,a)',
+            'c=i.createElement("span",{style:{color:p.colors.string2}},(0,o.print)(a))',
+            2,
+        )
+    ]
+}
+
+
+def patched(name: str, data: bytes) -> bytes:
+    for why, old, new, count in PATCHES.get(name, []):
+        found = data.count(old.encode())
+        if found != count:
+            raise SystemExit(f"{name}: the patch '{why}' expects {count} of {old!r}, found {found}")
+        data = data.replace(old.encode(), new.encode())
+    return data
 
 
 def sha256(data: bytes) -> str:
@@ -78,9 +106,13 @@ def build(out: Path, downloads: Path) -> dict[str, object]:
         packages[package], tarballs[package] = pack(package, version, downloads)
     files = {}
     for name, (package, member) in FILES.items():
-        data = tarballs[package].extractfile(member).read()  # type: ignore[union-attr]
+        original = tarballs[package].extractfile(member).read()  # type: ignore[union-attr]
+        data = patched(name, original)
         (out / name).write_bytes(data)
         files[name] = {"package": package, "from": member, "sha256": sha256(data), "bytes": len(data)}
+        if data != original:
+            files[name]["patched"] = [why for why, *_ in PATCHES[name]]
+            files[name]["package_sha256"] = sha256(original)
     notices = []
     for package, tar in tarballs.items():
         info = json.loads(tar.extractfile("package/package.json").read())  # type: ignore[union-attr]
@@ -99,7 +131,7 @@ def build(out: Path, downloads: Path) -> dict[str, object]:
         "bytes": (out / LICENSES).stat().st_size,
     }
     return {
-        "generated_by": "scripts/refresh_graphiql.py (never edit these files by hand)",
+        "generated_by": "scripts/refresh_graphiql.py (never edit these files by hand; its PATCHES are applied)",
         "why": "GraphiQL 4's UMD build runs offline under a Content-Security-Policy of 'self' for scripts and "
         "styles; GraphiQL 5 has no UMD build, and its Monaco editor needs 'unsafe-inline' styles "
         "(microsoft/monaco-editor#271). React 18 because React 19 has no UMD build. "

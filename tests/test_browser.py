@@ -1,7 +1,10 @@
 """GraphiQL in a real browser: Debian's chromium, driven headless by playwright (`executable_path`: nothing is
-downloaded), on `casegraph demo` run as a process. Every request that is not to the gateway on loopback is
-aborted, so the page must work with no internet: it renders, runs the README's first example query and shows
-its data, the docs pane shows `Case` with its description, and the explorer is open on `cases`.
+downloaded), on `casegraph demo` run as a process, in a 1400x900 window. Every request that is not to the
+gateway on loopback is aborted, so the page must work with no internet: it renders, its first view is clean
+(every line of the example query visible in the editor, the keyboard left alone, no console error), it runs
+the README's first example query and shows its data, the docs pane shows `Case` with its description, the
+explorer opens with one click at its top, listing `cases` and the example's list argument, and a query with
+`@defer` shows the v1 cases before its deferred part (the v2 data) arrives.
 
 A failed test leaves a screenshot and the page's console in tests/artifacts/ (ignored by git).
 `make test` installs chromium when it is missing (apt-get, as root).
@@ -19,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from gateway.graphiql import EXAMPLE_QUERY
+from gateway.http.graphiql import EXAMPLE_QUERY
 from tests.support import DEMO_TOKEN, Process, failed, free_port, start, stop, system_tool
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -36,8 +39,14 @@ WAIT_MS = 15_000  # the most any step may take (a bound, not a measurement)
 
 
 @pytest.fixture(scope="module")
-def demo(logs_dir: Path) -> Iterator[Process]:
-    port, upstream_port = free_port(), free_port()
+def upstream_port() -> int:
+    """The port of the demo's upstream (its fault injection and request log are there)."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def demo(logs_dir: Path, upstream_port: int) -> Iterator[Process]:
+    port = free_port()
     args = ["demo", "--port", str(port), "--upstream-port", str(upstream_port)]
     process = start(args, port, logs_dir / "demo.log", "/healthz")
     yield process
@@ -149,12 +158,113 @@ def test_the_docs_pane_shows_case_with_its_description(graphiql: Visit, demo: Pr
     assert graphiql.blocked == []
 
 
-def test_the_explorer_is_open_and_lists_cases(graphiql: Visit):
+def console_errors(visit: Visit) -> list[str]:
+    return [line for line in visit.console if line.startswith("error:")] + visit.errors
+
+
+def focused(page: Any) -> str:
+    """Where the keyboard is: "nothing" (the page's body), "query editor", or the element's description."""
+    return str(
+        page.evaluate(
+            """() => {
+                const e = document.activeElement;
+                if (!e || e === document.body) return "nothing";
+                if (e.closest(".graphiql-query-editor")) return "query editor";
+                return `${e.tagName} ${e.className} ${e.getAttribute("aria-label") || ""}`.trim();
+            }"""
+        )
+    )
+
+
+# Each line of the query editor against what is visible of it: left of GraphiQL's toolbar (drawn over the
+# editor's right edge) and inside the editor's box.
+LINES_SHOWN = """() => {
+    const editor = document.querySelector(".graphiql-query-editor");
+    const cm = editor.querySelector(".CodeMirror").CodeMirror;
+    const box = editor.getBoundingClientRect();
+    const right = Math.min(box.right, editor.querySelector(".graphiql-toolbar").getBoundingClientRect().left);
+    const lines = [];
+    for (let line = 0; line < cm.lineCount(); line++) {
+        const text = cm.getLine(line);
+        const start = cm.charCoords({line, ch: 0}, "window");
+        const end = cm.charCoords({line, ch: text.length}, "window");
+        const shown = start.left >= box.left && end.right <= right && start.top >= box.top && end.bottom <= box.bottom;
+        lines.push({text, shown});
+    }
+    return lines;
+}"""
+
+
+def test_the_first_view_shows_the_whole_example_with_no_error_and_the_keyboard_left_alone(graphiql: Visit):
+    page = graphiql.page
+    page.wait_for_load_state("networkidle")  # the schema's introspection has come back and been drawn
+    lines = page.evaluate(LINES_SHOWN)
+    assert [line["text"] for line in lines] == EXAMPLE_QUERY.split("\n")
+    longest = max(lines, key=lambda line: len(line["text"]))
+    assert longest["shown"], longest["text"]
+    assert [line["text"] for line in lines if not line["shown"]] == []
+    assert focused(page) in {"nothing", "query editor"}
+    assert console_errors(graphiql) == []
+    # the explorer is one click away, not open
+    assert page.locator('.graphiql-sidebar button[aria-label="Show GraphiQL Explorer"]').count() == 1
+    assert page.locator(".graphiql-plugin .docExplorerWrap").count() == 0
+
+
+def test_the_explorer_opens_with_one_click_at_its_top_listing_cases_and_the_example(graphiql: Visit):
     from playwright.sync_api import expect
 
-    explorer = graphiql.page.locator(".graphiql-plugin .docExplorerWrap")
+    page = graphiql.page
+    page.wait_for_load_state("networkidle")
+    page.click('.graphiql-sidebar button[aria-label="Show GraphiQL Explorer"]')
+    explorer = page.locator(".graphiql-plugin .docExplorerWrap")
     expect(explorer.get_by_text("cases", exact=True).first).to_be_visible()
     expect(explorer.get_by_text("legacyCases", exact=True).first).to_be_visible()
-    expect(
-        graphiql.page.locator('.graphiql-sidebar button[aria-label="Hide GraphiQL Explorer"]')
-    ).to_have_count(1)
+    expect(page.locator('.graphiql-sidebar button[aria-label="Hide GraphiQL Explorer"]')).to_have_count(1)
+    # the example's list argument is shown (the patched explorer, scripts/refresh_graphiql.py) ...
+    expect(explorer.get_by_text("[HIGH, CRITICAL]", exact=True)).to_be_visible()
+    # ... the pane starts at its top, and the explorer's argument inputs did not take the keyboard
+    expect(page.locator(".graphiql-plugin").get_by_text("Explorer", exact=True)).to_be_in_viewport()
+    assert focused(page) == "BUTTON graphiql-un-styled active Hide GraphiQL Explorer"
+    page.keyboard.type("7")
+    assert graphiql.editor(".graphiql-query-editor") == EXAMPLE_QUERY
+    assert console_errors(graphiql) == []
+
+
+DEFERRED = "{ legacyCases(perPage: 20) { items { legacyId caseNumber ... @defer { case { caseId name status } } } } }"
+
+
+def test_a_deferred_part_is_shown_when_it_arrives(graphiql: Visit, upstream_port: int):
+    upstream = httpx.Client(base_url=f"http://127.0.0.1:{upstream_port}", timeout=10)
+    page = graphiql.page
+    page.eval_on_selector(".graphiql-query-editor .CodeMirror", f"e => e.CodeMirror.setValue({DEFERRED!r})")
+    upstream.delete("/_demo/requests").raise_for_status()
+    upstream.post("/_demo/faults", json={"paths": ["/api/v2/cases"], "latency_ms": 1500}).raise_for_status()
+    try:
+        page.click(".graphiql-execute-button")
+        page.wait_for_function(
+            "() => document.querySelector('.result-window .CodeMirror').CodeMirror.getValue().includes('caseNumber')"
+        )
+        shown = graphiql.editor(".result-window")
+        # the 20 v1 cases are on screen while the upstream still holds the v2 call
+        v2 = [r for r in upstream.get("/_demo/requests").json()["requests"] if r["path"] == "/api/v2/cases"]
+        assert v2 == []
+        first = json.loads(shown)
+        items = first["data"]["legacyCases"]["items"]
+        # (a case without a v2 link has its null at once: nothing to wait for)
+        assert len(items) == 20 and all(item.get("case") is None for item in items)
+        page.wait_for_function(
+            "() => document.querySelector('.result-window .CodeMirror').CodeMirror.getValue().includes('caseId')"
+        )
+        page.wait_for_function(
+            "() => !document.querySelector('.result-window .CodeMirror').CodeMirror.getValue().includes('hasNext\": true')"
+        )
+        whole = json.loads(graphiql.editor(".result-window"))
+        cases = [item.get("case") for item in whole["data"]["legacyCases"]["items"]]
+        assert sum(case is not None for case in cases) >= 15
+        assert [i["legacyId"] for i in whole["data"]["legacyCases"]["items"]] == [
+            i["legacyId"] for i in items
+        ]
+        assert graphiql.errors == [] and graphiql.blocked == []
+    finally:
+        upstream.delete("/_demo/faults")
+        upstream.close()

@@ -1,6 +1,8 @@
 """`casegraph demo` as a person runs it: ports from flags or PORT / UPSTREAM_PORT, "ready" only once both
-servers listen, a busy port one clear line and exit code 2; every flag of every command says what it does
-and its default; `make help` lists the Makefile's targets."""
+servers listen, a busy port one clear line and exit code 2; `casegraph demo-upstream` reads HOST / PORT too;
+bare `casegraph` prints its help, `casegraph serve --help` names the settings it reads and where all of them
+are; every flag of every command says what it does and its default; `make help` lists the Makefile's
+targets in aligned columns."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.cli import parser
+from gateway.cli import CONFIGURATION, SERVE_SETTINGS, parser
+from gateway.ops.config import Settings
 from tests.support import free_port, system_tool, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,11 +37,20 @@ def busy_port() -> Iterator[int]:
         yield other.getsockname()[1]
 
 
-def run_demo(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def run_casegraph(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k not in ("PORT", "UPSTREAM_PORT", "HOST")}
     return subprocess.run(
-        [*COMMAND, *args], capture_output=True, text=True, timeout=60, env={**environ, **env}, cwd=ROOT
+        [sys.executable, "-m", "gateway.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**environ, **env},
+        cwd=ROOT,
     )
+
+
+def run_demo(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_casegraph("demo", *args, **env)
 
 
 @pytest.mark.parametrize(
@@ -112,6 +124,61 @@ def test_the_demo_takes_its_ports_from_the_environment_and_says_ready_once_both_
     assert out_path.read_text().count("ready") == 1
 
 
+def test_the_demo_upstream_alone_reads_host_and_port_like_the_others(logs_dir: Path):
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if k != "HOST"}
+    # 127.0.0.2 is loopback too, and no default: the demo upstream listens where HOST and PORT say
+    with (logs_dir / "demo-upstream-env.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "demo-upstream"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**environ, "HOST": "127.0.0.2", "PORT": str(port)},
+        )
+    try:
+        health = f"http://127.0.0.2:{port}/_demo/healthz"
+
+        def answers() -> bool:
+            try:
+                return httpx.get(health, timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(answers, "the demo upstream on HOST:PORT", 60)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port}/_demo/healthz", timeout=1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_a_bad_port_variable_stops_the_demo_upstream_with_one_line():
+    result = run_casegraph("demo-upstream", PORT="eighty")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "casegraph: invalid configuration: PORT: 'eighty' is not a port (1-65535)\n"
+
+
+def test_bare_casegraph_prints_its_help():
+    result = run_casegraph()
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == parser().format_help()
+    for command in ("serve", "demo", "demo-upstream", "export-schema"):
+        assert f"    {command}" in result.stdout
+    assert CONFIGURATION in result.stdout
+
+
+def test_serve_help_names_the_settings_it_reads_and_where_every_setting_is():
+    result = run_casegraph("serve", "--help")
+    assert result.returncode == 0
+    assert SERVE_SETTINGS in result.stdout
+    for name in ("V1_URL", "V2_URL", "AUTH_MODE", "UPSTREAM_TOKEN"):
+        assert name in SERVE_SETTINGS
+    # every variable it names is a setting (gateway/ops/config.py), and the page it points to exists
+    named = set(re.findall(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|\b(?:HOST|PORT)\b", SERVE_SETTINGS))
+    assert named - {field.upper() for field in Settings.model_fields} == set()
+    assert (ROOT / CONFIGURATION).is_file()
+
+
 def test_every_flag_of_every_command_has_help_saying_its_default():
     (commands,) = [a for a in parser()._actions if a.dest == "command"]
     missing = []
@@ -135,3 +202,6 @@ def test_make_help_lists_every_target_with_what_it_does():
     assert sorted(listed) == sorted(phony.group(1).split())
     assert "apt-get" in listed["test"] and "root" in listed["test"]
     assert "ARGS=" in listed["demo"]
+    # one column: every description starts where the others do
+    starts = {re.match(r"  make \S+ +", line).end() for line in result.stdout.splitlines()}  # type: ignore[union-attr]
+    assert len(starts) == 1, result.stdout

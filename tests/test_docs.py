@@ -4,12 +4,13 @@ lead somewhere real, and what it says about the demo and the test command matche
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
-from gateway.config import Settings
 from gateway.demo import DEMO_TOKEN
-from gateway.demo.data import generate
-from gateway.links import v2_id_of
+from gateway.demo.data import DEMO_NOW, generate
+from gateway.ops.config import Settings
+from gateway.upstream.links import v2_id_of
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -90,3 +91,28 @@ def test_the_readme_names_the_demo_token_and_the_dangling_links_the_demo_data_ho
         if any(r["case_id"] not in data.cases for r in c.case["linked_cases"])
     ]
     assert deleted == list(range(9, 301, 9)) and "every 9th v2 case (9, 18, ... 297)" in demo
+
+
+def section(heading: str) -> str:
+    """The words of the README's section under `heading` (however wrapped)."""
+    return " ".join(README.read_text().split(f"\n{heading}\n")[1].split("\n## ")[0].split())
+
+
+def test_the_readme_says_the_demo_clock_next_to_the_first_example():
+    examples = section("## Example queries")
+    first_example = examples.index("```graphql")
+    clock = examples.index(f'its "now" is {DEMO_NOW:%Y-%m-%d %H:%M} UTC')
+    assert clock < first_example  # said before the reader runs it
+    since = (DEMO_NOW - timedelta(days=30)).date().isoformat()
+    assert f'`relativeDate: "30 days"` means since {since}' in examples
+
+
+def test_the_readme_says_how_to_run_against_your_own_apis():
+    own = section("## Against your own APIs")
+    (command,) = re.findall(r"```sh (.*?) ```", own)
+    variables = dict(re.findall(r"([A-Z][A-Z0-9_]*)=(\S+)", command))
+    assert sorted(variables) == ["AUTH_MODE", "V1_URL", "V2_URL"]
+    Settings(**{name.lower(): value for name, value in variables.items()})  # values the gateway accepts
+    assert command.endswith("make serve")
+    assert re.search(r"^serve: .*## ", (ROOT / "Makefile").read_text(), re.M)
+    assert "[docs/configuration.md](docs/configuration.md)" in own

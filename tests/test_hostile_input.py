@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import AUTH, Gateway, Metrics, Upstream, start_gateway, stop
+from tests.support import AUTH, DEMO_TOKEN, Gateway, Metrics, Upstream, start_gateway, stop
 
 GRJ = "application/graphql-response+json"
 
@@ -166,6 +166,18 @@ def test_no_authorization_header_says_no_credential_was_sent(gateway, clean):
         "{ cases(perPage: 1) { items { caseId } } }", headers={"Authorization": "Bearer nope"}
     )
     assert refused["errors"][0]["message"] == "The v2 upstream refused the credentials."
+
+
+@pytest.mark.parametrize("value", [DEMO_TOKEN, "Bearer"], ids=["token without its scheme", "scheme alone"])
+def test_a_one_word_authorization_header_gets_a_hint_about_the_scheme(gateway, clean, value):
+    answer = gateway.query("{ cases(perPage: 1) { items { caseId } } }", headers={"Authorization": value})
+    assert codes(answer) == ["UNAUTHENTICATED"]
+    assert answer["errors"][0]["message"] == (
+        "The v2 upstream refused the credentials. The Authorization header is one word: the upstreams "
+        "expect a scheme and a token, `Authorization: Bearer <token>`."
+    )
+    assert DEMO_TOKEN not in json.dumps(answer)  # the hint never repeats the credential
+    assert [request["path"] for request in clean.requests()] == ["/api/v2/cases"]
 
 
 LONG_INPUT = [

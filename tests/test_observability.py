@@ -22,7 +22,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from gateway.apq import sha256_hex
+from gateway.http.apq import sha256_hex
 from tests.support import (
     AUTH,
     Gateway,
@@ -404,6 +404,7 @@ def test_a_summary_line_per_request_in_json_with_the_clients_request_id(gws, cal
         "cache_hits": 0,
         "response_cache": None,
         "persisted_query": None,
+        "parts": 0,
         "document_id": None,  # not a trusted document (tests/test_trusted_documents.py has those)
         "document_name": None,
         "trusted": False,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.trusted_documents import sha256_hex
+from gateway.http.trusted_documents import sha256_hex
 from tests.support import DEMO_TOKEN, Gateway, Metrics, Upstream, start_gateway, stop, wait_for
 from tests.test_browser import browser  # noqa: F401 - the fixture: chromium, headless
 from tests.test_graphql_http import cases_of

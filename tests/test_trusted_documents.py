@@ -1,4 +1,4 @@
-"""Trusted documents (gateway/trusted_documents.py) and HTTP caching of GET answers, over real HTTP against
+"""Trusted documents (gateway/http/trusted_documents.py) and HTTP caching of GET answers, over real HTTP against
 gateway processes on the demo upstream: manifests loaded at start (a bad one stops `casegraph serve` with exit 2
 naming it), requests by `documentId` and by APQ hash, the three modes, and ETag / 304 revalidation."""
 
@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.schema import schema
-from gateway.trusted_documents import ManifestError, load
+from gateway.http.trusted_documents import ManifestError, load
+from gateway.planning.executable import schema
 from tests.support import (
     AUTH,
     DEMO_TOKEN,

@@ -4,7 +4,7 @@ Every upstream request goes through `UpstreamHTTP.get_json`: one place builds th
 (canonical: sorted keys), looks in the cache, joins an identical request already in flight (within
 or across GraphQL requests of this process), sends the credential, reads the body (streamed, never past
 MAX_UPSTREAM_BODY_BYTES), decodes it with the caller's decoder (its operation plan's: only the keys it reads,
-`gateway/plan.py`) and turns failures into `GatewayError`s with stable codes. The cache and joined callers
+`gateway/planning/plan.py`) and turns failures into `GatewayError`s with stable codes. The cache and joined callers
 share the body's bytes; each caller decodes them for itself. A body that is not JSON is never cached. Each logical request runs through its upstream's `UpstreamGuard` (`resilience.py`): retries with
 backoff within a budget, and a circuit breaker. Retries happen inside the one in-flight call, so callers
 joining it and the cache see one logical request; `attempts` counts the HTTP requests actually sent.
@@ -31,12 +31,9 @@ import httpx
 import msgspec
 import orjson
 
-from gateway import metrics, tracing
-from gateway.cache import UpstreamCache, cache_key
-from gateway.config import Settings
-from gateway.credentials import Caller, Credential
-from gateway.decoding import Decode, json_decode
-from gateway.errors import (
+from gateway.ops import metrics, tracing
+from gateway.ops.config import Settings
+from gateway.ops.errors import (
     BadUserInput,
     Forbidden,
     GatewayError,
@@ -48,7 +45,10 @@ from gateway.errors import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
-from gateway.logs import request_id
+from gateway.ops.logs import request_id
+from gateway.upstream.cache import UpstreamCache, cache_key
+from gateway.upstream.credentials import Caller, Credential
+from gateway.upstream.decoding import Decode, json_decode
 from gateway.upstream.resilience import UpstreamGuard
 from gateway.upstream.transport import UpstreamTransport
 
@@ -184,6 +184,7 @@ class UpstreamHTTP:
         self.guards = {api: UpstreamGuard(api, settings) for api in ("v1", "v2")}
         self._bases = {settings.v1_base, settings.v2_base}
         self._inflight: dict[str, asyncio.Future[Fetched]] = {}
+        self._waiting: dict[asyncio.Future[Fetched], int] = {}  # callers awaiting each call in flight
 
     def guard(self, api: str) -> UpstreamGuard:
         guard = self.guards.get(api)
@@ -234,13 +235,24 @@ class UpstreamHTTP:
             caller.stats.upstream_calls += 1
         else:
             caller.stats.shared_calls += 1
-        # shield: a caller that goes away does not cancel the call the others are waiting on
+        # shield: a caller that goes away does not cancel the call the others are waiting on; the last one to
+        # go does (a client that hung up mid-stream, docs/incremental.md): nobody is left to use its answer
+        self._waiting[task] = self._waiting.get(task, 0) + 1
         try:
             fetched = await asyncio.shield(task)
             data = fetched.data if fetched.decode is decode else decode_body(api, path, fetched.body, decode)
+        except asyncio.CancelledError:
+            caller.stats.used(0.0)
+            if self._waiting[task] == 1 and not task.done():
+                task.cancel()
+            raise
         except BaseException:
             caller.stats.used(0.0)  # an answer built on a failure is never reused
             raise
+        finally:
+            left = self._waiting.pop(task) - 1
+            if left:
+                self._waiting[task] = left
         caller.stats.used(fetched.expires_at)
         return UpstreamResponse(data, fetched.headers, fetched.expires_at)
 
@@ -304,7 +316,7 @@ class UpstreamHTTP:
         """One HTTP request, bounded in time (ATTEMPT_TIMEOUT in all) and in body size."""
         started = time.perf_counter()
         self.attempts += 1
-        outcome = "error"  # for the metrics: the HTTP status once one came, or "timeout"
+        outcome = "error"  # for the metrics: the HTTP status once one came, "timeout", or "cancelled"
         try:
             async with asyncio.timeout(self.attempt_timeout):
                 async with self.client.stream("GET", url, headers=headers) as response:
@@ -316,6 +328,9 @@ class UpstreamHTTP:
                         raise error_for_status(api, status, response.headers, body, credential)
                     body = await self._read(response, self.max_body, api, path)
                     response_headers = response.headers
+        except asyncio.CancelledError:
+            outcome = "cancelled"  # nobody waits for it any more (the last caller went away)
+            raise
         except TimeoutError:
             outcome = "timeout"
             log.warning("%s upstream too slow: GET %s took over %.1fs", api, path, self.attempt_timeout)
@@ -397,7 +412,13 @@ def error_for_status(
                 f"No credential was sent (no Authorization header), and the {api} upstream requires one."
             )
             return _marked(Unauthenticated(message), False)
-        return _marked(Unauthenticated(f"The {api} upstream refused the credentials."), False)
+        message = f"The {api} upstream refused the credentials."
+        if " " not in credential.header:  # a token without its scheme (or a scheme without its token)
+            message += (
+                " The Authorization header is one word: the upstreams expect a scheme and a token,"
+                " `Authorization: Bearer <token>`."
+            )
+        return _marked(Unauthenticated(message), False)
     if status == 403:
         return _marked(Forbidden(f"The {api} upstream does not allow this."), False)
     if status == 400:

@@ -1,0 +1,329 @@
+"""The fast execution path: plain data completed by compiled projections, the rest by graphql-core.
+
+Most of a big answer is upstream JSON copied field by field: every field that has no resolver reads a
+key of a dict. graphql-core completes each such field on its own (resolve info, path, completion), which
+costs far more than the data. `FastExecutor` compiles, once per selection, a Python function that builds
+the answer for all the plain fields of an object in one dict literal (aliases, fragments, `@include`/
+`@skip` and `__typename` already resolved by field collection; scalars and enums through the schema's
+own serialisers). Fields with resolvers (links, dataloaders, derived values) run through graphql-core
+as usual, and their plain sub-objects come back to the compiled path.
+
+Anything a projection does not expect (a null for a non-null field, a value of the wrong shape, a
+serialiser that refuses) makes it give up on that object, which is then executed the normal way; so
+errors, their messages and their paths are graphql-core's own. `tests/test_fast_path.py` checks the
+two paths give byte-identical answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from graphql import (
+    GraphQLEnumType,
+    GraphQLLeafType,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    is_abstract_type,
+    is_leaf_type,
+    is_list_type,
+    is_non_null_type,
+)
+from graphql.pyutils import Path, Undefined
+from graphql.pyutils.gather_with_cancel import gather_with_cancel
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from gateway.schema.declarations import COMPUTE, declared, is_plain, upstream_key
+
+Projection = Callable[[Any, Any], Any]  # (upstream object, the request's context) -> its answer
+# One object's plan: its compiled projection and the fields it leaves to graphql-core.
+Plan = tuple[Projection, list[tuple[str, Any]]]
+
+
+def passes_strings_unchanged(serialise: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Mark a scalar serialiser that returns a string as it is: the projection then copies such strings."""
+    serialise._passes_strings_unchanged = True  # type: ignore[attr-defined]
+    return serialise
+
+
+def passes_strings_matching(
+    pattern: re.Pattern[str],
+) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
+    """Mark a scalar serialiser that returns a string matching `pattern` as it is (and refuses other strings):
+    the projection copies such strings after the same match, and leaves the others to the serialiser."""
+
+    def mark(serialise: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        serialise._string_check = pattern.fullmatch  # type: ignore[attr-defined]
+        return passes_strings_unchanged(serialise)
+
+    return mark
+
+
+class GiveUp(Exception):
+    """The value is not what the projection expects: execute this object the normal way."""
+
+
+def _give_up(*_: Any) -> Any:
+    raise GiveUp
+
+
+class _Compiler:
+    """Generates the source of projection functions for one object selection."""
+
+    def __init__(self, executor: FastExecutor) -> None:
+        self.executor = executor
+        self.names: dict[str, Any] = {"GiveUp": GiveUp, "_give_up": _give_up}
+        self.lines: list[str] = []
+        self.counter = 0
+
+    def _name(self, prefix: str, value: Any) -> str:
+        self.counter += 1
+        name = f"{prefix}{self.counter}"
+        self.names[name] = value
+        return name
+
+    def _var(self) -> str:
+        self.counter += 1
+        return f"_v{self.counter}"
+
+    def _bind(self, source: str) -> tuple[str, str]:
+        """(name, expression binding it): `source` evaluated once, then read by name."""
+        if source.isidentifier():
+            return source, source
+        name = self._var()
+        return name, f"({name} := {source})"
+
+    def leaf(self, type_: GraphQLLeafType, source: str, non_null: bool) -> str:
+        """An expression serialising `source` as the schema's leaf type does: common values inline,
+        anything else (and every null) through the type's own serialiser."""
+        coerce = type_.coerce_output_value
+
+        def slow(result: Any) -> Any:
+            if result is None:
+                if non_null:
+                    raise GiveUp
+                return None
+            coerced = coerce(result)
+            if coerced is None or coerced is Undefined:
+                raise GiveUp
+            return coerced
+
+        slow_name = self._name("_leaf", slow)
+        v, bound = self._bind(source)
+        if isinstance(type_, GraphQLEnumType):
+            table = {}
+            for enum_value in type_.values.values():
+                raw = getattr(enum_value.value, "value", enum_value.value)
+                with contextlib.suppress(Exception):
+                    if isinstance(raw, str) and isinstance(coerced := coerce(raw), str):
+                        table[raw] = coerced
+            table_name = self._name("_enum", table)
+            return f"({table_name}[{v}] if {bound}.__class__ is str and {v} in {table_name} else {slow_name}({v}))"
+        if type_.name == "Float":
+            # graphql-core's rules: a finite float as it is (x - x is 0.0 only when finite), an int that a
+            # float holds exactly as a float; anything else (and None) through the serialiser
+            return (
+                f"({v} if {bound}.__class__ is float and {v} - {v} == 0.0 else float({v}) "
+                f"if {v}.__class__ is int and -9007199254740992 <= {v} <= 9007199254740992 else {slow_name}({v}))"
+            )
+        if type_.name == "Int":
+            test = f"{bound}.__class__ is int and -2147483648 <= {v} <= 2147483647"
+        else:
+            fast_class = {"String": "str", "ID": "str", "Boolean": "bool"}.get(type_.name)
+            if fast_class is None and getattr(coerce, "_passes_strings_unchanged", False):
+                fast_class = "str"
+            if fast_class is None:
+                return f"{slow_name}({source})"
+            test = f"{bound}.__class__ is {fast_class}"
+        if not non_null:
+            test = f"{bound} is None or {v}.__class__ is {fast_class}" if type_.name != "Int" else test
+        check = getattr(coerce, "_string_check", None)
+        if check is not None:  # `or` binds looser than `and`: a null still passes as it is
+            test = f"{test} and {self._name('_check', check)}({v}) is not None"
+        return f"({v} if {test} else {slow_name}({v}))"
+
+    def value(self, type_: GraphQLOutputType, field_details_list: Any, source: str) -> str | None:
+        """An expression completing `source` (evaluated once) as `type_`, or None if it is not all plain."""
+        non_null = is_non_null_type(type_)
+        inner = type_.of_type if non_null else type_  # type: ignore[union-attr]
+        if is_leaf_type(inner):
+            return self.leaf(inner, source, non_null)
+        if is_list_type(inner):
+            item = self._var()
+            item_expr = self.value(inner.of_type, field_details_list, item)
+            if item_expr is None:
+                return None
+            v, bound = self._bind(source)
+            none = "_give_up()" if non_null else "None"
+            return (
+                f"({none} if {bound} is None else [{item_expr} for {item} in {v}] "
+                f"if {v}.__class__ is list else _give_up())"
+            )
+        if is_abstract_type(inner) or not isinstance(inner, GraphQLObjectType):
+            return None
+        grouped, defer_usages, _ = self.executor.collect_subfields(inner, field_details_list)
+        if defer_usages:
+            return None
+        body, rest = self.fields(inner, grouped)
+        if rest:
+            return None
+        name = self._name("_obj", None)
+        answer = self.executor.answers.get(frozenset(id(details.node) for details in field_details_list))
+        already = (
+            f"    if _o.__class__ is {self._name('_answer', answer)}:\n        return _o\n" if answer else ""
+        )
+        type_check = ""
+        if inner.is_type_of is not None:
+            type_check = (
+                f"    if not {self._name('_is_type', inner.is_type_of)}(_o, None):\n        raise GiveUp\n"
+            )
+        self.lines.append(
+            f"def {name}(_o, _ctx):\n"
+            f"{already}"
+            f"    if _o.__class__ is not dict:\n"
+            f"        if _o is None:\n            {'raise GiveUp' if non_null else 'return None'}\n"
+            f"        raise GiveUp\n"
+            f"{type_check}"
+            f"    _g = _o.get\n"
+            f"    return {body}\n"
+        )
+        return f"{name}({source}, _ctx)"
+
+    def fields(self, type_: GraphQLObjectType, grouped: Any) -> tuple[str, list[tuple[str, Any]]]:
+        """A dict literal of the object's fields in answer order, and the fields it leaves to graphql-core
+        (resolvers, or plain fields over something not plain): those are None placeholders in the dict,
+        so the answer keeps graphql-core's key order."""
+        items, rest = [], []
+        for response_name, field_details_list in grouped.items():
+            field_name = field_details_list[0].node.name.value
+            if field_name == "__typename":
+                items.append(f"{response_name!r}: {type_.name!r}")
+                continue
+            field_def = self.executor.schema.get_field(type_, field_name)
+            key = upstream_key(field_def, field_name)
+            compute = declared(field_def.extensions).get(COMPUTE)
+            if is_plain(field_def):
+                expr = self.value(field_def.type, field_details_list, f"_g({key!r})")
+            elif compute is not None and not field_def.args:
+                # the resolver's own function, called in place (an error or a value not known yet is not
+                # what the completion expects: the object goes to graphql-core)
+                expr = self.value(
+                    field_def.type, field_details_list, f"{self._name('_compute', compute)}(_o, _ctx)"
+                )
+            else:
+                expr = None
+            if expr is None:
+                rest.append((response_name, field_details_list))
+                items.append(f"{response_name!r}: None")
+                continue
+            items.append(f"{response_name!r}: {expr}")
+        return "{" + ", ".join(items) + "}", rest
+
+    def entry(self, type_: GraphQLObjectType, grouped: Any) -> Plan:
+        body, rest = self.fields(type_, grouped)
+        self.lines.append(f"def _entry(_o, _ctx):\n    _g = _o.get\n    return {body}\n")
+        namespace = dict(self.names)
+        exec(compile("\n".join(self.lines), "<casegraph-projection>", "exec"), namespace)
+        return namespace["_entry"], rest
+
+
+class EarlyExecutor(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor with early execution: the work of a deferred fragment or a streamed list item
+    starts as soon as it is known (beside the first part's, not after it), so the dataloaders batch the
+    loads of every deferred part and streamed item of a request together (20 deferred `case` fields: one
+    `case_ids` call) and the later parts are ready sooner. The first part never waits for them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.enable_early_execution = True
+
+
+class FastExecutor(EarlyExecutor):
+    """graphql-core's executor, with objects' plain fields completed by compiled projections, and objects
+    decoded straight into their answers (`gateway/planning/structs.py`) passed through as they are."""
+
+    passes_answers = True  # tells the planner it may decode into answers for this executor
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plans: dict[int, tuple[Any, Plan]] = {}
+        manager = self.middleware_manager
+        self._fast = not (manager is not None and getattr(manager, "_middleware_resolvers", None))
+        # The operation's plan (gateway/planning/plan.py) keeps the compiled projections: the plan is per document
+        # text and @include/@skip values, and holds the parsed document, so its AST nodes (whose ids key the
+        # projections) live as long as it. Without a plan they are compiled for this request only.
+        plan = getattr(self.context_value, "plan", None)
+        self._projections: dict[tuple[Any, ...], Any] = plan.projections if plan is not None else {}
+        self.answers: dict[frozenset[int], type] = plan.answers if plan is not None else {}
+
+    def _plan(self, parent_type: GraphQLObjectType, grouped: Any) -> Plan:
+        """The plan for one object selection: from this request's memo, else from the operation plan's
+        projections, else compiled."""
+        local = self._plans.get(id(grouped))
+        if local is not None:
+            return local[1]
+        nodes = tuple(field_details.node for fdl in grouped.values() for field_details in fdl)
+        key = (parent_type.name, tuple(grouped), tuple(map(id, nodes)))
+        shared = self._projections.get(key)
+        if shared is None:
+            projection, rest = _Compiler(self).entry(parent_type, grouped)
+            shared = self._projections[key] = (projection, tuple(name for name, _ in rest))
+        plan: Plan = (shared[0], [(name, grouped[name]) for name in shared[1]])
+        # graphql-core memoises grouped field sets per selection within a request, so one plan serves every
+        # item of a list; `grouped` is kept alive with its plan so that its id stays unique.
+        self._plans[id(grouped)] = (grouped, plan)
+        return plan
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: Any,
+        position_context: Any,
+    ) -> Any:
+        if not self._fast or source_value.__class__ is not dict:
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        projection, rest = self._plan(parent_type, grouped_field_set)
+        try:
+            results = projection(source_value, self.context_value)
+        except Exception:
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        if not rest:
+            return results
+        is_awaitable = self.is_awaitable
+        awaitable_fields: list[str] = []
+        try:
+            for response_name, field_details_list in rest:
+                result = self.execute_field(
+                    parent_type,
+                    source_value,
+                    field_details_list,
+                    Path(path, response_name, parent_type.name),
+                    position_context,
+                )
+                if result is Undefined:
+                    del results[response_name]
+                    continue
+                results[response_name] = result
+                if is_awaitable(result):
+                    awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:
+                self.settle_in_background([results[name] for name in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+
+        async def get_results() -> dict[str, Any]:
+            awaited = await gather_with_cancel(*(results[name] for name in awaitable_fields))
+            results.update(zip(awaitable_fields, awaited, strict=True))
+            return results
+
+        return get_results()
