@@ -19,8 +19,8 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 from gateway.http.graphql_http import accepts_multipart, multipart_delivery
+from gateway.planning.checks import check
 from gateway.planning.limits import Limits
-from gateway.planning.plan import check
 from tests.support import AUTH, DEMO_TOKEN, Gateway, Upstream, wait_for
 from tests.test_plan import plan_of
 from tests.test_relay_client import NODE, NODE_DIR

@@ -241,6 +241,11 @@ def test_metrics_count_exactly_what_queries_did(gws, calls):
     not_found = [r for r in calls.requests() if r["status"] == 404]
     assert [r["path"] for r in not_found] == ["/api/v2/cases/999999"]
     assert m.get("casegraph_upstream_requests_total", api="v2", route="/api/v2/cases/{id}", status="404") == 1
+    # the executed ones by the path that answered them, and why not a faster one
+    assert m.labelled("casegraph_execution_total", "path", "fallback") == {
+        ("projections", "shared-cases"): 2,  # Nested (its users' cases are v2 cases too), Partly (case(id))
+        ("answers", "none"): 2,  # Listing, Retried
+    }
 
     # 6. persisted queries: a miss, the registration, a hit, in the same counters as /healthz's
     digest = sha256_hex(LISTING)

@@ -22,7 +22,7 @@ from gateway.http.trusted_documents import load as load_trusted
 from gateway.ops import metrics, tracing
 from gateway.ops.config import Settings, load_settings
 from gateway.ops.tuning import tune_process
-from gateway.planning.executable import schema_for
+from gateway.planning.executable import passes_answers, schema_for
 from gateway.schema.context import Services
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         settings.trusted_documents,
         settings.trusted_documents_mode,
         schema._schema,
-        getattr(schema.execution_context_class, "passes_answers", False),
+        passes_answers(schema),
     )
     services = Services.create(settings)
 

@@ -83,8 +83,8 @@ from gateway.http.turns import BODY_TIMEOUT, CREDENTIAL_SHARE, OVERLOADED, Turns
 from gateway.ops import metrics, tracing
 from gateway.ops.errors import GatewayError, is_wrong_shape
 from gateway.ops.logs import one_line
+from gateway.planning.documents import Document, document_for, operation_in
 from gateway.planning.limits import is_token_limit
-from gateway.planning.plan import Document, document_for, operation_in
 from gateway.schema.context import Context, Services
 from gateway.upstream.credentials import Caller, Credential, UnsendableCredential, credential_for
 
@@ -138,7 +138,7 @@ ENCODER = msgspec.json.Encoder()
 
 def encode_answer(answer: Any) -> bytes:
     """An answer as JSON bytes, by msgspec: it writes the objects decoded straight into their answers
-    (`gateway/planning/structs.py`) and the dicts of the other paths alike (orjson would write floats past 1e16
+    (`gateway/planning/answers.py`) and the dicts of the other paths alike (orjson would write floats past 1e16
     differently, and refuses integers past 64 bits)."""
     return ENCODER.encode(answer)
 
@@ -454,12 +454,14 @@ class GraphQLEndpoint:
                     outcome.parts = answer.parts
                     outcome.upstream = stats.counts()
                     span.executed(context, request.variables, len(answer.errors))
+                    record_route(context)
                     if answer.errors:
                         self.schema.process_errors(answer.errors)
                 return
         finally:
             context.release()
         span.executed(context, request.variables, len(result.errors or ()))
+        record_route(context)
         outcome.upstream = stats.counts()
         errors = [format_error(error) for error in result.errors] if result.errors else None
         if result.data is None and result.errors and all(error.path is None for error in result.errors):
@@ -647,6 +649,16 @@ class Stream:
                 await writing
             with contextlib.suppress(asyncio.CancelledError):
                 await watching
+
+
+def record_route(context: Context) -> None:
+    """Which path answered an executed request and why not a faster one (`gateway.plan.Route`): counted,
+    and logged at debug. A request refused before execution has no plan and is not counted."""
+    if context.plan is not None:
+        route = context.route
+        fallback = route.fallback.value if route.fallback is not None else "none"
+        metrics.observe_execution(route.path, fallback)
+        log.debug("executed by %s (fallback: %s)", route.path, fallback)
 
 
 def check_operation(operation: Operation, request: GraphQLRequest) -> None:

@@ -43,7 +43,7 @@ from cachetools import LRUCache
 from graphql import FieldNode, GraphQLError, OperationType, parse, specified_rules
 
 from gateway.ops.config import ConfigError
-from gateway.planning.plan import Document
+from gateway.planning.documents import Document
 
 log = logging.getLogger("gateway.trusted")
 

@@ -13,6 +13,10 @@
     casegraph_cache_lookups_total{cache, result}          lookups in the upstream, response and
                                                           persisted-query caches: hit or miss
     casegraph_cache_errors_total{action}                  failed cache (Redis) operations
+    casegraph_execution_total{path, fallback}             executed requests by the path that answered them:
+                                                          answers (decoded straight into them), projections
+                                                          (compiled, over dicts) or graphql-core, and why not
+                                                          a faster one (`gateway.plan.Fallback`; none)
     casegraph_documents_total{document, operation, trusted}  GraphQL requests by the document they ran:
                                                           a trusted one's id (`untrusted` for the others)
     casegraph_not_modified_total{operation}               GET answers revalidated: 304 Not Modified
@@ -115,6 +119,12 @@ CACHE_ERRORS = Counter(
     "casegraph_cache_errors_total", "Failed cache operations (Redis down or slow)", ["action"]
 )
 
+EXECUTIONS = Counter(
+    "casegraph_execution_total",
+    "Executed GraphQL requests by the path that answered them (answers: decoded straight into their answers, "
+    "projections: compiled over dicts, graphql-core) and why not a faster one (fallback; none)",
+    ["path", "fallback"],
+)
 DOCUMENTS = Counter(
     "casegraph_documents_total",
     "GraphQL requests by the document they ran: a trusted document's id (TRUSTED_DOCUMENTS), or `untrusted`; "
@@ -166,6 +176,10 @@ def api_of(path: str) -> str:
 def observe_request(operation: str, outcome: str, seconds: float) -> None:
     REQUESTS.labels(operation, outcome).inc()
     REQUEST_SECONDS.labels(operation).observe(seconds)
+
+
+def observe_execution(path: str, fallback: str) -> None:
+    EXECUTIONS.labels(path, fallback).inc()
 
 
 def observe_document(document_id: str | None, operation: str, status: int) -> None:

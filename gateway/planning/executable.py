@@ -15,7 +15,7 @@ from strawberry.types.execution import ExecutionContext
 from gateway.ops.errors import GatewayError, is_wrong_shape, upstream_object, wrong_shape_message
 from gateway.ops.logs import one_line
 from gateway.planning.execution import EarlyExecutor, FastExecutor
-from gateway.planning.plan import Planner
+from gateway.planning.planner import Planner
 from gateway.schema.query import Query
 from gateway.schema.scalars import SCALARS
 
@@ -82,7 +82,7 @@ def build_schema(fast: bool = True, incremental: bool = True) -> strawberry.Sche
             scalar_map=SCALARS,
             enable_experimental_incremental_execution=incremental,
         ),
-        extensions=[UpstreamReport, Planner],
+        extensions=[UpstreamReport, Planner.factory(passes_answers=fast)],
         execution_context_class=FastExecutor if fast else EarlyExecutor,
     )
 
@@ -93,6 +93,12 @@ schema = build_schema()
 def schema_for(execution: str) -> strawberry.Schema:
     """The schema serving `EXECUTION=fast` (the module's `schema`) or `plain` (built on demand)."""
     return schema if execution == "fast" else build_schema(fast=False)
+
+
+def passes_answers(schema: strawberry.Schema) -> bool:
+    """Whether `schema`'s executor passes objects decoded into their answers through (as its Planner plans):
+    for plans made outside a request (trusted documents, `gateway/http/trusted_documents.py`)."""
+    return schema.execution_context_class is FastExecutor
 
 
 def schema_sdl() -> str:

@@ -16,6 +16,7 @@ import orjson
 import strawberry
 from strawberry.scalars import JSON
 
+from gateway.ops.config import Settings
 from gateway.ops.errors import BadUserInput, UpstreamBadResponse, upstream_object
 from gateway.schema.case_connections import embedded_window, related_connection
 from gateway.schema.case_pages import ActivityPage, PageMeta, RecordPage, embedded_or_fetched_page
@@ -165,7 +166,7 @@ class Tag:
     cases_connection = related_cases_connection("tag", "name", "The cases with this tag")
 
 
-def case_global_id(case: dict[str, Any], context: Context) -> str:
+def case_global_id(case: dict[str, Any], settings: Settings) -> str:
     """`Case.id`: the global id of a v2 case."""
     return global_id("Case", case["case_id"])
 
@@ -178,7 +179,7 @@ class Case(Node):
 
     @derived("The global ID of the case (see `Query.node`).", reads=("case_id",), compute=case_global_id)
     def id(self, parent: Parent, info: Info) -> strawberry.ID:
-        return case_global_id(parent, info.context)  # type: ignore[return-value]
+        return case_global_id(parent, info.context.settings)  # type: ignore[return-value]
 
     case_id: int = strawberry.field(description="The ID of the case.")
     name: str | None = strawberry.field(description="The case name.")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
+from gateway.ops.config import Settings
 from gateway.ops.errors import UpstreamBadResponse, upstream_object
 from gateway.schema.context import Context
 from gateway.schema.declarations import (
@@ -76,7 +77,7 @@ class LinkedCaseRef:
     name: str | None = strawberry.field(description="The linked case's name.")
 
 
-def sla_status(sla: dict[str, Any], context: Context) -> SLAStatus:
+def sla_status(sla: dict[str, Any], settings: Settings) -> SLAStatus:
     """`SLA.status`, from the SLA's `exceeded` and `percent_elapsed`."""
     sla = upstream_object(sla)
     if sla.get("exceeded"):
@@ -84,7 +85,7 @@ def sla_status(sla: dict[str, Any], context: Context) -> SLAStatus:
     elapsed = sla.get("percent_elapsed") or 0
     if not isinstance(elapsed, int | float):
         raise UpstreamBadResponse("The upstream sent an SLA percent_elapsed that is not a number.")
-    if elapsed >= context.settings.sla_warning_percent:
+    if elapsed >= settings.sla_warning_percent:
         return SLAStatus.WARNING
     return SLAStatus.OK
 
@@ -108,7 +109,7 @@ class SLA:
         compute=sla_status,
     )
     def status(self, parent: Parent, info: Info) -> SLAStatus:
-        return sla_status(parent, info.context)
+        return sla_status(parent, info.context.settings)
 
 
 @strawberry.type(description="One value within a record result.")

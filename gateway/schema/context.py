@@ -8,7 +8,9 @@ from functools import cached_property
 from gateway.http.apq import PersistedQueries
 from gateway.http.response_cache import ResponseCache
 from gateway.ops.config import Settings
-from gateway.planning.plan import Document, OperationPlan
+from gateway.planning.documents import Document
+from gateway.planning.plan import OperationPlan
+from gateway.planning.route import Route
 from gateway.upstream.cache import UpstreamCache
 from gateway.upstream.credentials import Caller
 from gateway.upstream.decoding import FULL, Decoders
@@ -57,16 +59,18 @@ class Context:
     caller: Caller
     plan: OperationPlan | None = None
     plan_reused: bool = False
+    route: Route = field(default_factory=Route)  # which path answers, and why not a faster one
     document: Document | None = None  # the request's document, already parsed (a trusted one), else None
 
     def use_plan(self, plan: OperationPlan, reused: bool) -> None:
         """The plan this request executes (`gateway.planning.plan.Planner`, after validation)."""
         self.plan, self.plan_reused = plan, reused
+        self.route = Route.planned(plan)
 
     @property
     def decoders(self) -> Decoders:
         """How this request decodes upstream answers: only what its operation reads."""
-        return self.plan.decoders if self.plan is not None else FULL
+        return self.plan.decoders_for(self.services.settings) if self.plan is not None else FULL
 
     @cached_property
     def loaders(self) -> Loaders:

@@ -6,6 +6,7 @@ from typing import Any
 
 import strawberry
 
+from gateway.ops.config import Settings
 from gateway.schema.case import Case
 from gateway.schema.context import Context
 from gateway.schema.declarations import V2_BY_IDS, derived, fetching
@@ -19,17 +20,17 @@ Parent = strawberry.Parent[dict[str, Any]]
 Info = strawberry.Info[Context]
 
 
-def legacy_global_id(case: dict[str, Any], context: Context) -> str:
+def legacy_global_id(case: dict[str, Any], settings: Settings) -> str:
     """`LegacyCase.id`: the global id of a v1 case."""
     return global_id("LegacyCase", case.get("id"))  # type: ignore[arg-type]
 
 
-def legacy_id(case: dict[str, Any], context: Context) -> int:
+def legacy_id(case: dict[str, Any], settings: Settings) -> int:
     """`LegacyCase.legacyId`."""
     return case.get("id")  # type: ignore[no-any-return]  # missing: the upstream's error (non-null)
 
 
-def references(case: dict[str, Any], context: Context) -> list[dict[str, Any]]:
+def references(case: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
     """`LegacyCase.references`: the references in use, each with its label."""
     labels = reference_labels(case)
     out = []
@@ -85,11 +86,11 @@ class LegacyCase(Node):
 
     @derived("The global ID of the case (see `Query.node`).", reads=("id",), compute=legacy_global_id)
     def id(self, parent: Parent, info: Info) -> strawberry.ID:
-        return legacy_global_id(parent, info.context)  # type: ignore[return-value]
+        return legacy_global_id(parent, info.context.settings)  # type: ignore[return-value]
 
     @derived("The numeric v1 ID of the case.", name="legacyId", reads=("id",), compute=legacy_id)
     def legacy_id(self, parent: Parent, info: Info) -> int:
-        return legacy_id(parent, info.context)
+        return legacy_id(parent, info.context.settings)
 
     case_number: str | None = strawberry.field(
         description="The fully formatted Trackops case number, as it appears in your system."
@@ -131,7 +132,7 @@ class LegacyCase(Node):
         "The references in use, each with its label. No upstream call.", reads=REFERENCES, compute=references
     )
     def references(self, parent: Parent, info: Info) -> list[Reference]:
-        return references(parent, info.context)  # type: ignore[return-value]
+        return references(parent, info.context.settings)  # type: ignore[return-value]
 
     @fetching(
         V2_BY_IDS,
