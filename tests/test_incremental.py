@@ -29,6 +29,11 @@ from tests.test_tracing import traced  # noqa: F401 - a fixture
 # the query: the v1 page at once, each case's v2 case when the v2 API has answered
 DEFERRED = "{ legacyCases(perPage: 20) { items { legacyId caseNumber ... @defer { case { caseId name status } } } } }"
 UNDEFERRED = DEFERRED.replace("... @defer { case { caseId name status } }", "case { caseId name status }")
+# the same, deferred once at the root rather than once per item: one later part for the 20 cases
+DEFERRED_AT_ROOT = (
+    "{ legacyCases(perPage: 20) { items { legacyId caseNumber } } "
+    "... @defer { legacyCases(perPage: 20) { items { case { caseId name status } } } } }"
+)
 MULTIPART = "multipart/mixed, application/graphql-response+json"
 V2_SLOW = {"paths": ["/api/v2/cases"], "latency_ms": 1500}
 
@@ -133,6 +138,17 @@ def cancelled_v2(gateway: Gateway) -> float:
         # asked both at once and deferred: at once
         ("{ legacyCases { items { case { caseId } ... @defer { case { name } } } } }", {}, True),
         ("{ legacyCases { items @stream { case { caseId } } } }", {}, False),
+        # deferred at the root: the deferred node's `items` brings `case` in the later part
+        (
+            "{ legacyCases { items { legacyId } } ... @defer { legacyCases { items { case { caseId } } } } }",
+            {},
+            False,
+        ),
+        (
+            "{ legacyCases { items { legacyId } } ...R @defer } fragment R on Query { legacyCases { items { case { caseId } } } }",
+            {},
+            False,
+        ),
     ],
 )
 def test_the_lookahead_does_not_wait_for_what_a_later_part_holds(query, variables, reaches):
@@ -183,17 +199,20 @@ def test_which_accept_values_choose_multipart(accept, delivery):
 # --- over HTTP --------------------------------------------------------------------------------------------
 
 
-def test_the_first_part_comes_before_the_slow_v2_answer_and_the_whole_costs_two_calls(gateway, upstream):
+@pytest.mark.parametrize(("query", "pending"), [(DEFERRED, 20), (DEFERRED_AT_ROOT, 1)])
+def test_the_first_part_comes_before_the_slow_v2_answer_and_the_whole_costs_two_calls(
+    gateway, upstream, query, pending
+):
     with upstream.clean():
         upstream.fault(**V2_SLOW)
-        parts = list(streamed(gateway, DEFERRED, upstream))
+        parts = list(streamed(gateway, query, upstream))
         sent = upstream.requests()
     (first, first_at, v2_by_then), *rest = parts
     # the 20 v1 cases, read while the v2 call was still held by the upstream
     assert v2_by_then == 0 and first_at < 1.5
     items = first["data"]["legacyCases"]["items"]
     assert len(items) == 20 and all(set(item) == {"legacyId", "caseNumber"} for item in items)
-    assert len(first["pending"]) == 20 and first["hasNext"] is True
+    assert len(first["pending"]) == pending and first["hasNext"] is True
     assert rest and rest[-1][0]["hasNext"] is False and rest[-1][2] == 1
     # the v1 page and one case_ids call for all the deferred `case` fields, as without @defer
     assert [r["path"] for r in sent] == ["/api/v1/cases", "/api/v2/cases"]

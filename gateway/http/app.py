@@ -1,4 +1,5 @@
-"""The HTTP app: POST/GET /graphql (GraphiQL for browsers), /healthz, /readyz, /metrics."""
+"""The HTTP app: POST/GET /graphql (GraphiQL for browsers), /healthz, /readyz, /metrics (unless METRICS_PORT
+serves it apart: `casegraph serve`)."""
 
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
             Route("/graphql", GraphQLEndpoint(services, schema, trusted)),
             Route("/healthz", healthz),
             Route("/readyz", Readiness().endpoint, methods=["GET"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *([] if settings.metrics_port else [Route("/metrics", metrics_endpoint, methods=["GET"])]),
             *graphiql.routes(settings),  # GraphiQL's files
         ],
         lifespan=lifespan,

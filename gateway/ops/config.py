@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the gateway listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the gateway listens on.")
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve GET /metrics on this port of HOST instead of PORT (the sum over workers, as on "
+        "PORT); unset: /metrics on PORT.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
     v2_link_label: str = Field(
         "Tines case", min_length=1, description="v1 reference label whose value is the v2 case id."
@@ -237,6 +244,17 @@ class Settings(BaseSettings):
     def _enforce_needs_documents(self) -> Settings:
         if self.trusted_documents_mode == "enforce" and not self.trusted_documents:
             raise ValueError("TRUSTED_DOCUMENTS is required when TRUSTED_DOCUMENTS_MODE=enforce")
+        return self
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # METRICS_PORT= (compose's ${METRICS_PORT:-}): unset
+
+    @model_validator(mode="after")
+    def _metrics_port_of_its_own(self) -> Settings:
+        if self.metrics_port == self.port:
+            raise ValueError("METRICS_PORT must differ from PORT")
         return self
 
     @field_validator("upstream_token")

@@ -1,4 +1,5 @@
-"""Prometheus metrics (prometheus-client), served at `GET /metrics`.
+"""Prometheus metrics (prometheus-client), served at `GET /metrics`: on the gateway's port, or on a port of its
+own when `METRICS_PORT` is set (`serve_apart`).
 
     casegraph_requests_total{operation, outcome}          GraphQL requests answered
     casegraph_request_duration_seconds{operation}         their latency (histogram)
@@ -46,6 +47,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client import multiprocess as _multiprocess
 
@@ -235,11 +237,23 @@ def cache_error(action: str) -> None:
 def exposition() -> tuple[bytes, str]:
     """The metrics in Prometheus' text format: every worker's when several share PROMETHEUS_MULTIPROC_DIR,
     else this process's (with its CPU and memory)."""
+    return generate_latest(_registry()), CONTENT_TYPE_LATEST
+
+
+def _registry() -> CollectorRegistry:
     if multiprocess_dir():
         registry = CollectorRegistry()
         _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return registry
+    return REGISTRY
+
+
+def serve_apart(host: str, port: int) -> None:
+    """The metrics on a port of their own (METRICS_PORT), from a thread of this process: the process that
+    serves the app, or the supervisor of `--workers` (the sum over its workers, from PROMETHEUS_MULTIPROC_DIR).
+    The breaker states are as the last upstream call left them (on the gateway's port, /metrics refreshes
+    the answering worker's first)."""
+    start_http_server(port, addr=host, registry=_registry())
 
 
 def process_exiting() -> None:

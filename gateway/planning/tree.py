@@ -46,8 +46,10 @@ class Selected:
     field_def: GraphQLField
     nodes: list[FieldNode]
     kind: Kind  # what the gateway does for it (`gateway/cost.kind_of`), decided here once
-    # sent in a later part than its parent: every node of it is under a `@defer` fragment (or is `@stream`ed)
+    # sent in a later part than the root field: every node of it is under a `@defer` fragment or below a
+    # `@stream`ed list (itself, or through the node of an ancestor that is)
     later: bool = False
+    nodes_later: list[bool] = field(default_factory=list)  # the same, node by node
     # below it, by the type condition each field was asked under (the field's type, or a fragment's type)
     children: dict[str, dict[str, Selected]] = field(default_factory=dict)
 
@@ -146,14 +148,17 @@ class TreeBuilder:
         return out
 
     def children(
-        self, selection_sets: list[SelectionSetNode], type_name: str
+        self, selection_sets: list[SelectionSetNode], type_name: str, later: list[bool] | None = None
     ) -> dict[str, dict[str, Selected]]:
+        """The merged fields of these selection sets (of the nodes of one field); `later[i]`: the i-th set's
+        node comes in a later part, and so does all it selects."""
         flat: dict[tuple[str, int], Flat] = {}
-        for selection_set in selection_sets:
-            for key, value in self.flat(selection_set, type_name).items():
-                _add(flat, key, value)
+        for i, selection_set in enumerate(selection_sets):
+            parent_later = later is not None and later[i]
+            for key, (condition, node, node_later) in self.flat(selection_set, type_name).items():
+                _add(flat, key, (condition, node, node_later or parent_later))
         grouped: dict[str, dict[str, Selected]] = {}
-        for condition, node, later in flat.values():
+        for condition, node, node_later in flat.values():
             field_name = node.name.value
             parent = self.schema.get_type(condition)
             fields = getattr(parent, "fields", None)
@@ -169,16 +174,24 @@ class TreeBuilder:
                 self.fields += 1
                 if self.fields > MAX_PLANNED_FIELDS:
                     raise TooComplex
-                under[key] = Selected(field_name, field_def, [node], kind_of(field_def, field_name), later)
+                under[key] = Selected(
+                    field_name, field_def, [node], kind_of(field_def, field_name), node_later, [node_later]
+                )
             else:
                 found.nodes.append(node)
-                found.later = found.later and later
+                found.nodes_later.append(node_later)
+                found.later = found.later and node_later
         for under in grouped.values():
             for selected in under.values():
                 child_type = get_named_type(selected.field_def.type)
-                sets = [n.selection_set for n in selected.nodes if n.selection_set is not None]
-                if sets and not is_leaf_type(child_type) and not selected.field_name.startswith("__"):
-                    selected.children = self.children(sets, child_type.name)
+                with_sets = [
+                    (n.selection_set, n_later)
+                    for n, n_later in zip(selected.nodes, selected.nodes_later, strict=True)
+                    if n.selection_set is not None
+                ]
+                if with_sets and not is_leaf_type(child_type) and not selected.field_name.startswith("__"):
+                    sets, sets_later = [s for s, _ in with_sets], [n_later for _, n_later in with_sets]
+                    selected.children = self.children(sets, child_type.name, sets_later)
         return grouped
 
 
