@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from gateway.http.apq import PersistedQueries
 from gateway.http.response_cache import ResponseCache
@@ -66,6 +67,10 @@ class Context:
         """The plan this request executes (`gateway.planning.plan.Planner`, after validation)."""
         self.plan, self.plan_reused = plan, reused
         self.route = Route.planned(plan)
+
+    def report(self) -> dict[str, Any]:
+        """`extensions.upstream` (and `cacheControl` when the cache answered all): what the request cost upstream."""
+        return self.caller.stats.report()
 
     @property
     def decoders(self) -> Decoders:
