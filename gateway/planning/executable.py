@@ -164,5 +164,11 @@ def schema_for(execution: str) -> strawberry.Schema:
     return schema if execution == "fast" else build_schema(fast=False)
 
 
+def passes_answers(schema: strawberry.Schema) -> bool:
+    """Whether `schema`'s executor passes objects decoded into their answers through (as its Planner plans):
+    for plans made outside a request (trusted documents, `gateway/http/trusted_documents.py`)."""
+    return schema.execution_context_class is FastExecutor
+
+
 def schema_sdl() -> str:
     return schema.as_str() + "\n"

@@ -115,7 +115,11 @@ class Planner(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        if context.query and context.graphql_document is None:
+        given = getattr(context.context, "document", None)
+        if isinstance(given, Document) and context.graphql_document is None:
+            self.document = given  # parsed, validated and planned at start (a trusted document)
+            context.graphql_document = given.document
+        elif context.query and context.graphql_document is None:
             try:
                 self.document = document_for(context.query, self.limits.max_tokens)
             except GraphQLError:
