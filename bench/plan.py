@@ -108,7 +108,7 @@ def services_with(transport: httpx.AsyncBaseTransport | None = None) -> Any:
 
 def data_path(query_for: Any, pages: int, rounds: int) -> dict[str, Any]:
     """Planned, fully decoded and floor, in turns over `pages` recorded upstream answers."""
-    from gateway.http.app import encode_answer
+    from gateway.http.endpoint import encode_answer
     from gateway.ops.tuning import tune_process
     from gateway.planning.executable import schema
     from gateway.schema.context import Context

@@ -4,18 +4,23 @@ operation planner and the compiled executor (`gateway.planning`)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import strawberry
+from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types.execution import ExecutionContext
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.types.execution import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from gateway.ops.errors import GatewayError, is_wrong_shape, upstream_object, wrong_shape_message
 from gateway.ops.logs import one_line
 from gateway.planning.execution import EarlyExecutor, FastExecutor
-from gateway.planning.planner import Planner
+from gateway.planning.planner import Planner, run_planned
+from gateway.schema.context import Context
 from gateway.schema.query import Query
 from gateway.schema.scalars import SCALARS
 
@@ -34,6 +39,52 @@ log = logging.getLogger("gateway.errors")
 
 
 class GatewaySchema(strawberry.Schema):
+    """The schema, executing a planned document without strawberry's pipeline (`run_planned`). `passes_answers`:
+    its executor passes objects decoded into their answers through (the fast one)."""
+
+    def __init__(self, *args: Any, passes_answers: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.passes_answers = passes_answers
+
+    async def execute(  # type: ignore[override]
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> Any:
+        allowed = frozenset(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)  # strawberry's enum
+        if query and isinstance(context_value, Context) and root_value is None and not operation_extensions:
+            result = await run_planned(
+                self._schema,
+                query,
+                variable_values,
+                operation_name,
+                context_value,
+                frozenset(kind.value for kind in allowed),
+                self.passes_answers,
+                self.execution_context_class,
+                self.config.enable_experimental_incremental_execution,
+            )
+            if isinstance(result, GraphQLExecutionResult):
+                if result.errors:
+                    self.process_errors(result.errors)
+                return ExecutionResult(result.data, result.errors, context_value.report())
+            if result is not None:  # an incremental answer: the endpoint reports its upstream calls
+                return result
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed,
+            operation_extensions,
+        )
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -64,10 +115,7 @@ class UpstreamReport(SchemaExtension):
 
     def get_results(self) -> dict[str, Any]:
         context = self.execution_context.context
-        stats = getattr(getattr(context, "caller", None), "stats", None)
-        if stats is None:
-            return {}
-        return stats.report()
+        return context.report() if isinstance(context, Context) else {}
 
 
 def build_schema(fast: bool = True, incremental: bool = True) -> strawberry.Schema:
@@ -76,6 +124,7 @@ def build_schema(fast: bool = True, incremental: bool = True) -> strawberry.Sche
     `@stream` (graphql-core's incremental execution, docs/incremental.md); without it (for the benchmark that
     compares the two) validation refuses them."""
     return GatewaySchema(
+        passes_answers=fast,
         query=Query,
         config=StrawberryConfig(
             default_resolver=read_field,
@@ -93,6 +142,12 @@ schema = build_schema()
 def schema_for(execution: str) -> strawberry.Schema:
     """The schema serving `EXECUTION=fast` (the module's `schema`) or `plain` (built on demand)."""
     return schema if execution == "fast" else build_schema(fast=False)
+
+
+def passes_answers(schema: strawberry.Schema) -> bool:
+    """Whether `schema`'s executor passes objects decoded into their answers through (as its Planner plans):
+    for plans made outside a request (trusted documents, `gateway/http/trusted_documents.py`)."""
+    return schema.execution_context_class is FastExecutor
 
 
 def schema_sdl() -> str:
