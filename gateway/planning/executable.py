@@ -144,5 +144,11 @@ def schema_for(execution: str) -> strawberry.Schema:
     return schema if execution == "fast" else build_schema(fast=False)
 
 
+def passes_answers(schema: strawberry.Schema) -> bool:
+    """Whether `schema`'s executor passes objects decoded into their answers through (as its Planner plans):
+    for plans made outside a request (trusted documents, `gateway/http/trusted_documents.py`)."""
+    return isinstance(schema, GatewaySchema) and schema.passes_answers
+
+
 def schema_sdl() -> str:
     return schema.as_str() + "\n"
