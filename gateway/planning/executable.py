@@ -167,7 +167,7 @@ def schema_for(execution: str) -> strawberry.Schema:
 def passes_answers(schema: strawberry.Schema) -> bool:
     """Whether `schema`'s executor passes objects decoded into their answers through (as its Planner plans):
     for plans made outside a request (trusted documents, `gateway/http/trusted_documents.py`)."""
-    return schema.execution_context_class is FastExecutor
+    return isinstance(schema, GatewaySchema) and schema.passes_answers
 
 
 def schema_sdl() -> str:
