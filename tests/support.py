@@ -378,7 +378,9 @@ def failed(request: pytest.FixtureRequest) -> bool:
 def check_document(schema: Any, document: Any, variables: Any, limits: Any) -> list[Any]:
     """The limits' errors for every operation of a parsed document (all @include/@skip true), as the Planner
     would find them one operation at a time."""
-    from gateway.planning.plan import Document, OperationPlan, check
+    from gateway.planning.checks import check
+    from gateway.planning.documents import Document
+    from gateway.planning.plan import OperationPlan
 
     planned = Document(document)
     errors: list[Any] = []

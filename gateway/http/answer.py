@@ -1,12 +1,9 @@
 """What the GraphQL endpoint answers: errors as the client sees them, the answer encoded once, and the
-request's `Outcome` (the response, its metrics and its log line), sent whole or part by part (`Stream`)."""
+request's `Outcome` (the response, its metrics and its log line)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,10 +11,8 @@ import msgspec
 import orjson
 from graphql import GraphQLError
 from starlette.responses import Response
-from starlette.types import Receive, Send
 
 from gateway.http.graphql_http import CONTENT_TYPES, JSON, Refusal, cache_headers
-from gateway.http.incremental import CLOSE, DELIMITER, MULTIPART_CONTENT_TYPE, multipart_part
 from gateway.ops.errors import GatewayError, error_body, is_wrong_shape
 from gateway.ops.logs import one_line
 from gateway.planning.limits import is_token_limit
@@ -65,7 +60,7 @@ ENCODER = msgspec.json.Encoder()
 
 def encode_answer(answer: Any) -> bytes:
     """An answer as JSON bytes, by msgspec: it writes the objects decoded straight into their answers
-    (`gateway/planning/structs.py`) and the dicts of the other paths alike (orjson would write floats past 1e16
+    (`gateway/planning/answers.py`) and the dicts of the other paths alike (orjson would write floats past 1e16
     differently, and refuses integers past 64 bits)."""
     return ENCODER.encode(answer)
 
@@ -93,10 +88,16 @@ class Outcome:
     label: str = "unknown"  # the metrics' `operation`; unknown: no document read
     upstream: dict[str, int] = field(default_factory=dict)  # calls, sharedCalls, cacheHits
     response_cache: str | None = None  # hit / miss (None: not looked up)
-    persisted_query: str | None = None  # hit / miss / sent / registered / refused
+    persisted_query: str | None = None  # hit / miss / sent / registered / refused / trusted
+    document_id: str | None = None  # the trusted document's id (None: not a trusted document)
+    document_name: str | None = None  # its name in the manifest
     page: Response | None = None  # an answer that is no GraphQL response (GraphiQL's page)
     parts: int = 0  # the parts of an incremental answer (0: not incremental)
     streamed: bool = False  # sent part by part as multipart/mixed (the response is gone)
+
+    @property
+    def trusted(self) -> bool:
+        return self.document_id is not None
 
     def refused(self, refusal: Refusal, method: str) -> None:
         self.status = refusal.status_for(self.media)
@@ -114,67 +115,10 @@ class Outcome:
     def response(self) -> Response:
         if self.page is not None:
             return self.page
+        if self.status == 304:
+            return Response(b"", 304, self.headers)
         return Response(self.body, self.status, self.headers, media_type=CONTENT_TYPES[self.media])
 
 
 def result_of(errors: list[GraphQLError], data_missing: bool) -> str:
     return "ok" if not errors else ("error" if data_missing else "partial")
-
-
-@dataclass(frozen=True, slots=True)
-class Stream:
-    """The ASGI channel of one request, to send an answer part by part."""
-
-    receive: Receive
-    send: Send
-
-    async def parts(self, outcome: Outcome, parts: AsyncIterator[bytes]) -> None:
-        """Send `parts` (encoded JSON) as a multipart/mixed body, each as soon as it is made, while listening
-        for the client going away: then the parts' producer is cancelled (graphql-core's work for the later
-        parts with it) and the outcome is `cancelled`. A failure after the first byte can only end the body
-        early (logged; the client sees no closing delimiter)."""
-        outcome.streamed = True
-        headers = {**outcome.headers, "Content-Type": MULTIPART_CONTENT_TYPE}
-        await self.send(
-            {
-                "type": "http.response.start",
-                "status": outcome.status,
-                "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
-            }
-        )
-
-        async def write() -> None:
-            body = DELIMITER
-            try:
-                async for encoded in parts:
-                    await self.send(
-                        {
-                            "type": "http.response.body",
-                            "body": body + multipart_part(encoded),
-                            "more_body": True,
-                        }
-                    )
-                    body = b""
-            except Exception as exc:
-                log.error("internal error while sending a multipart answer: %s", one_line(exc))
-                outcome.result = "error"
-                await self.send({"type": "http.response.body", "body": b"", "more_body": False})
-                return
-            await self.send({"type": "http.response.body", "body": CLOSE, "more_body": False})
-
-        async def gone() -> None:
-            while (await self.receive())["type"] != "http.disconnect":
-                pass
-
-        writing, watching = asyncio.ensure_future(write()), asyncio.ensure_future(gone())
-        try:
-            await asyncio.wait((writing, watching), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watching.cancel()
-            if not writing.done():
-                writing.cancel()
-                outcome.result = "cancelled"
-            with contextlib.suppress(asyncio.CancelledError):
-                await writing
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching

@@ -33,10 +33,10 @@ from gateway.upstream import v2 as v2api
 COST = "casegraph-cost"  # metadata keys on strawberry fields
 READS = "casegraph-reads"  # the upstream keys of the parent a resolver reads (each decoded whole)
 RESULT_READS = "casegraph-result-reads"  # upstream keys the gateway itself reads on the objects returned
-RESULT = "casegraph-result"  # which upstream objects a resolver returns (`gateway/planning/plan.py`, `_Reads.result`)
+RESULT = "casegraph-result"  # which upstream objects a resolver returns (`gateway/planning/reads.py`)
 # A derived field's value as a pure function of (parent, settings): `parent` maps (at least) the keys the field
 # `reads` to their upstream values, absent keys absent. The resolver calls it, and the compiled code calls it in
-# place: on a decoded answer (`gateway/planning/structs.py`) or on a dict (`gateway/planning/execution.py`). It returns the value
+# place: on a decoded answer (`gateway/planning/answers.py`) or on a dict (`gateway/planning/execution.py`). It returns the value
 # or raises (the field's error; the compiled code then leaves the object to graphql-core, which reports it).
 COMPUTE = "casegraph-compute"
 # A fetching field's resolver as a function of (parent, context), for fields without arguments: it returns the
