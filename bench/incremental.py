@@ -156,7 +156,7 @@ def proof(gateway: Process, upstream: str, samples: int) -> list[dict[str, float
 def in_process(rounds: int) -> dict[str, dict[str, float]]:
     """Execution CPU ms (median) without and with the directives declared, same code otherwise."""
     from bench.plan import record, services_with
-    from gateway.http.endpoint import encode_answer
+    from gateway.http.answer import encode_answer
     from gateway.planning.context import RequestContext
     from gateway.planning.executable import build_schema
     from gateway.upstream.credentials import Caller, credential_for

@@ -13,9 +13,12 @@ from graphql import GraphQLError
 from starlette.responses import Response
 
 from gateway.http.graphql_http import CONTENT_TYPES, JSON, Refusal, cache_headers
+from gateway.ops import metrics, tracing
 from gateway.ops.errors import GatewayError, error_body, is_wrong_shape
 from gateway.ops.logs import one_line
-from gateway.planning.limits import is_token_limit
+from gateway.planning.context import RequestContext
+from gateway.planning.documents import Operation
+from gateway.planning.limits import Limits, is_token_limit
 
 log = logging.getLogger("gateway.requests")
 
@@ -72,6 +75,13 @@ def with_extensions(encoded: bytes, extensions: dict[str, Any] | None) -> bytes:
     return b'%s,"extensions":%s}' % (encoded[:-1], orjson.dumps(extensions))
 
 
+def label_of(operation: Operation) -> str:
+    """The metrics' `operation` label: `invalid` when the document does not parse, `anonymous` without a name."""
+    if not operation.parsed:
+        return "invalid"
+    return metrics.operation_label(operation.name)
+
+
 @dataclass
 class Outcome:
     """What became of one request: filled in by each step of the pipeline, then turned into the response,
@@ -119,6 +129,68 @@ class Outcome:
             return Response(b"", 304, self.headers)
         return Response(self.body, self.status, self.headers, media_type=CONTENT_TYPES[self.media])
 
+    def record(self, method: str, path: str, seconds: float) -> None:
+        """The request metrics and its one summary line, from its outcome (once the answer has gone)."""
+        duration_ms = round(seconds * 1000, 2)
+        if self.page is not None:
+            log.debug("%s %s %d %.1f ms", method, path, self.page.status_code, duration_ms)
+            return
+        metrics.observe_request(self.label, self.result, seconds)
+        if self.label != "unknown":  # a document was read
+            metrics.observe_document(self.document_id, self.label, self.status)
+        upstream = self.upstream
+        fields = {
+            "method": method,
+            "path": path,
+            "status": self.status,
+            "operation": self.operation,
+            "outcome": self.result,
+            "duration_ms": duration_ms,
+            "upstream_calls": upstream.get("calls", 0),
+            "shared_calls": upstream.get("sharedCalls", 0),
+            "cache_hits": upstream.get("cacheHits", 0),
+            "response_cache": self.response_cache,
+            "persisted_query": self.persisted_query,
+            "parts": self.parts,  # of an incremental answer (0: not incremental)
+            "document_id": self.document_id,
+            "document_name": self.document_name,
+            "trusted": self.trusted,
+        }
+        log.info(
+            "%s %s %d %s %s %.1f ms",
+            method,
+            path,
+            self.status,
+            self.operation or "-",
+            self.result,
+            duration_ms,
+            extra={"fields": fields},
+        )
+
 
 def result_of(errors: list[GraphQLError], data_missing: bool) -> str:
     return "ok" if not errors else ("error" if data_missing else "partial")
+
+
+def record_route(context: RequestContext) -> None:
+    """Which path answered an executed request and why not a faster one (`gateway.planning.route.Route`): counted,
+    and logged at debug. A request refused before execution has no plan and is not counted."""
+    if context.plan is not None:
+        route = context.route
+        fallback = route.fallback.value if route.fallback is not None else "none"
+        metrics.observe_execution(route.path, fallback)
+        log.debug("executed by %s (fallback: %s)", route.path, fallback)
+
+
+def executed(
+    span: tracing.OperationSpan, context: RequestContext, variables: dict[str, Any] | None, errors: int
+) -> None:
+    """The operation's span learns the path that answered, how it was planned, what it costs for these
+    variables, and its errors."""
+    route, plan = context.route, context.plan
+    fallback = route.fallback.value if route.fallback is not None else None
+    if plan is None:
+        span.executed(route.path, fallback, None, None, errors)
+        return
+    cost = plan.cost(variables or {}, Limits.from_settings(context.settings))
+    span.executed(route.path, fallback, "reused" if context.plan_reused else "compiled", cost, errors)

@@ -43,7 +43,16 @@ from starlette.types import Receive, Scope, Send
 from strawberry.types.graphql import OperationType
 
 from gateway.http import graphiql
-from gateway.http.answer import Outcome, encode_answer, format_error, result_of, with_extensions
+from gateway.http.answer import (
+    Outcome,
+    encode_answer,
+    executed,
+    format_error,
+    label_of,
+    record_route,
+    result_of,
+    with_extensions,
+)
 from gateway.http.apq import HASH_MISMATCH, PersistedQueryError
 from gateway.http.graphql_http import (
     GRAPHQL_RESPONSE_JSON,
@@ -53,6 +62,7 @@ from gateway.http.graphql_http import (
     bad_request,
     body_timeout,
     cache_headers,
+    check_operation,
     entity_tag,
     not_modified,
     persisted_refusal,
@@ -74,7 +84,6 @@ from gateway.ops import metrics, tracing
 from gateway.ops.errors import error_body
 from gateway.planning.context import RequestContext
 from gateway.planning.documents import Document, Operation, document_for, operation_in, operation_of
-from gateway.planning.limits import Limits
 from gateway.upstream.credentials import Caller, CallStats, Credential, UnsendableCredential, credential_for
 
 log = logging.getLogger("gateway.requests")
@@ -93,13 +102,6 @@ def not_trusted(message: str) -> Refusal:
     return Refusal(
         400, NOT_TRUSTED, f"{message} This gateway runs only trusted documents: send a listed one's id."
     )
-
-
-def label_of(operation: Operation) -> str:
-    """The metrics' `operation` label: `invalid` when the document does not parse, `anonymous` without a name."""
-    if not operation.parsed:
-        return "invalid"
-    return metrics.operation_label(operation.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +164,8 @@ class GraphQLEndpoint:
                 self.turns.release(holder)
                 metrics.IN_FLIGHT.dec()
         finally:
-            self._record(request, outcome, time.perf_counter() - started)
+            # the path from the scope, not request.url (which builds the whole URL)
+            outcome.record(request.method, request.scope["path"], time.perf_counter() - started)
 
     def _shed(self, outcome: Outcome, reason: str) -> None:
         limit = self.settings.max_concurrent_requests
@@ -431,45 +434,6 @@ class GraphQLEndpoint:
         if not_modified(request.if_none_match, etag):
             outcome.status, outcome.body = 304, b""
 
-    def _record(self, request: Request, outcome: Outcome, seconds: float) -> None:
-        """The request metrics and its one summary line, from its outcome (once the answer has gone)."""
-        duration_ms = round(seconds * 1000, 2)
-        method, path = request.method, request.scope["path"]  # not request.url: it builds the whole URL
-        if outcome.page is not None:
-            log.debug("%s %s %d %.1f ms", method, path, outcome.page.status_code, duration_ms)
-            return
-        metrics.observe_request(outcome.label, outcome.result, seconds)
-        if outcome.label != "unknown":  # a document was read
-            metrics.observe_document(outcome.document_id, outcome.label, outcome.status)
-        upstream = outcome.upstream
-        fields = {
-            "method": method,
-            "path": path,
-            "status": outcome.status,
-            "operation": outcome.operation,
-            "outcome": outcome.result,
-            "duration_ms": duration_ms,
-            "upstream_calls": upstream.get("calls", 0),
-            "shared_calls": upstream.get("sharedCalls", 0),
-            "cache_hits": upstream.get("cacheHits", 0),
-            "response_cache": outcome.response_cache,
-            "persisted_query": outcome.persisted_query,
-            "parts": outcome.parts,  # of an incremental answer (0: not incremental)
-            "document_id": outcome.document_id,
-            "document_name": outcome.document_name,
-            "trusted": outcome.trusted,
-        }
-        log.info(
-            "%s %s %d %s %s %.1f ms",
-            method,
-            path,
-            outcome.status,
-            outcome.operation or "-",
-            outcome.result,
-            duration_ms,
-            extra={"fields": fields},
-        )
-
 
 async def _multipart(outcome: Outcome, stream: Stream, parts: AsyncIterator[bytes]) -> bool:
     """Send the outcome as multipart/mixed `parts`; False (and the outcome `cancelled` or `error`) when not
@@ -479,45 +443,3 @@ async def _multipart(outcome: Outcome, stream: Stream, parts: AsyncIterator[byte
     if delivery != SENT:
         outcome.result = delivery
     return delivery == SENT
-
-
-def record_route(context: RequestContext) -> None:
-    """Which path answered an executed request and why not a faster one (`gateway.planning.route.Route`): counted,
-    and logged at debug. A request refused before execution has no plan and is not counted."""
-    if context.plan is not None:
-        route = context.route
-        fallback = route.fallback.value if route.fallback is not None else "none"
-        metrics.observe_execution(route.path, fallback)
-        log.debug("executed by %s (fallback: %s)", route.path, fallback)
-
-
-def check_operation(operation: Operation, request: GraphQLRequest) -> None:
-    """Refuse what cannot run: a document naming no single operation to run (the GraphQL spec's GetOperation:
-    several and no `operationName`, or a name it does not define), a mutation or subscription by GET."""
-    if operation.parsed and operation.kind is None:
-        if request.operation_name is None:
-            message = "The document must contain one operation, or `operationName` must name the one to run."
-        else:
-            message = f"Unknown operation named '{request.operation_name[:100]}'."
-        raise Refusal(400, "OPERATION_RESOLUTION_FAILURE", message, well_formed=True)
-    if request.method == "GET" and operation.kind in ("mutation", "subscription"):
-        raise Refusal(
-            405,
-            "METHOD_NOT_ALLOWED",
-            f"{operation.kind.capitalize()}s are not allowed over GET: use POST.",  # type: ignore[union-attr]
-            {"Allow": "POST"},
-        )
-
-
-def executed(
-    span: tracing.OperationSpan, context: RequestContext, variables: dict[str, Any] | None, errors: int
-) -> None:
-    """The operation's span learns the path that answered, how it was planned, what it costs for these
-    variables, and its errors."""
-    route, plan = context.route, context.plan
-    fallback = route.fallback.value if route.fallback is not None else None
-    if plan is None:
-        span.executed(route.path, fallback, None, None, errors)
-        return
-    cost = plan.cost(variables or {}, Limits.from_settings(context.settings))
-    span.executed(route.path, fallback, "reused" if context.plan_reused else "compiled", cost, errors)
