@@ -29,7 +29,6 @@ the requests being answered (a 503 costs a wait, not just a round trip).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -63,13 +62,7 @@ from gateway.http.graphql_http import (
     read_request,
     wants_graphiql,
 )
-from gateway.http.incremental import (
-    CLOSE,
-    DELIMITER,
-    MULTIPART_CONTENT_TYPE,
-    IncrementalAnswer,
-    multipart_part,
-)
+from gateway.http.incremental import SENT, IncrementalAnswer, Stream
 from gateway.http.observe import Operation, operation_of
 from gateway.http.response_cache import Kept, response_key, reusable_until
 from gateway.http.trusted_documents import (
@@ -506,9 +499,9 @@ class GraphQLEndpoint:
                         part["extensions"] = report()  # the whole operation's, once its work is done
                     yield encode_answer(part)
 
-            await stream.parts(outcome, parts())
-        if outcome.result != "cancelled":
-            outcome.result = _result_of(answer.errors, answer.data_missing)
+            if not await _multipart(outcome, stream, parts()):
+                return
+        outcome.result = _result_of(answer.errors, answer.data_missing)
 
     async def _single_part(self, request: GraphQLRequest, outcome: Outcome, stream: Stream | None) -> None:
         """An answer as the one part of a multipart/mixed body, for a client that accepts nothing else."""
@@ -517,10 +510,7 @@ class GraphQLEndpoint:
             async def one() -> AsyncIterator[bytes]:
                 yield outcome.body
 
-            result = outcome.result
-            await stream.parts(outcome, one())
-            if outcome.result != "cancelled":
-                outcome.result = result
+            await _multipart(outcome, stream, one())
 
     def _reused(self, kept: Kept, request: GraphQLRequest, outcome: Outcome) -> None:
         outcome.status, outcome.result, outcome.response_cache = 200, kept.outcome, "hit"
@@ -588,67 +578,18 @@ class GraphQLEndpoint:
         )
 
 
+async def _multipart(outcome: Outcome, stream: Stream, parts: AsyncIterator[bytes]) -> bool:
+    """Send the outcome as multipart/mixed `parts`; False (and the outcome `cancelled` or `error`) when not
+    all of them went."""
+    outcome.streamed = True
+    delivery = await stream.multipart(outcome.status, outcome.headers, parts)
+    if delivery != SENT:
+        outcome.result = delivery
+    return delivery == SENT
+
+
 def _result_of(errors: list[GraphQLError], data_missing: bool) -> str:
     return "ok" if not errors else ("error" if data_missing else "partial")
-
-
-@dataclass(frozen=True, slots=True)
-class Stream:
-    """The ASGI channel of one request, to send an answer part by part."""
-
-    receive: Receive
-    send: Send
-
-    async def parts(self, outcome: Outcome, parts: AsyncIterator[bytes]) -> None:
-        """Send `parts` (encoded JSON) as a multipart/mixed body, each as soon as it is made, while listening
-        for the client going away: then the parts' producer is cancelled (graphql-core's work for the later
-        parts with it) and the outcome is `cancelled`. A failure after the first byte can only end the body
-        early (logged; the client sees no closing delimiter)."""
-        outcome.streamed = True
-        headers = {**outcome.headers, "Content-Type": MULTIPART_CONTENT_TYPE}
-        await self.send(
-            {
-                "type": "http.response.start",
-                "status": outcome.status,
-                "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
-            }
-        )
-
-        async def write() -> None:
-            body = DELIMITER
-            try:
-                async for encoded in parts:
-                    await self.send(
-                        {
-                            "type": "http.response.body",
-                            "body": body + multipart_part(encoded),
-                            "more_body": True,
-                        }
-                    )
-                    body = b""
-            except Exception as exc:
-                log.error("internal error while sending a multipart answer: %s", one_line(exc))
-                outcome.result = "error"
-                await self.send({"type": "http.response.body", "body": b"", "more_body": False})
-                return
-            await self.send({"type": "http.response.body", "body": CLOSE, "more_body": False})
-
-        async def gone() -> None:
-            while (await self.receive())["type"] != "http.disconnect":
-                pass
-
-        writing, watching = asyncio.ensure_future(write()), asyncio.ensure_future(gone())
-        try:
-            await asyncio.wait((writing, watching), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watching.cancel()
-            if not writing.done():
-                writing.cancel()
-                outcome.result = "cancelled"
-            with contextlib.suppress(asyncio.CancelledError):
-                await writing
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching
 
 
 def record_route(context: Context) -> None:
