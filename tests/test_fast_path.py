@@ -437,3 +437,38 @@ async def test_answers_met_by_graphql_core_are_not_executed_again():
             assert [error["path"] for error in errors] == [["cases", "pageInfo", "count"]]
     finally:
         await services.aclose()
+
+
+async def test_a_planned_document_skips_strawberrys_pipeline(demo_services, monkeypatch):
+    """The first request of a document goes through strawberry's pipeline (the Planner parses, validates and
+    plans it); later ones are executed from the plan at once (`run_planned`), with the same answer and
+    `extensions.upstream`, and the limits still checked for each request's variables."""
+    from gateway.planning.planner import Planner
+
+    hooks: list[str] = []
+    original = Planner.on_validate
+
+    def counting(self):
+        hooks.append(self.execution_context.query)
+        yield from original(self)
+
+    monkeypatch.setattr(Planner, "on_validate", counting)
+    query = "query Skips($n: Int!) { cases(perPage: $n) { items { id caseId legacyCase { legacyId } } } }"
+    first = await answer(FAST, demo_services, query, {"n": 3})
+    assert len(hooks) == 1
+    again = await answer(FAST, demo_services, query, {"n": 3})
+    assert len(hooks) == 1 and again == first
+    assert first == await answer(PLAIN, demo_services, query, {"n": 3})  # another schema: planned for it
+    assert len(hooks) == 2
+    caller = Caller(credential_for(demo_services.settings, "Bearer demo-token"))
+    result = await FAST.execute(query, variable_values={"n": 2}, context_value=Context(demo_services, caller))
+    assert result.extensions == {"upstream": {"calls": 3, "sharedCalls": 0, "cacheHits": 0}}
+    # past MAX_QUERY_COST (1 listing + 40 v1 cases) the plan is not run: the pipeline refuses it
+    strict = services_for(httpx.ASGITransport(app=create_demo()))
+    strict.settings = load_settings(v1_url=BASE, v2_url=BASE, cache_ttl=0, max_query_cost=40)
+    try:
+        refused = orjson.loads(await answer(FAST, strict, query, {"n": 40}))
+    finally:
+        await strict.aclose()
+    assert [e["extensions"]["code"] for e in refused["errors"]] == ["QUERY_TOO_COMPLEX"]
+    assert len(hooks) == 3

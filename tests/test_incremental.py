@@ -5,12 +5,13 @@ a client going away mid-stream, and (in process, traced) the operation span and 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 from gateway.http.graphql_http import accepts_multipart, multipart_delivery
+from gateway.http.incremental import CANCELLED, FAILED, SENT, Stream
 from gateway.planning.checks import check
 from gateway.planning.limits import Limits
 from tests.support import AUTH, DEMO_TOKEN, Gateway, Upstream, wait_for
@@ -194,6 +196,62 @@ def test_a_document_with_defer_decodes_into_dicts():
 def test_which_accept_values_choose_multipart(accept, delivery):
     assert multipart_delivery(accept) == delivery
     assert accepts_multipart(accept) is (delivery is not None)
+
+
+class Channel:
+    """An ASGI receive/send pair recording what is sent; the client goes away when `gone` is set."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.gone = asyncio.Event()
+
+    async def receive(self) -> dict[str, Any]:
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
+
+
+async def test_a_multipart_body_is_framed_part_by_part_and_ends_as_it_went():
+    async def parts(fail: bool = False) -> AsyncIterator[bytes]:
+        yield b'{"data":{},"pending":[{"id":"0","path":[]}],"hasNext":true}'
+        if fail:
+            raise RuntimeError("boom")
+        yield b'{"completed":[{"id":"0"}],"hasNext":false}'
+
+    channel = Channel()
+    assert await Stream(channel.receive, channel.send).multipart(200, {"Vary": "Accept"}, parts()) == SENT
+    assert channel.sent[0]["headers"] == [
+        (b"vary", b"Accept"),
+        (b"content-type", b'multipart/mixed; boundary="-"'),
+    ]
+    assert [p["hasNext"] for p in parts_of(channel.body())] == [True, False]
+    assert [m["more_body"] for m in channel.sent[1:]] == [True, True, False]
+
+    # a failure after the first part: the body ends without its closing delimiter
+    channel = Channel()
+    assert await Stream(channel.receive, channel.send).multipart(200, {}, parts(fail=True)) == FAILED
+    assert channel.body().endswith(b"\r\n---") and channel.sent[-1]["more_body"] is False
+
+    # the client gone while a part is being made: the producer is cancelled
+    closed = asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        try:
+            yield b"{}"
+            await asyncio.sleep(60)
+            yield b"{}"
+        finally:
+            closed.set()
+
+    channel = Channel()
+    asyncio.get_running_loop().call_later(0.05, channel.gone.set)
+    assert await Stream(channel.receive, channel.send).multipart(200, {}, slow()) == CANCELLED
+    assert closed.is_set()
 
 
 # --- over HTTP --------------------------------------------------------------------------------------------

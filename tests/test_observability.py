@@ -426,6 +426,9 @@ def test_a_summary_line_per_request_in_json_with_the_clients_request_id(gws, cal
         "response_cache": None,
         "persisted_query": None,
         "parts": 0,
+        "document_id": None,  # not a trusted document (tests/test_trusted_documents.py has those)
+        "document_name": None,
+        "trusted": False,
     }
     # the other lines the request caused carry its id too
     others = [

@@ -18,6 +18,9 @@ own when `METRICS_PORT` is set (`serve_apart`).
                                                           answers (decoded straight into them), projections
                                                           (compiled, over dicts) or graphql-core, and why not
                                                           a faster one (`gateway.plan.Fallback`; none)
+    casegraph_documents_total{document, operation, trusted}  GraphQL requests by the document they ran:
+                                                          a trusted one's id (`untrusted` for the others)
+    casegraph_not_modified_total{operation}               GET answers revalidated: 304 Not Modified
 
 Labels stay few: `route` is the upstream path with ids replaced by `{id}` (`/api/v2/cases/{id}`), `status`
 the HTTP status or `timeout` / `error` / `cancelled` when none came, `operation` the GraphQL operation name
@@ -124,6 +127,17 @@ EXECUTIONS = Counter(
     "projections: compiled over dicts, graphql-core) and why not a faster one (fallback; none)",
     ["path", "fallback"],
 )
+DOCUMENTS = Counter(
+    "casegraph_documents_total",
+    "GraphQL requests by the document they ran: a trusted document's id (TRUSTED_DOCUMENTS), or `untrusted`; "
+    "its operation name; trusted true or false",
+    ["document", "operation", "trusted"],
+)
+NOT_MODIFIED = Counter(
+    "casegraph_not_modified_total",
+    "GET answers whose ETag the client already had (If-None-Match): answered 304 Not Modified without a body",
+    ["operation"],
+)
 
 _operations: set[str] = set()
 _breakers_opened: dict[str, int] = {}
@@ -168,6 +182,15 @@ def observe_request(operation: str, outcome: str, seconds: float) -> None:
 
 def observe_execution(path: str, fallback: str) -> None:
     EXECUTIONS.labels(path, fallback).inc()
+
+
+def observe_document(document_id: str | None, operation: str, status: int) -> None:
+    """A request that read a document: which one (a trusted document's id, None for any other), and whether
+    it was answered 304 Not Modified."""
+    trusted = document_id is not None
+    DOCUMENTS.labels(document_id if trusted else "untrusted", operation, "true" if trusted else "false").inc()
+    if status == 304:
+        NOT_MODIFIED.labels(operation).inc()
 
 
 def observe_upstream(path: str, status: str, seconds: float) -> None:

@@ -201,6 +201,11 @@ def operation_of(query: str, operation_name: str | None, max_tokens: int) -> Ope
         document = document_for(query, max_tokens)
     except GraphQLError:
         return Operation(None, None, False)
+    return operation_in(document, operation_name)
+
+
+def operation_in(document: Document, operation_name: str | None) -> Operation:
+    """The operation a parsed document and operation name select."""
     chosen = document.operation(operation_name)
     if chosen is None:
         return Operation(operation_name or None, None, True)

@@ -1,5 +1,12 @@
 """The Planner: the schema extension that parses from the documents' cache, validates once per document, plans
-once per operation, applies the limits and hands the plan to the request's context."""
+once per operation, applies the limits and hands the plan to the request's context.
+
+Once a document is validated and its operation planned, strawberry's pipeline has nothing more to do for it
+(an extension runner, context managers per hook, the hooks finding the cached document again): `run_planned`
+checks the limits for the request's variables and executes the plan's operation with graphql-core directly,
+with the same executor and context. A document not planned yet (a first request, a parse or validation error,
+a limit broken) goes through the pipeline, which plans it and reports its errors.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,18 @@ from typing import Any, Protocol
 
 from graphql import (
     GraphQLError,
+    GraphQLSchema,
+    execute,
+    experimental_execute_incrementally,
+    specified_rules,
 )
+from graphql.pyutils import is_awaitable
+from strawberry.execution import optimized_is_awaitable
 from strawberry.extensions import SchemaExtension
 
 from gateway.ops.config import Settings
 from gateway.planning.checks import check
-from gateway.planning.documents import Document, document_for
+from gateway.planning.documents import DOCUMENTS, Document, document_for
 from gateway.planning.limits import Limits
 from gateway.planning.plan import OperationPlan
 
@@ -27,7 +40,47 @@ class Requester(Protocol):
     @property
     def settings(self) -> Settings: ...
 
+    document: Document | None  # the request's document when it came parsed and planned (a trusted one)
+
     def use_plan(self, plan: OperationPlan, reused: bool) -> None: ...
+
+
+RULES = tuple(specified_rules)  # the validation rules of a request (strawberry's default)
+
+
+async def run_planned(
+    schema: GraphQLSchema,
+    query: str,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+    requester: Requester,
+    allowed: frozenset[str],
+    passes_answers: bool,
+    executor: type[Any] | None,
+    incremental: bool,
+) -> Any | None:
+    """The graphql-core result of a request whose document is already parsed, validated and planned (None
+    when it is not: the caller runs strawberry's pipeline instead). `allowed`: the operation kinds the request
+    may run (query, mutation, subscription)."""
+    limits = Limits.from_settings(requester.settings)
+    document = requester.document or DOCUMENTS.get((query, limits.max_tokens))
+    if document is None or document.validated.get((id(schema), RULES)) != []:
+        return None
+    plan, reused = document.plan(schema, operation_name, variables, passes_answers)
+    if plan is None or plan.kind not in allowed or check(plan, variables, limits):
+        return None
+    requester.use_plan(plan, reused)
+    run = experimental_execute_incrementally if incremental else execute
+    result = run(
+        schema,
+        document.document,
+        variable_values=variables,
+        operation_name=operation_name,
+        context_value=requester,
+        is_awaitable=optimized_is_awaitable,
+        **({"executor_class": executor} if executor is not None else {}),
+    )
+    return await result if is_awaitable(result) else result
 
 
 class Planner(SchemaExtension):
@@ -64,7 +117,11 @@ class Planner(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        if context.query and context.graphql_document is None:
+        given = self.requester.document if self.requester is not None else None
+        if given is not None and context.graphql_document is None:
+            self.document = given  # parsed, validated and planned at start (a trusted document)
+            context.graphql_document = given.document
+        elif context.query and context.graphql_document is None:
             try:
                 self.document = document_for(context.query, self.limits.max_tokens)
             except GraphQLError:
