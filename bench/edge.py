@@ -5,7 +5,7 @@
 Starts the demo upstream, a gateway running `--before`'s code and one running `--after`'s (default: this
 worktree's files; a commit's are exported to a temporary directory, first on PYTHONPATH; the same venv), both
 with the cache off. Then, in turns
-(before, after, before, after...), drives each with wrk: `{ __typename }` and the 50-case query (every plain
+(before, after, before, after...; after 2 s of unrecorded warm-up each), drives each with wrk: `{ __typename }` and the 50-case query (every plain
 field of 50 cases), and records req/s and the gateway's CPU per request (from /proc). The ratio after/before of
 each scenario's mean over turns is the result: this VM's speed swings, so only a ratio within one run tells.
 Results go to bench/results/edge-<date>.md and .json.
@@ -77,6 +77,9 @@ def main() -> int:
             results: dict[str, dict[str, list[dict[str, float]]]] = {
                 s: {g: [] for g in gateways} for s in SCENARIOS
             }
+            for body in SCENARIOS.values():  # warm-up, not recorded: imports, caches, the first allocations
+                for gw in gateways.values():
+                    run_wrk(gw.url, [body], 2, args.connections, 2, timeout=5)
             for turn in range(args.turns):
                 for scenario, body in SCENARIOS.items():
                     for name, gw in gateways.items():
