@@ -541,7 +541,7 @@ class GraphQLEndpoint:
     def _record(self, request: Request, outcome: Outcome, seconds: float) -> None:
         """The request metrics and its one summary line, from its outcome (once the answer has gone)."""
         duration_ms = round(seconds * 1000, 2)
-        method, path = request.method, request.url.path
+        method, path = request.method, request.scope["path"]  # not request.url: it builds the whole URL
         if outcome.page is not None:
             log.debug("%s %s %d %.1f ms", method, path, outcome.page.status_code, duration_ms)
             return

@@ -169,11 +169,12 @@ def multipart_delivery(accept: str | None) -> str | None:
 
 def wants_graphiql(request: Request) -> bool:
     """A browser's GET of /graphql without a query (nor a persisted query's `extensions`)."""
+    if request.method != "GET":
+        return False  # told before the query string is parsed (the request that does nothing pays for it)
     params = request.query_params
     accept = request.headers.get("accept", "")
     return (
-        request.method == "GET"
-        and not params.get("query")
+        not params.get("query")
         and not params.get("extensions")
         and not params.get("documentId")
         and ("text/html" in accept or "*/*" in accept)

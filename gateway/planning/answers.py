@@ -41,6 +41,7 @@ from graphql import (
 )
 from graphql.pyutils import Undefined
 
+from gateway.planning.codegen import Source
 from gateway.schema.declarations import COMPUTE, READS, Kind, declared, upstream_key
 
 log = logging.getLogger("gateway.plan")
@@ -88,18 +89,10 @@ def _completion(compute: Callable[[Any, Any], Any], type_: Any) -> Callable[[Any
     return complete
 
 
-class _Builder:
+class _Builder(Source):
     def __init__(self, schema: GraphQLSchema) -> None:
+        super().__init__()
         self.schema = schema
-        self.names: dict[str, Any] = {}
-        self.lines: list[str] = []
-        self.counter = 0
-
-    def _name(self, prefix: str, value: Any) -> str:
-        self.counter += 1
-        name = f"{prefix}{self.counter}"
-        self.names[name] = value
-        return name
 
     def leaf_type(self, type_: Any) -> tuple[Any, str | None]:
         """The Python type of a leaf, and the name of a check the switch function runs on its values (the
@@ -114,7 +107,7 @@ class _Builder:
             return simple[type_.name], None
         serialise = type_.coerce_output_value
         if type_.name == "JSON":
-            return Any, self._name("_json", serialise)
+            return Any, self.name("_json", serialise)
         if getattr(serialise, "_passes_strings_unchanged", False):
             check = getattr(serialise, "_string_check", None)
             if check is None:
@@ -182,7 +175,7 @@ class _Builder:
                     upstream[field] = answer[field] = key
                     fields.append((field, Any, msgspec.UNSET))
                 inputs.append(None)  # filled below: present only when the body has it
-            complete = self._name("_derive", _completion(metadata[COMPUTE], named))
+            complete = self.name("_derive", _completion(metadata[COMPUTE], named))
             lines = ["    m = {" + ", ".join(i for i in inputs if i is not None) + "}"]
             for key in metadata[READS]:
                 if key in hidden:
@@ -192,7 +185,7 @@ class _Builder:
             lines.append(f"    o.{name} = {complete}(m, s)")
             steps[:0] = lines
         steps += [f"    o.{field} = UNSET" for field in hidden.values()]
-        n = self.counter = self.counter + 1
+        n = self.number()
         decoded = msgspec.defstruct(f"{type_.name}{n}", fields, rename=upstream, kw_only=True)
         encoded = msgspec.defstruct(f"{type_.name}{n}Answer", fields, rename=answer, kw_only=True)
         self.names[f"_B{n}"] = encoded
@@ -253,11 +246,6 @@ def answer_decoder(
         "        raise _Invalid(str(exc)) from None\n"
         "    return data\n"
     )
-    namespace = {
-        **builder.names,
-        "_decoder": decoder.decode,
-        "_Invalid": msgspec.ValidationError,
-        "UNSET": msgspec.UNSET,
-    }
-    exec(compile("\n\n".join(builder.lines), "<casegraph-answers>", "exec"), namespace)
+    builder.names.update(_decoder=decoder.decode, _Invalid=msgspec.ValidationError, UNSET=msgspec.UNSET)
+    namespace = builder.namespace("<casegraph-answers>", "\n\n")
     return AnswerDecoder(namespace["_decode"], answer)

@@ -10,6 +10,7 @@ from typing import Any
 import strawberry
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
+from graphql.language.block_string import print_block_string
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
@@ -38,13 +39,31 @@ def read_field(source: Any, name: str) -> Any:
 log = logging.getLogger("gateway.errors")
 
 
+DESCRIPTION = (
+    "casegraph: the cases of the v2 cases API (`Case`) and of the v1 investigations API (`LegacyCase`) in one "
+    "schema, each linked to its twin. Lists come as pages (`cases`, `legacyCases`: page numbers) and as Relay "
+    "cursor connections (`casesConnection`, `legacyCasesConnection`). Every `id` is unique within its type, "
+    "so `__typename` and `id` key an object in normalized client caches; `Case.id` and `LegacyCase.id` are "
+    "global ids for `node(id)`. `DateTime` and `Date` are RFC 3339 strings. Each field's description says "
+    "what it costs upstream."
+)
+
+
 class GatewaySchema(strawberry.Schema):
     """The schema, executing a planned document without strawberry's pipeline (`run_planned`). `passes_answers`:
-    its executor passes objects decoded into their answers through (the fast one)."""
+    its executor passes objects decoded into their answers through (the fast one). It has a description, which
+    strawberry takes none of (nor prints): it is set on the graphql-core schema (introspection's
+    `__schema.description`) and printed before the SDL."""
 
-    def __init__(self, *args: Any, passes_answers: bool, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, passes_answers: bool, description: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.passes_answers = passes_answers
+        self._schema.description = description
+
+    def as_str(self) -> str:
+        assert self.query.__strawberry_definition__.name == "Query"  # type: ignore[attr-defined]
+        head = print_block_string(self._schema.description or "")
+        return f"{head}\nschema {{\n  query: Query\n}}\n\n{super().as_str()}"
 
     async def execute(  # type: ignore[override]
         self,
@@ -124,6 +143,7 @@ def build_schema(fast: bool = True, incremental: bool = True) -> strawberry.Sche
     `@stream` (graphql-core's incremental execution, docs/incremental.md); without it (for the benchmark that
     compares the two) validation refuses them."""
     return GatewaySchema(
+        description=DESCRIPTION,
         passes_answers=fast,
         query=Query,
         config=StrawberryConfig(
@@ -147,7 +167,7 @@ def schema_for(execution: str) -> strawberry.Schema:
 def passes_answers(schema: strawberry.Schema) -> bool:
     """Whether `schema`'s executor passes objects decoded into their answers through (as its Planner plans):
     for plans made outside a request (trusted documents, `gateway/http/trusted_documents.py`)."""
-    return schema.execution_context_class is FastExecutor
+    return isinstance(schema, GatewaySchema) and schema.passes_answers
 
 
 def schema_sdl() -> str:

@@ -35,6 +35,7 @@ from graphql.pyutils import Path, Undefined
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from gateway.planning.codegen import Source
 from gateway.planning.route import Fallback
 from gateway.schema.declarations import COMPUTE, RESOLVE_NOW, Kind, declared, kind_of, upstream_key
 
@@ -76,25 +77,16 @@ def _give_up(*_: Any) -> Any:
     raise GiveUp
 
 
-class _Compiler:
+class _Compiler(Source):
     """Generates the source of projection functions for one object selection; its methods are named after
     the graphql-core executor's methods whose work the code they generate does."""
 
     def __init__(self, executor: FastExecutor) -> None:
+        super().__init__({"GiveUp": GiveUp, "_give_up": _give_up})
         self.executor = executor
-        self.names: dict[str, Any] = {"GiveUp": GiveUp, "_give_up": _give_up}
-        self.lines: list[str] = []
-        self.counter = 0
-
-    def _name(self, prefix: str, value: Any) -> str:
-        self.counter += 1
-        name = f"{prefix}{self.counter}"
-        self.names[name] = value
-        return name
 
     def _var(self) -> str:
-        self.counter += 1
-        return f"_v{self.counter}"
+        return f"_v{self.number()}"
 
     def _bind(self, source: str) -> tuple[str, str]:
         """(name, expression binding it): `source` evaluated once, then read by name."""
@@ -118,7 +110,7 @@ class _Compiler:
                 raise GiveUp
             return coerced
 
-        slow_name = self._name("_leaf", slow)
+        slow_name = self.name("_leaf", slow)
         v, bound = self._bind(source)
         if isinstance(type_, GraphQLEnumType):
             table = {}
@@ -127,7 +119,7 @@ class _Compiler:
                 with contextlib.suppress(Exception):
                     if isinstance(raw, str) and isinstance(coerced := coerce(raw), str):
                         table[raw] = coerced
-            table_name = self._name("_enum", table)
+            table_name = self.name("_enum", table)
             return f"({table_name}[{v}] if {bound}.__class__ is str and {v} in {table_name} else {slow_name}({v}))"
         if type_.name == "Float":
             # graphql-core's rules: a finite float as it is (x - x is 0.0 only when finite), an int that a
@@ -149,7 +141,7 @@ class _Compiler:
             test = f"{bound} is None or {v}.__class__ is {fast_class}" if type_.name != "Int" else test
         check = getattr(coerce, "_string_check", None)
         if check is not None:  # `or` binds looser than `and`: a null still passes as it is
-            test = f"{test} and {self._name('_check', check)}({v}) is not None"
+            test = f"{test} and {self.name('_check', check)}({v}) is not None"
         return f"({v} if {test} else {slow_name}({v}))"
 
     def complete_value(self, type_: GraphQLOutputType, field_details_list: Any, source: str) -> str | None:
@@ -187,18 +179,18 @@ class _Compiler:
         body, rest = self.execute_fields(type_, grouped)
         if rest:
             return None
-        name = self._name("_obj", None)
+        name = self.name("_obj", None)
         answer = self.executor.answers.get(frozenset(id(details.node) for details in field_details_list))
         already = ""
         if answer is not None:  # decoded into its answer; a dict here: the answer decoder refused the body
             already = (
-                f"    if _o.__class__ is {self._name('_answer', answer)}:\n        return _o\n"
-                f"    if _o.__class__ is dict:\n        {self._name('_refused', _refused)}(_ctx)\n"
+                f"    if _o.__class__ is {self.name('_answer', answer)}:\n        return _o\n"
+                f"    if _o.__class__ is dict:\n        {self.name('_refused', _refused)}(_ctx)\n"
             )
         type_check = ""
         if type_.is_type_of is not None:
             type_check = (
-                f"    if not {self._name('_is_type', type_.is_type_of)}(_o, None):\n        raise GiveUp\n"
+                f"    if not {self.name('_is_type', type_.is_type_of)}(_o, None):\n        raise GiveUp\n"
             )
         self.lines.append(
             f"def {name}(_o, _ctx):\n"
@@ -229,14 +221,14 @@ class _Compiler:
                 expr = self.complete_value(field_def.type, field_details_list, f"_g({key!r})")
             elif kind is Kind.DERIVE:
                 # a pure function of the keys it reads: its error is graphql-core's to report (GiveUp)
-                compute = self._name("_compute", declared(field_def.extensions)[COMPUTE])
+                compute = self.name("_compute", declared(field_def.extensions)[COMPUTE])
                 expr = self.complete_value(
                     field_def.type, field_details_list, f"{compute}(_o, _ctx.settings)"
                 )
             elif not field_def.args and RESOLVE_NOW in declared(field_def.extensions):
                 # a fetching resolver that may know its value at once; an error or a value not known yet is
                 # not what the completion expects: the object goes to graphql-core
-                resolve = self._name("_resolve", declared(field_def.extensions)[RESOLVE_NOW])
+                resolve = self.name("_resolve", declared(field_def.extensions)[RESOLVE_NOW])
                 expr = self.complete_value(field_def.type, field_details_list, f"{resolve}(_o, _ctx)")
             if expr is None:
                 rest.append((response_name, field_details_list))
@@ -249,8 +241,7 @@ class _Compiler:
         """The projection of one object selection (the executor's `execute_fields` for dicts)."""
         body, rest = self.execute_fields(type_, grouped)
         self.lines.append(f"def _execute_fields(_o, _ctx):\n    _g = _o.get\n    return {body}\n")
-        namespace = dict(self.names)
-        exec(compile("\n".join(self.lines), "<casegraph-projection>", "exec"), namespace)
+        namespace = self.namespace("<casegraph-projection>")
         return ObjectProjection(namespace["_execute_fields"], rest)
 
 

@@ -40,6 +40,8 @@ class Requester(Protocol):
     @property
     def settings(self) -> Settings: ...
 
+    document: Document | None  # the request's document when it came parsed and planned (a trusted one)
+
     def use_plan(self, plan: OperationPlan, reused: bool) -> None: ...
 
 
@@ -61,7 +63,7 @@ async def run_planned(
     when it is not: the caller runs strawberry's pipeline instead). `allowed`: the operation kinds the request
     may run (query, mutation, subscription)."""
     limits = Limits.from_settings(requester.settings)
-    document = DOCUMENTS.get((query, limits.max_tokens))
+    document = requester.document or DOCUMENTS.get((query, limits.max_tokens))
     if document is None or document.validated.get((id(schema), RULES)) != []:
         return None
     plan, reused = document.plan(schema, operation_name, variables, passes_answers)
@@ -115,8 +117,8 @@ class Planner(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        given = getattr(context.context, "document", None)
-        if isinstance(given, Document) and context.graphql_document is None:
+        given = self.requester.document if self.requester is not None else None
+        if given is not None and context.graphql_document is None:
             self.document = given  # parsed, validated and planned at start (a trusted document)
             context.graphql_document = given.document
         elif context.query and context.graphql_document is None:

@@ -16,7 +16,7 @@ from gateway.schema.context import Context
 from gateway.schema.declarations import (
     derived,
 )
-from gateway.schema.page import PageInfo, check_page, page_info_from_meta
+from gateway.schema.page import PageNumberInfo, check_page, page_info_from_meta
 from gateway.upstream.loaders import PageKey
 from gateway.upstream.v2 import MAX_PER_PAGE
 
@@ -74,13 +74,13 @@ class PageMeta:
 @strawberry.type(description="A page of a case's activities.")
 class ActivityPage:
     items: list[Activity] = strawberry.field(description="The activities on this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands.")
+    page_info: PageNumberInfo = strawberry.field(description="Where this page stands.")
 
 
 @strawberry.type(description="A page of a case's records, grouped by record type.")
 class RecordPage:
     items: list[Record] = strawberry.field(description="The records on this page, grouped by record type.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands; counts are of records.")
+    page_info: PageNumberInfo = strawberry.field(description="Where this page stands; counts are of records.")
 
 
 async def embedded_or_fetched_page(

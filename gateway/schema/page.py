@@ -1,16 +1,21 @@
-"""Page info shared by every paginated list (v2 cases, v1 cases, activities, records)."""
+"""Page info shared by every page-number list (v2 cases, v1 cases, activities, records)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
 from gateway.ops.errors import BadUserInput, UpstreamBadResponse
 
+PageArg = Annotated[int, strawberry.argument(description="The page, from 1.")]
 
-@strawberry.type(description="Where a page stands in its list.")
-class PageInfo:
+
+@strawberry.type(
+    description="Where a page stands in a page-number list (`page`/`perPage`). The cursor connections' page "
+    "info is `PageInfo`, as the Relay specification names it.",
+)
+class PageNumberInfo:
     page: int = strawberry.field(description="This page's number, from 1.")
     per_page: int = strawberry.field(description="Items per page.")
     pages: int = strawberry.field(description="Number of pages.")
@@ -32,7 +37,10 @@ def page_info(page: int, per_page: int, pages: int, count: int) -> dict[str, Any
 
 def page_info_from_meta(page: int, per_page: int, meta: Any) -> dict[str, Any]:
     """Page info from a v2 `meta` object (`pages`, `count`); absent numbers fall back to this page."""
-    meta = meta if isinstance(meta, dict) else {}
+    if meta is None:
+        meta = {}
+    elif not isinstance(meta, dict):
+        raise UpstreamBadResponse("The upstream sent a page meta that is not an object.")
     return page_info(
         page, meta_int(meta, "per_page", per_page), meta_int(meta, "pages", 0), meta_int(meta, "count", 0)
     )
@@ -42,7 +50,7 @@ def meta_int(meta: dict[str, Any], key: str, default: int) -> int:
     """A number of the upstream's page `meta` (`default` when absent); one that is no whole number is the
     upstream's error."""
     value = meta.get(key)
-    if not value:
+    if value is None:
         return default
     if isinstance(value, int) and not isinstance(value, bool):
         return value
