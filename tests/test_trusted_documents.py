@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.http.services import Services
 from gateway.http.trusted_documents import ManifestError, load
 from gateway.ops.config import Settings
+from gateway.planning.context import RequestContext
 from gateway.planning.executable import passes_answers, schema
-from gateway.schema.context import Context, Services
 from gateway.upstream.credentials import Caller, credential_for
 from tests.support import (
     AUTH,
@@ -433,7 +434,9 @@ async def test_a_trusted_request_never_parses_and_reuses_the_plan_made_at_start(
     monkeypatch.setattr("strawberry.schema.schema.parse", no_parse)
     services = Services.create(Settings())
     try:
-        context = Context(services, Caller(credential_for(services.settings, None)), document=found.document)
+        context = RequestContext(
+            services, Caller(credential_for(services.settings, None)), document=found.document
+        )
         result = await schema.execute(found.body, context_value=context, operation_name="Legacy")
         assert result.errors  # no upstream here: the field fails, after planning
         assert context.plan is plan and context.plan_reused
