@@ -225,6 +225,7 @@ class UpstreamCache:
                 self.stats.errors += 1
                 metrics.cache_error("encode")
                 log.warning("cache entry not kept: it cannot be encoded (%s)", type(exc).__name__)
+                self.breaker.release()  # no verdict on Redis
                 return
             dumps_fn = _encoded
         try:
