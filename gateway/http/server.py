@@ -33,25 +33,36 @@ HEAD_TOO_LARGE = _refusal(
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """One timer per connection, not per request: a request only notes when its head began (the common path
+    stays an attribute or two); the timer, every HEADER_TIMEOUT at most, refuses a head that took too long."""
+
     def __init__(self, *args: Any, header_timeout: float, max_header_bytes: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.header_timeout = header_timeout
         self.max_header_bytes = max_header_bytes
-        self._head_timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._head_since = 0.0  # when the head coming in began (the loop's clock)
+        self._head_pending = False  # a head is coming in
         self._head_bytes = 0
 
-    def _arm(self) -> None:
-        self._disarm()
+    def _head_begins(self) -> None:
+        self._head_since = self.loop.time()
+        self._head_pending = True
         self._head_bytes = 0
-        self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
 
-    def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+    def _check(self) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        now = self.loop.time()
+        if self._head_pending and now - self._head_since >= self.header_timeout:
+            self._refuse(HEAD_TIMEOUT)
+            return
+        due = self._head_since + self.header_timeout if self._head_pending else now + self.header_timeout
+        self._timer = self.loop.call_at(due, self._check)
 
     def _refuse(self, answer: bytes) -> None:
-        self._disarm()
+        self._head_pending = False
         if self.transport.is_closing():
             return
         if self.cycle is not None and not self.cycle.response_complete:
@@ -60,23 +71,22 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.write(answer)
         self.transport.close()
 
-    def _head_too_slow(self) -> None:
-        self._head_timer = None
-        self._refuse(HEAD_TIMEOUT)
-
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()
+        self._head_begins()  # from the connection's start: a client sending nothing is bounded too
+        self._timer = self.loop.call_at(self._head_since + self.header_timeout, self._check)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self.transport.is_closing():
             return  # refused: the rest is not read
-        if self._head_timer is not None:  # a head is coming in: count its bytes (httptools keeps a header
-            end = data.find(b"\r\n\r\n")  # line until it ends, so its callbacks come too late to count)
+        if self._head_pending:  # a head is coming in: count its bytes (httptools keeps a header line until
+            end = data.find(b"\r\n\r\n")  # it ends, so its callbacks come too late to count)
             self._head_bytes += len(data) if end < 0 else end
             if self._head_bytes > self.max_header_bytes:
                 self._refuse(HEAD_TOO_LARGE)
@@ -85,13 +95,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if (
-            self._head_timer is None
-        ):  # the next request on a kept-alive connection (its first bytes uncounted)
-            self._arm()
+        if not self._head_pending:  # the next request on a kept-alive connection (its first bytes uncounted)
+            self._head_begins()
 
     def on_headers_complete(self) -> None:
-        self._disarm()
+        self._head_pending = False
         if self.transport.is_closing():
             return  # refused while the head came in
         super().on_headers_complete()
