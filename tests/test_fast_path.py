@@ -201,7 +201,7 @@ FAULTS: list[tuple[dict[str, Any], bool | None]] = [
     ({"tags": "not-a-list"}, None),  # list field with a string
     ({"assignees": [None]}, None),  # non-null list item is null
     ({"sla": {**SLA, "percent_elapsed": "lots"}}, True),  # Float from a non-numeric string
-    ({"name": 12345}, False),  # String from an int: serialised as "12345", no error
+    ({"name": 12345}, True),  # String from an int: UPSTREAM_BAD_RESPONSE, not "12345"
     ({"case_id": 2**40}, True),  # Int out of range
     ({"team": "Test team 1"}, None),  # object field with a string
     (
@@ -214,11 +214,11 @@ FAULTS: list[tuple[dict[str, Any], bool | None]] = [
     ({"updated_at": 12345}, True),  # DateTime from a number
     ({"opened_at": "2024-03-25T15:40:39.123456789+02:00"}, False),  # any ISO 8601 timestamp passes as it is
     ({"sla": {**SLA, "percent_elapsed": 2**60 + 1}}, True),  # Float: an int no float holds exactly
-    ({"sla": {**SLA, "percent_elapsed": True}}, False),  # Float from a bool: 1
+    ({"sla": {**SLA, "percent_elapsed": True}}, True),  # Float from a bool: not 1
     ({"sla": {**SLA, "percent_elapsed": 12, "remaining_time_seconds": 1.5}}, False),  # int and float
     ({"metadata": {"big": 2**70, "tiny": 1e-300, "huge": 1e300}}, False),  # JSON: an int past 64 bits
     ({"sla": {**SLA, "percent_elapsed": 1e16, "current_time_seconds": -0.0}}, False),  # floats written as is
-    ({"name": 2**70}, False),  # String from an int past 64 bits
+    ({"name": 2**70}, True),  # String from an int past 64 bits
     ({"sub_status": {"id": "7", "name": None}}, True),  # Int from a string
     ({"priority": None, "status": "CLOSED"}, False),  # nullable enum null, another enum value
     ({"created_at": 12345}, None),  # DateTime from a number
@@ -229,6 +229,11 @@ FAULTS: list[tuple[dict[str, Any], bool | None]] = [
     ({"activities_meta": {"current_page": "https://x/?page=99999999999", "count": 3}}, False),  # no page
     ({"activities_meta": "page 2"}, True),  # derived fields of a string
     ({"assignees": {"user_id": "1"}}, None),  # an object where a list is expected
+    ({"tasks": [{**SAMPLE["cases"][0]["tasks"][0], "completed": 1}]}, True),  # Boolean from a number: not true
+    ({"sub_status": {"id": True, "name": "To do"}}, True),  # Int from a bool: not 1
+    ({"sub_status": {"id": 2.5, "name": "To do"}}, True),  # Int from a fraction
+    ({"tasks": [{**SAMPLE["cases"][0]["tasks"][0], "assignees": [{"id": 123}]}]}, True),  # ID from a number
+    ({"description": False}, True),  # String from a bool: not "false"
 ]
 
 
@@ -256,6 +261,7 @@ async def test_unexpected_upstream_values_give_the_same_answer(fault, error):
         assert errors == []
     elif error:
         assert errors and errors[0]["path"][:3] == ["cases", "items", 1]
+        assert {e["extensions"]["code"] for e in errors} == {"UPSTREAM_BAD_RESPONSE"}, errors
 
 
 async def test_plain_fields_do_not_go_through_graphql_core(demo_services, monkeypatch):

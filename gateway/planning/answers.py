@@ -43,6 +43,7 @@ from graphql.pyutils import Undefined
 
 from gateway.planning.codegen import Source
 from gateway.schema.declarations import COMPUTE, READS, Kind, declared, upstream_key
+from gateway.schema.scalars import STRICT_OUTPUT
 
 log = logging.getLogger("gateway.plan")
 
@@ -74,6 +75,7 @@ def _completion(compute: Callable[[Any, Any], Any], type_: Any) -> Callable[[Any
     non_null = is_non_null_type(type_)
     leaf: GraphQLLeafType = type_.of_type if non_null else type_
     serialise = leaf.serialize
+    accepts = STRICT_OUTPUT.get(leaf.name)
 
     def complete(parent: Any, settings: Any) -> Any:
         result = compute(parent, settings)
@@ -81,6 +83,8 @@ def _completion(compute: Callable[[Any, Any], Any], type_: Any) -> Callable[[Any
             if non_null:
                 raise TypeError("a non-null derived field computed null")
             return None
+        if accepts is not None and not accepts(result):
+            raise TypeError("a derived value of another type than its scalar's (`STRICT_OUTPUT`)")
         serialised = serialise(result)
         if serialised is None or serialised is Undefined:
             raise TypeError("the serialiser refused a derived value")

@@ -36,6 +36,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from gateway.planning.codegen import Source
 from gateway.planning.route import Fallback
+from gateway.schema.scalars import STRICT_OUTPUT, strict_output
 from gateway.schema.declarations import COMPUTE, RESOLVE_NOW, Kind, declared, kind_of, upstream_key
 
 Projection = Callable[[Any, Any], Any]  # (upstream object, the request's context) -> its answer
@@ -79,12 +80,15 @@ class _Compiler(Source):
         """An expression serialising `source` as the schema's leaf type does: common values inline,
         anything else (and every null) through the type's own serialiser."""
         coerce = type_.coerce_output_value
+        accepts = STRICT_OUTPUT.get(type_.name)
 
         def slow(result: Any) -> Any:
             if result is None:
                 if non_null:
                     raise GiveUp
                 return None
+            if accepts is not None and not accepts(result):
+                raise GiveUp  # graphql-core's path raises the error (`EarlyExecutor.complete_leaf_value`)
             coerced = coerce(result)
             if coerced is None or coerced is Undefined:
                 raise GiveUp
@@ -238,6 +242,12 @@ class EarlyExecutor(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.enable_early_execution = True
+
+    def complete_leaf_value(self, return_type: GraphQLLeafType, result: Any) -> Any:  # type: ignore[override]
+        """graphql-core's completion, strict on the built-in scalars: an upstream value of another JSON type
+        (7 for a String, true for an Int) is UPSTREAM_BAD_RESPONSE, not coerced (`STRICT_OUTPUT`)."""
+        strict_output(return_type.name, result)
+        return super().complete_leaf_value(return_type, result)
 
 
 class FastExecutor(EarlyExecutor):

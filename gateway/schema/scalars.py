@@ -11,6 +11,7 @@ levels.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, NewType
 
@@ -230,3 +231,39 @@ SCALARS: dict[object, ScalarDefinition] = {
         parse_value=parse_time_range,
     ),
 }
+
+
+# What the built-in scalars take from an upstream answer: the JSON type the references give them, nothing that
+# the GraphQL spec's output coercion would turn into one (7 -> "7", true -> 1, 1 -> true). graphql-core 3.3
+# refuses to redefine a built-in scalar, so the executor checks these before the scalar's own serialiser
+# (`gateway/planning/execution.py`, `EarlyExecutor.complete_leaf_value`); input coercion stays the spec's.
+# The upstream ids the schema gives as `ID` are strings in both references.
+_INT32 = range(-(2**31), 2**31)
+STRICT_OUTPUT: dict[str, Callable[[Any], bool]] = {
+    "String": lambda value: isinstance(value, str),
+    "ID": lambda value: isinstance(value, str),
+    "Int": lambda value: isinstance(value, int) and not isinstance(value, bool) and value in _INT32,
+    "Float": lambda value: isinstance(value, int | float) and not isinstance(value, bool),
+    "Boolean": lambda value: isinstance(value, bool),
+}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object" if isinstance(value, dict) else "value"
+
+
+def strict_output(type_name: str, value: Any) -> None:
+    """Raise UPSTREAM_BAD_RESPONSE if `value` is not what built-in scalar `type_name` takes from an upstream
+    (a number past 32 bits for `Int` included); other types pass."""
+    accepts = STRICT_OUTPUT.get(type_name)
+    if accepts is not None and not accepts(value):
+        what = _json_type(value)
+        if type_name == "Int" and what == "number":
+            what = "number past 32 bits" if isinstance(value, int) else "fractional number"
+        raise UpstreamBadResponse(f"The upstream sent a {what} for a field of type {type_name}.")
