@@ -229,7 +229,10 @@ FAULTS: list[tuple[dict[str, Any], bool | None]] = [
     ({"activities_meta": {"current_page": "https://x/?page=99999999999", "count": 3}}, False),  # no page
     ({"activities_meta": "page 2"}, True),  # derived fields of a string
     ({"assignees": {"user_id": "1"}}, None),  # an object where a list is expected
-    ({"tasks": [{**SAMPLE["cases"][0]["tasks"][0], "completed": 1}]}, True),  # Boolean from a number: not true
+    (
+        {"tasks": [{**SAMPLE["cases"][0]["tasks"][0], "completed": 1}]},
+        True,
+    ),  # Boolean from a number: not true
     ({"sub_status": {"id": True, "name": "To do"}}, True),  # Int from a bool: not 1
     ({"sub_status": {"id": 2.5, "name": "To do"}}, True),  # Int from a fraction
     ({"tasks": [{**SAMPLE["cases"][0]["tasks"][0], "assignees": [{"id": 123}]}]}, True),  # ID from a number

@@ -175,6 +175,49 @@ def test_the_three_shapes_found_first_are_upstream_bad_response(gateway, upstrea
         assert answer["data"]["one"]["caseId"] == VARIABLES["id"]  # the rest answered
 
 
+# Between scalars (a number for a string, a boolean for a number, a number for a boolean): the field reading the
+# key answers UPSTREAM_BAD_RESPONSE at its own path, never the GraphQL spec's coercion ("7", 1, true).
+SCALAR_SWAPS = {  # (route, where, the value as JSON text) -> the erring field's path
+    "v2 name a number": ("/api/v2/cases", ("cases", 0, "name"), "7", ["cases", "items", 0, "name"]),
+    "v2 sub_status id a boolean": (
+        "/api/v2/cases",
+        ("cases", 0, "sub_status", "id"),
+        "true",
+        ["cases", "items", 0, "subStatus", "id"],
+    ),
+    "v2 is_service_account a number": (
+        "/api/v2/cases/{id}/activities",
+        ("activities", 0, "user", "is_service_account"),
+        "1",
+        ["cases", "items", 0, "activityPage", "items", 0, "user", "isServiceAccount"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", SCALAR_SWAPS)
+def test_a_scalar_of_another_json_type_is_upstream_bad_response(gateway, upstream, routes, name):
+    kind, where, raw, field = SCALAR_SWAPS[name]
+    path = next(p for p in routes if "/".join("{id}" if s.isdigit() else s for s in p.split("/")) == kind)
+    real = routes[path][1]
+    try:
+        upstream.fault(body=replaced(real, where, raw), paths=[path])
+        answer = gateway.client.post(
+            "/graphql", json={"query": EVERY, "variables": VARIABLES}, headers=AUTH
+        ).json()
+    finally:
+        upstream.clear_faults()
+    found = [(code, p) for code, p in codes_and_paths(answer) if code != "NOT_FOUND"]  # the demo's own links
+    assert found == [("UPSTREAM_BAD_RESPONSE", field)], answer.get("errors")
+    node, nulled = answer["data"], []  # the field is null, or its nearest nullable parent (non-null fields)
+    for step in field:
+        node = node[step]
+        nulled.append(step)
+        if node is None:
+            break
+    assert node is None and nulled[:2] == field[:2], (nulled, node)
+    assert answer["data"]["one"]["caseId"] == VARIABLES["id"]  # the rest answered
+
+
 def codes_and_paths(answer: dict[str, Any]) -> list[tuple[str, list[Any]]]:
     return [(e.get("extensions", {}).get("code"), e.get("path")) for e in answer.get("errors", [])]
 

@@ -36,8 +36,8 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from gateway.planning.codegen import Source
 from gateway.planning.route import Fallback
-from gateway.schema.scalars import STRICT_OUTPUT, strict_output
 from gateway.schema.declarations import COMPUTE, RESOLVE_NOW, Kind, declared, kind_of, upstream_key
+from gateway.schema.scalars import STRICT_OUTPUT, strict_output
 
 Projection = Callable[[Any, Any], Any]  # (upstream object, the request's context) -> its answer
 
