@@ -145,9 +145,9 @@ def codes_in_the_code() -> set[str]:
         if "demo" in path.relative_to(ROOT).parts:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                if re.fullmatch(r"[A-Z]+(?:_[A-Z]+)*", node.value):
-                    found.add(node.value)
+            is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
+            if is_text and re.fullmatch(r"[A-Z]+(?:_[A-Z]+)*", node.value):
+                found.add(node.value)
     return {code for code in found - names - NOT_CODES if not code.startswith("OTEL_")}
 
 
