@@ -61,10 +61,10 @@ class Recorded:
 
 async def record(query: str) -> Recorded:
     """Run `query` once against the demo upstream in process, keeping each upstream answer's bytes."""
-    from gateway.context import Context
-    from gateway.credentials import Caller, credential_for
     from gateway.demo import create_app as create_demo
-    from gateway.schema import schema
+    from gateway.planning.executable import schema
+    from gateway.schema.context import Context
+    from gateway.upstream.credentials import Caller, credential_for
 
     answers: dict[tuple[str, str], tuple[bytes, httpx.Headers]] = {}
     inner = httpx.ASGITransport(app=create_demo())
@@ -88,9 +88,9 @@ async def record(query: str) -> Recorded:
 
 
 def services_with(transport: httpx.AsyncBaseTransport | None = None) -> Any:
-    from gateway.cache import UpstreamCache
-    from gateway.config import load_settings
-    from gateway.context import Services
+    from gateway.ops.config import load_settings
+    from gateway.schema.context import Services
+    from gateway.upstream.cache import UpstreamCache
     from gateway.upstream.http import UpstreamHTTP
     from gateway.upstream.v1 import V1API
     from gateway.upstream.v2 import V2API
@@ -103,12 +103,12 @@ def services_with(transport: httpx.AsyncBaseTransport | None = None) -> Any:
 
 def data_path(query_for: Any, pages: int, rounds: int) -> dict[str, Any]:
     """Planned, fully decoded and floor, in turns over `pages` recorded upstream answers."""
-    from gateway.app import encode_answer
-    from gateway.context import Context
-    from gateway.credentials import Caller, credential_for
-    from gateway.decoding import FULL, Decoders
-    from gateway.schema import schema
-    from gateway.tuning import tune_process
+    from gateway.http.app import encode_answer
+    from gateway.ops.tuning import tune_process
+    from gateway.planning.executable import schema
+    from gateway.schema.context import Context
+    from gateway.upstream.credentials import Caller, credential_for
+    from gateway.upstream.decoding import FULL, Decoders
     from gateway.upstream.http import UpstreamResponse, decode_body
 
     recorded = [asyncio.run(record(query_for(page))) for page in range(1, pages + 1)]
@@ -282,9 +282,9 @@ def transports(upstream: str, path: str, rounds: int = 6, gets: int = 200) -> di
 def doubling_query_ms(rounds: int = 20) -> float:
     """CPU ms to parse, validate, plan and check the 2^19-path doubling fragment query (a new text each round,
     so nothing is reused): the median."""
-    from gateway.limits import Limits
-    from gateway.plan import check, document_for
-    from gateway.schema import schema
+    from gateway.planning.executable import schema
+    from gateway.planning.limits import Limits
+    from gateway.planning.plan import check, document_for
 
     query = "{ case(id: 3) { ...F19 } } fragment F0 on Case { caseId name } " + " ".join(
         f"fragment F{i} on Case {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, 20)

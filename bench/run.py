@@ -414,13 +414,13 @@ def execution_cpu(rounds: int) -> dict[str, float]:
     """
     import orjson
 
-    from gateway.config import load_settings
-    from gateway.context import Context, Services
-    from gateway.credentials import Caller, credential_for
-    from gateway.decoding import json_decode
-    from gateway.endpoint import encode_answer
-    from gateway.schema import build_schema
-    from gateway.tuning import tune_process
+    from gateway.http.endpoint import encode_answer
+    from gateway.ops.config import load_settings
+    from gateway.ops.tuning import tune_process
+    from gateway.planning.executable import build_schema
+    from gateway.schema.context import Context, Services
+    from gateway.upstream.credentials import Caller, credential_for
+    from gateway.upstream.decoding import json_decode
     from gateway.upstream.http import decode_body
 
     bodies = fifty_case_bodies(6)

@@ -17,13 +17,15 @@ from typing import Any
 
 import uvicorn
 
-from gateway.config import ConfigError, load_settings
-from gateway.logs import configure_logging, logging_config
+from gateway.ops.config import ConfigError, load_settings
+from gateway.ops.logs import configure_logging, logging_config
 
 SCHEMA_FILE = Path("schema.graphql")
 
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # gateway.metrics.MULTIPROC_ENV, read here before it is imported
+MULTIPROC_ENV = (
+    "PROMETHEUS_MULTIPROC_DIR"  # gateway.ops.metrics.MULTIPROC_ENV, read here before it is imported
+)
 
 
 def empty_metrics_dir(path: str) -> None:
@@ -39,7 +41,7 @@ WORKER_HEALTHCHECK_TIMEOUT = 30  # seconds; see serve()
 
 
 def metrics_dir_for_workers() -> None:
-    """Workers share their metrics through PROMETHEUS_MULTIPROC_DIR (`gateway/metrics.py`): emptied when
+    """Workers share their metrics through PROMETHEUS_MULTIPROC_DIR (`gateway/ops/metrics.py`): emptied when
     given, else a temporary directory made here and removed at exit. Set before any worker starts."""
     path = os.environ.get(MULTIPROC_ENV)
     if not path:
@@ -56,14 +58,14 @@ def _stopped(signum: int, frame: object) -> None:
 def serve(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT, which stop it gracefully: no new connections, requests in flight
     given SHUTDOWN_TIMEOUT seconds to finish; then the process exits 0."""
-    # The metrics directory is ready before gateway.app imports prometheus-client, which reads the variable
+    # The metrics directory is ready before gateway.http.app imports prometheus-client, which reads the variable
     # and opens this process's files there at once. One process keeps its metrics there too when it is set.
     if args.workers > 1:
         metrics_dir_for_workers()
     elif os.environ.get(MULTIPROC_ENV):
         empty_metrics_dir(os.environ[MULTIPROC_ENV])
-    from gateway import tracing
-    from gateway.app import create_app
+    from gateway.http.app import create_app
+    from gateway.ops import tracing
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     settings = load_settings(**overrides)
@@ -73,7 +75,7 @@ def serve(args: argparse.Namespace) -> int:
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
-        "access_log": False,  # the gateway writes its own line per request (gateway/observe.py)
+        "access_log": False,  # the gateway writes its own line per request (gateway/http/observe.py)
         "log_config": logging_config(settings.log_level, settings.log_format),  # in every worker too
         "timeout_graceful_shutdown": settings.shutdown_timeout,  # requests in flight may finish
     }
@@ -89,7 +91,7 @@ def serve(args: argparse.Namespace) -> int:
         # (5 s by default), also while it starts: on a busy machine importing the app took longer, and the
         # supervisor killed and restarted its workers forever. A worker that hangs is still replaced.
         uvicorn.run(
-            "gateway.app:create_app",
+            "gateway.http.app:create_app",
             factory=True,
             workers=args.workers,
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT,
@@ -102,7 +104,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def demo_upstream(args: argparse.Namespace) -> int:
     from gateway.demo import create_app as create_demo
-    from gateway.tuning import tune_process
+    from gateway.ops.tuning import tune_process
 
     # a flag, else HOST / PORT as `serve` reads them (the demo upstream's own default port: 8001)
     host = args.host if args.host is not None else os.environ.get("HOST") or "127.0.0.1"
@@ -182,8 +184,8 @@ def demo(args: argparse.Namespace) -> int:
     except PortBusy as exc:
         print(exc, file=sys.stderr)
         return 2
-    from gateway.app import create_app  # after the ports: a busy one is told at once
     from gateway.demo import create_app as create_demo
+    from gateway.http.app import create_app  # after the ports: a busy one is told at once
 
     configure_logging(settings.log_level, settings.log_format)
     common: dict[str, Any] = {
@@ -232,7 +234,7 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def export_schema(args: argparse.Namespace) -> int:
-    from gateway.schema import schema_sdl
+    from gateway.planning.executable import schema_sdl
 
     sdl = schema_sdl()
     target = Path(args.output)

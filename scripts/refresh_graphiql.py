@@ -1,4 +1,4 @@
-"""Refresh the GraphiQL files the gateway serves (gateway/static/vendor/) from the npm registry.
+"""Refresh the GraphiQL files the gateway serves (gateway/http/static/vendor/) from the npm registry.
 
     python scripts/refresh_graphiql.py          # download the pinned packages, write the files and manifest.json
     python scripts/refresh_graphiql.py --check  # download them again and compare with the shipped files
@@ -34,7 +34,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VENDOR = ROOT / "gateway" / "static" / "vendor"
+VENDOR = ROOT / "gateway" / "http" / "static" / "vendor"
 MANIFEST = "manifest.json"
 LICENSES = "THIRD_PARTY_LICENSES.txt"
 
@@ -44,7 +44,7 @@ PINNED = {
     "graphiql": "4.1.2",
     "@graphiql/plugin-explorer": "4.0.6",
 }
-# shipped name -> (package, path in its tarball); gateway/graphiql.py loads them in this order
+# shipped name -> (package, path in its tarball); gateway/http/graphiql.py loads them in this order
 FILES = {
     "react.production.min.js": ("react", "package/umd/react.production.min.js"),
     "react-dom.production.min.js": ("react-dom", "package/umd/react-dom.production.min.js"),

@@ -10,13 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from strawberry.types.base import StrawberryList, StrawberryObjectDefinition, StrawberryOptional
+from strawberry.types.lazy_type import LazyType
 
-from gateway.schema import schema
+from gateway.planning.executable import schema
 
 
 def _object_definition(type_: Any) -> StrawberryObjectDefinition | None:
     while isinstance(type_, StrawberryOptional | StrawberryList):
         type_ = type_.of_type
+    if isinstance(type_, LazyType):  # a type named across modules (`strawberry.lazy`)
+        type_ = type_.resolve_type()
     return getattr(type_, "__strawberry_definition__", None)
 
 

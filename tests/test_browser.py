@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from gateway.graphiql import EXAMPLE_QUERY
+from gateway.http.graphiql import EXAMPLE_QUERY
 from tests.support import DEMO_TOKEN, Process, failed, free_port, start, stop, system_tool
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -22,12 +22,12 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import gateway.cache as cache_module
-from gateway.app import create_app
-from gateway.cache import RETRY_AFTER, UpstreamCache, cache_key, redis_backend
-from gateway.config import load_settings
-from gateway.credentials import Caller, Credential
-from gateway.errors import UpstreamError
+import gateway.upstream.cache as cache_module
+from gateway.http.app import create_app
+from gateway.ops.config import load_settings
+from gateway.ops.errors import UpstreamError
+from gateway.upstream.cache import RETRY_AFTER, UpstreamCache, cache_key, redis_backend
+from gateway.upstream.credentials import Caller, Credential
 from gateway.upstream.http import UpstreamHTTP, query_string
 from tests.support import (
     AUTH,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
 
-from gateway.config import ConfigError, load_settings
-from gateway.schema import schema, schema_sdl
+from gateway.ops.config import ConfigError, load_settings
+from gateway.planning.executable import schema, schema_sdl
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,7 +78,7 @@ def test_dotenv_file_is_read(tmp_path, monkeypatch):
 
 
 def test_token_mode_sends_the_configured_token():
-    from gateway.credentials import credential_for
+    from gateway.upstream.credentials import credential_for
 
     settings = load_settings(auth_mode="token", upstream_token="abc")
     assert credential_for(settings, "Bearer caller").header == "Bearer abc"
@@ -90,7 +90,7 @@ def test_token_mode_sends_the_configured_token():
 
 
 def test_the_configuration_reference_documents_every_setting():
-    from gateway.config import Settings
+    from gateway.ops.config import Settings
 
     reference = (ROOT / "docs" / "configuration.md").read_text()
     undocumented = [

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import BadUserInput
+from gateway.ops.errors import BadUserInput
 from gateway.schema.connection import (
     Cursor,
     Plan,

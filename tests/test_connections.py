@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from graphql import parse
 
-from gateway.limits import Limits
-from gateway.plan import check_document
-from gateway.schema import schema
+from gateway.planning.executable import schema
+from gateway.planning.limits import Limits
+from gateway.planning.plan import check_document
 from tests.support import Gateway, Upstream
 
 V2 = """query($first: Int, $after: String, $last: Int, $before: String, $filter: CaseFilter) {
@@ -308,7 +308,7 @@ def test_node_refetches_every_edges_node(gateway, calls):
 
 
 def test_the_limits_count_connections_as_their_descriptions_say():
-    """Each connection's worst case (gateway/limits.py): two pages and a count page per window; a user's or
+    """Each connection's worst case (gateway/planning/limits.py): two pages and a count page per window; a user's or
     tag's first window batched as the list field, with a count call per parent."""
     nested = "{ cases(perPage: 20) { items { assignees { casesConnection(first: 3%s) { totalCount edges { node { caseId } } } } } } }"
     for query, variables, cost in [

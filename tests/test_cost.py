@@ -1,14 +1,14 @@
-"""Cost declared once, on the fetching fields (gateway/cost.py): the limits count with it, the descriptions
+"""Cost declared once, on the fetching fields (gateway/schema/declarations.py): the limits count with it, the descriptions
 state it, the loaders batch by it; a resolver field that declares nothing fails here."""
 
 from __future__ import annotations
 
 from graphql import GraphQLObjectType
 
-from gateway.cost import COST, READS, RESULT, V2_BY_IDS, declared
-from gateway.decoding import json_decode
-from gateway.loaders import Loaders
-from gateway.schema import schema
+from gateway.planning.executable import schema
+from gateway.schema.declarations import COST, READS, RESULT, V2_BY_IDS, declared
+from gateway.upstream.decoding import json_decode
+from gateway.upstream.loaders import Loaders
 
 FIELDS = [
     (type_.name, name, field)

@@ -14,10 +14,10 @@ import httpx
 import pytest
 import respx
 
-from gateway.app import create_app
-from gateway.config import load_settings
-from gateway.credentials import Credential
-from gateway.errors import UpstreamBadResponse
+from gateway.http.app import create_app
+from gateway.ops.config import load_settings
+from gateway.ops.errors import UpstreamBadResponse
+from gateway.upstream.credentials import Credential
 from gateway.upstream.http import path_segment, scrub
 from tests.support import Gateway, Upstream, start_gateway, stop
 

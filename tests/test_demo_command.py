@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from gateway.cli import CONFIGURATION, SERVE_SETTINGS, parser
-from gateway.config import Settings
+from gateway.ops.config import Settings
 from tests.support import free_port, system_tool, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,7 +173,7 @@ def test_serve_help_names_the_settings_it_reads_and_where_every_setting_is():
     assert SERVE_SETTINGS in result.stdout
     for name in ("V1_URL", "V2_URL", "AUTH_MODE", "UPSTREAM_TOKEN"):
         assert name in SERVE_SETTINGS
-    # every variable it names is a setting (gateway/config.py), and the page it points to exists
+    # every variable it names is a setting (gateway/ops/config.py), and the page it points to exists
     named = set(re.findall(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|\b(?:HOST|PORT)\b", SERVE_SETTINGS))
     assert named - {field.upper() for field in Settings.model_fields} == set()
     assert (ROOT / CONFIGURATION).is_file()

@@ -37,9 +37,9 @@ import httpx
 import pytest
 import yaml
 
-from gateway import tracing
 from gateway.cli import parser
-from gateway.config import Settings, load_settings
+from gateway.ops import tracing
+from gateway.ops.config import Settings, load_settings
 from tests.support import Process, free_port, start, stop, system_tool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -310,14 +310,14 @@ def test_the_builder_makes_a_wheel_with_the_demo_and_the_entry_point(wheel):
         (info,) = {name.split("/")[0] for name in names if name.endswith(".dist-info/METADATA")}
         entry_points = archive.read(f"{info}/entry_points.txt").decode()
         metadata = archive.read(f"{info}/METADATA").decode()
-    package = {  # the code and its data files (GraphiQL's, gateway/static/)
+    package = {  # the code and its data files (GraphiQL's, gateway/http/static/)
         str(path.relative_to(ROOT))
         for path in (ROOT / "gateway").rglob("*")
         if path.is_file() and "__pycache__" not in path.parts
     }
     assert package <= names, sorted(package - names)
     assert {"gateway/demo/__init__.py", "gateway/demo/data.py", "gateway/cli.py"} <= names
-    assert {"gateway/static/graphiql.js", "gateway/static/vendor/manifest.json"} <= names
+    assert {"gateway/http/static/graphiql.js", "gateway/http/static/vendor/manifest.json"} <= names
     assert "[console_scripts]\ncasegraph = gateway.cli:main" in entry_points
     assert "Requires-Dist: uvicorn[standard]" in metadata
     assert "\n\n# casegraph\n" in metadata  # the README, as the long description (pyproject.toml's readme)
@@ -469,7 +469,7 @@ def test_the_compose_file_wires_the_gateway_to_redis_and_the_upstream(config):
 
 def test_the_tracing_profile_adds_jaeger_and_the_gateway_exports_to_it_only_when_asked(config):
     env = config["services"]["gateway"]["environment"]
-    assert env["OTEL_TRACES_EXPORTER"] == "none"  # off by default (gateway/tracing.py)
+    assert env["OTEL_TRACES_EXPORTER"] == "none"  # off by default (gateway/ops/tracing.py)
     endpoint = urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
     assert (endpoint.scheme, endpoint.hostname, endpoint.port) == ("http", "jaeger", 4318)  # OTLP/HTTP
     jaeger = config["services"]["jaeger"]

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from graphql import GraphQLEnumType
 
-from gateway.config import Settings
 from gateway.demo import DEMO_TOKEN
 from gateway.demo.data import DEMO_NOW, generate
-from gateway.links import v2_id_of
-from gateway.schema import schema
+from gateway.ops.config import Settings
+from gateway.planning.executable import schema
+from gateway.upstream.links import v2_id_of
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -20,14 +20,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.cache import UpstreamCache
-from gateway.config import load_settings
-from gateway.context import Context, Services
-from gateway.credentials import Caller, credential_for
-from gateway.decoding import FULL, Decoders
 from gateway.demo import create_app as create_demo
-from gateway.endpoint import encode_answer, format_error
-from gateway.schema import build_schema
+from gateway.http.endpoint import encode_answer, format_error
+from gateway.ops.config import load_settings
+from gateway.planning.executable import build_schema
+from gateway.schema.context import Context, Services
+from gateway.upstream.cache import UpstreamCache
+from gateway.upstream.credentials import Caller, credential_for
+from gateway.upstream.decoding import FULL, Decoders
 from gateway.upstream.http import UpstreamHTTP
 from gateway.upstream.v1 import V1API
 from gateway.upstream.v2 import V2API
@@ -248,7 +248,7 @@ async def test_plain_fields_do_not_go_through_graphql_core(demo_services, monkey
     """The fast path is really taken: plain fields, and derived fields through the resolver's own function
     (`compute`), never reach graphql-core's execute_field; fetching fields do, unless their answer is known
     (the fan-out's lookahead)."""
-    from gateway.execution import FastExecutor
+    from gateway.planning.execution import FastExecutor
 
     executed: list[str] = []
     original = FastExecutor.execute_field
@@ -295,8 +295,8 @@ def test_execution_setting_serves_the_same_answers_over_http(upstream, gateway, 
 
 @pytest.mark.parametrize(("execution", "fast"), [("fast", True), ("plain", False)])
 def test_execution_setting_picks_the_executor(execution, fast):
-    from gateway.app import create_app
-    from gateway.execution import FastExecutor
+    from gateway.http.app import create_app
+    from gateway.planning.execution import FastExecutor
 
     app = create_app(load_settings(v1_url=BASE, v2_url=BASE, execution=execution))
     view = next(route for route in app.routes if route.path == "/graphql").app
@@ -348,7 +348,7 @@ async def test_generated_selections_give_the_same_bytes(demo_services, query):
 
 async def test_each_case_is_decoded_for_the_fields_read(demo_services):
     """The plan's decoder keeps the keys the fan-out reads of the v2 answer, nothing else."""
-    from gateway.plan import document_for
+    from gateway.planning.plan import document_for
 
     query = "{ legacyCases(perPage: 20) { items { legacyId case { caseId name status priority } } } }"
     plan, _ = document_for(query, 3000).plan(FAST._schema, None, {})
@@ -366,7 +366,7 @@ async def test_each_case_is_decoded_for_the_fields_read(demo_services):
 
 
 async def test_cases_that_only_copy_are_decoded_straight_into_their_answers(demo_services):
-    """The 50-case query's cases come out of the decoder as their answers (gateway/structs.py): the projection
+    """The 50-case query's cases come out of the decoder as their answers (gateway/planning/structs.py): the projection
     passes them through, and the bytes are plain execution's over dicts."""
     caller = Caller(credential_for(demo_services.settings, "Bearer demo-token"))
     context = Context(demo_services, caller)

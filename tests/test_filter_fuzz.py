@@ -24,11 +24,11 @@ from graphql import (
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from gateway.app import create_app
-from gateway.config import load_settings
 from gateway.demo import DEMO_TOKEN
 from gateway.demo import create_app as create_demo
-from gateway.schema import schema
+from gateway.http.app import create_app
+from gateway.ops.config import load_settings
+from gateway.planning.executable import schema
 
 JUNK = st.one_of(
     st.none(),

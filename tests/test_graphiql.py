@@ -1,4 +1,4 @@
-"""GraphiQL's page and files, served from the package (gateway/graphiql.py, gateway/static/): the shipped
+"""GraphiQL's page and files, served from the package (gateway/http/graphiql.py, gateway/http/static/): the shipped
 files are what scripts/refresh_graphiql.py recorded, the page loads only them and the gateway's own script
 under its Content-Security-Policy, and GRAPHIQL / GRAPHIQL_HEADERS do what they say. The page in a real
 browser: tests/test_browser.py."""
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from gateway.graphiql import CONTENT_SECURITY_POLICY, EXAMPLE_QUERY, STATIC
+from gateway.http.graphiql import CONTENT_SECURITY_POLICY, EXAMPLE_QUERY, STATIC
 from tests.support import Gateway, Upstream, start_gateways_with, stop_gateways
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""GraphQL over HTTP, over real HTTP against gateway processes (gateway/graphql_http.py, gateway/apq.py):
+"""GraphQL over HTTP, over real HTTP against gateway processes (gateway/http/graphql_http.py, gateway/http/apq.py):
 media types from `Accept`, status codes, GET for queries only, GraphiQL, automatic persisted queries (in
 memory and shared through Redis), caching headers on GET answers, CORS.
 
@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from gateway.apq import sha256_hex
+from gateway.http.apq import sha256_hex
 from tests.support import (
     AUTH,
     DEMO_TOKEN,

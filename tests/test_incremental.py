@@ -1,4 +1,4 @@
-"""Incremental delivery (`@defer`, `@stream`; gateway/incremental.py, docs/incremental.md): the plan's view of
+"""Incremental delivery (`@defer`, `@stream`; gateway/http/incremental.py, docs/incremental.md): the plan's view of
 them (lookaheads, cost, limits), the parts over real HTTP from a gateway process against the demo upstream
 (multipart/mixed part by part, merged JSON otherwise), upstream calls counted exactly, errors in their part,
 a client going away mid-stream, and (in process, traced) the operation span and the response cache."""
@@ -18,9 +18,9 @@ import orjson
 import pytest
 from opentelemetry.trace import SpanKind
 
-from gateway.graphql_http import accepts_multipart, multipart_delivery
-from gateway.limits import Limits
-from gateway.plan import check
+from gateway.http.graphql_http import accepts_multipart, multipart_delivery
+from gateway.planning.limits import Limits
+from gateway.planning.plan import check
 from tests.support import AUTH, DEMO_TOKEN, Gateway, Upstream, wait_for
 from tests.test_plan import plan_of
 from tests.test_relay_client import NODE, NODE_DIR

@@ -40,9 +40,9 @@ import pytest
 import yaml
 
 from bench.rolling import run, single_cases
-from gateway.app import create_app
 from gateway.cli import parser
-from gateway.config import load_settings
+from gateway.http.app import create_app
+from gateway.ops.config import load_settings
 from tests.support import Process, RedisServer, free_port, start, stop, wait_for
 from tests.test_docker import COMPOSE, ROOT, SETTINGS, container_environment, relocate, runtime
 

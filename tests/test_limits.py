@@ -1,4 +1,4 @@
-"""Hostile requests are refused with their own code before any upstream call (gateway/limits.py)."""
+"""Hostile requests are refused with their own code before any upstream call (gateway/planning/limits.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from graphql import get_introspection_query, parse
 
-from gateway.limits import Limits
-from gateway.plan import check_document
-from gateway.schema import schema
+from gateway.planning.executable import schema
+from gateway.planning.limits import Limits
+from gateway.planning.plan import check_document
 from tests.support import AUTH, Gateway, Upstream, start_gateway, stop
 
 DEEP = "{ legacyCase(id: 1001) { case { legacyCase { case { legacyCase { case { legacyCase { case { legacyCase { case { caseId } } } } } } } } } } }"

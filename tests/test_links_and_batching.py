@@ -6,7 +6,7 @@ import base64
 import json
 import math
 
-from gateway.links import v1_id_of, v2_id_of
+from gateway.upstream.links import v1_id_of, v2_id_of
 from tests.support import DEMO_TOKEN
 
 
@@ -210,7 +210,7 @@ def test_link_values_are_ascii_digits_only():
 async def test_loaders_are_made_on_first_use_and_release_empties_each():
     """A request makes only the loaders it uses; once its answer is built, `release` empties every one of them
     and cuts its load function (the cycle that would keep the request's upstream data until a full GC)."""
-    from gateway.loaders import Loaders
+    from gateway.upstream.loaders import Loaders
 
     loaders = Loaders(v1=None, v2=None, caller=None)  # type: ignore[arg-type]
     assert [

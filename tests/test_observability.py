@@ -22,7 +22,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from gateway.apq import sha256_hex
+from gateway.http.apq import sha256_hex
 from tests.support import (
     AUTH,
     Gateway,

@@ -1,4 +1,4 @@
-"""Operation plans (gateway/plan.py): one parse, one validation and one plan per operation, reused; limits
+"""Operation plans (gateway/planning/plan.py): one parse, one validation and one plan per operation, reused; limits
 walked in linear time; lookaheads that honour fragments and @include/@skip."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from typing import Any
 import graphql
 import pytest
 
-from gateway.limits import Limits
-from gateway.plan import DOCUMENTS, check, document_for, operation_of
-from gateway.schema import schema
+from gateway.planning.executable import schema
+from gateway.planning.limits import Limits
+from gateway.planning.plan import DOCUMENTS, check, document_for, operation_of
 
 SCHEMA = schema._schema
 # 20 fragments, each spreading the previous one twice: 2^19 paths to the one field they select
@@ -86,7 +86,7 @@ def test_the_operation_comes_from_the_same_parse(monkeypatch):
         parses.append(source)
         return real(source, **kwargs)
 
-    monkeypatch.setattr("gateway.plan.parse", counting)
+    monkeypatch.setattr("gateway.planning.plan.parse", counting)
     query = "query Mine { cases(perPage: 1) { items { caseId } } } # a text no other test sends"
     assert operation_of(query, None, 3000).name == "Mine"
     assert operation_of(query, "Mine", 3000).kind == "query"

@@ -9,8 +9,8 @@ import httpx
 import pytest
 import respx
 
-from gateway.app import create_app
-from gateway.config import load_settings
+from gateway.http.app import create_app
+from gateway.ops.config import load_settings
 from tests.schema_walk import expected, selection, upstream_keys
 
 SAMPLE = json.loads((Path(__file__).parent / "data" / "v2_sample_response.json").read_text())

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import create_app
-from gateway.config import load_settings
+from gateway.http.app import create_app
+from gateway.ops.config import load_settings
 from gateway.upstream.http import retry_after_seconds
 from gateway.upstream.resilience import BreakerState, CircuitBreaker, RetryBudget
 from tests.support import Gateway, Upstream, start_gateway, start_upstream, stop, wait_for

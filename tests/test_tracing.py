@@ -1,4 +1,4 @@
-"""Traces (gateway/tracing.py): the spans of real requests against the demo upstream process, taken with the
+"""Traces (gateway/ops/tracing.py): the spans of real requests against the demo upstream process, taken with the
 SDK's in-memory exporter from a gateway app in this process; then, end to end, `casegraph serve` exporting
 over OTLP/HTTP to a receiver process (`tests/otlp_receiver.py`) that decodes what it gets with
 opentelemetry-proto; and tracing off by default, with nothing of it loaded or installed.
@@ -26,10 +26,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from gateway import tracing
-from gateway.app import create_app
-from gateway.config import ConfigError, load_settings
-from gateway.links import v2_id_of
+from gateway.http.app import create_app
+from gateway.ops import tracing
+from gateway.ops.config import ConfigError, load_settings
+from gateway.upstream.links import v2_id_of
 from tests.support import AUTH, Upstream, free_port, start_gateway, start_receiver, stop, wait_for
 
 FAN_OUT = "{ legacyCases(perPage: 20) { items { legacyId case { caseId name } } } }"
@@ -374,9 +374,9 @@ async def test_no_token_cookie_or_filter_value_in_any_span(traced, upstream):
 # tracing modules were imported. (redis-py imports the SDK's metrics module for its own opt-in metrics.)
 PROBE = """
 import json, os, sys
-from gateway import tracing
-from gateway.app import create_app
-from gateway.config import load_settings
+from gateway.ops import tracing
+from gateway.http.app import create_app
+from gateway.ops.config import load_settings
 for env in json.loads(sys.argv[1]):
     for name in [n for n in os.environ if n.startswith("OTEL_")]:
         del os.environ[name]

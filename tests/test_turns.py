@@ -1,6 +1,6 @@
 """Slow clients and greedy callers, over real HTTP against a gateway process on the demo upstream: a request
 takes one of the MAX_CONCURRENT_REQUESTS turns only once its body is read (BODY_TIMEOUT bounds the read: 408,
-connection closed), and no caller holds more than its share of the turns (gateway/turns.py).
+connection closed), and no caller holds more than its share of the turns (gateway/http/turns.py).
 
 127.0.0.2 serves as a second client address (every 127/8 address is the machine's own). The gateway trusts no
 proxy (`FORWARDED_ALLOW_IPS` names an address no test connects from), so a forged `X-Forwarded-For` is ignored.
@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from gateway.demo import DEMO_TOKEN_2
-from gateway.turns import ADDRESS_SHARE, CREDENTIAL_SHARE, OVERLOADED, Holder, Turns, holder_of, share
+from gateway.http.turns import ADDRESS_SHARE, CREDENTIAL_SHARE, OVERLOADED, Holder, Turns, holder_of, share
 from tests.support import AUTH, Gateway, Metrics, Upstream, start_gateway, stop, wait_for
 
 BODY_TIMEOUT = 2.0
@@ -202,7 +202,7 @@ def test_made_up_tokens_from_one_address_leave_turns_to_another_address(gw, clea
     assert shed(gw, ADDRESS_SHARE) - before == 68
 
 
-# --- the turns themselves (gateway/turns.py) ------------------------------------------------------------------
+# --- the turns themselves (gateway/http/turns.py) ------------------------------------------------------------------
 
 
 def test_shares_are_parts_of_the_turns_at_least_one():

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import respx
 
-from gateway.app import create_app
-from gateway.config import load_settings
+from gateway.http.app import create_app
+from gateway.ops.config import load_settings
 from tests.support import free_port
 
 UPSTREAM = "http://upstream.test"
@@ -155,7 +155,7 @@ async def test_a_bug_in_the_endpoint_is_a_500_in_json_and_one_log_line(monkeypat
     def broken(*args: object) -> None:
         raise RuntimeError("a detail for the log only")
 
-    monkeypatch.setattr("gateway.endpoint.operation_of", broken)
+    monkeypatch.setattr("gateway.http.endpoint.operation_of", broken)
     caplog.set_level(logging.INFO, logger="gateway.requests")
     app = create_app(load_settings(v2_url=UPSTREAM))
     try:

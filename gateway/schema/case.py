@@ -1,24 +1,41 @@
-"""The v2 `Case` and the types nested in it.
+"""The v2 `Case`, its pages, and the users and tags whose cases it lists.
 
 Every type here is read straight from the upstream JSON dict: the Python field name is the upstream
 key (`opened_by` -> GraphQL `openedBy`), and the schema's default resolver reads `dict[key]`. Only
 fields that fetch something (links, linked cases, pages of activities and records, a user's or a
-tag's cases) or derive something (`SLA.status`, global ids) have resolvers, written on the type
-itself; they fetch through the per-request dataloaders in `gateway/loaders.py`.
+tag's cases) or derive something (global ids) have resolvers, written on the type itself; they fetch
+through the per-request dataloaders in `gateway/upstream/loaders.py`. The plain types nested in a case are
+in `case_parts.py`, the pages of a case's activities and records in `case_pages.py`.
 """
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import strawberry
-from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
-from gateway.context import Context
-from gateway.cost import (
+from gateway.ops.errors import BadUserInput, UpstreamBadResponse, upstream_object
+from gateway.schema.case_connections import embedded_window, related_connection
+from gateway.schema.case_pages import ActivityPage, PageMeta, RecordPage, embedded_or_fetched_page
+from gateway.schema.case_parts import (
+    SLA,
+    Action,
+    Activity,
+    Block,
+    CaseField,
+    CaseRecord,
+    ClosureCondition,
+    LinkedCaseRef,
+    Record,
+    SubStatus,
+    Task,
+    Team,
+)
+from gateway.schema.connection import After, Before, Connection, First, Last
+from gateway.schema.context import Context
+from gateway.schema.declarations import (
     ACTIVITIES_WINDOW,
     CASE_PAGE,
     LEGACY_LINK,
@@ -29,16 +46,13 @@ from gateway.cost import (
     derived,
     fetching,
 )
-from gateway.errors import BadUserInput, UpstreamBadResponse, upstream_object
-from gateway.links import v1_id_of
-from gateway.loaders import PageKey, all_now_or_later, now_or_later
-from gateway.schema.case_connections import embedded_window, related_connection
-from gateway.schema.connection import After, Before, Connection, First, Last
-from gateway.schema.enums import CaseOrder, CaseStatus, Priority, SLAStatus
+from gateway.schema.enums import CaseOrder, CaseStatus, Priority
 from gateway.schema.filters import CaseFilter, check_filter, to_upstream
 from gateway.schema.node import Node, global_id
-from gateway.schema.page import PageInfo, check_page, page_info_from_meta
+from gateway.schema.page import PageInfo
 from gateway.schema.scalars import DateTime
+from gateway.upstream.links import v1_id_of
+from gateway.upstream.loaders import all_now_or_later, now_or_later
 from gateway.upstream.v2 import DEFAULT_PER_PAGE, MAX_PER_PAGE
 
 if TYPE_CHECKING:
@@ -92,15 +106,6 @@ def related_cases_connection(kind: str, id_key: str, what: str) -> Any:
         returns="v2.connection",
         result_reads=(RELATED_KEYS[kind],),
     )
-
-
-def page_of(key: str) -> Any:
-    """A `PageMeta` page field: the page number in the upstream's page URL under `key` (never the URL)."""
-
-    def page(meta: Any, context: Context) -> int | None:
-        return page_number(upstream_object(meta).get(key))
-
-    return page
 
 
 @strawberry.type(description="A user: a case author, opener, resolver, assignee or actor.")
@@ -160,226 +165,9 @@ class Tag:
     cases_connection = related_cases_connection("tag", "name", "The cases with this tag")
 
 
-@strawberry.type(description="An object describing the case sub-status.")
-class SubStatus:
-    id: int = strawberry.field(description="The sub-status ID.")
-    name: str = strawberry.field(description="The sub-status name, e.g. 'To do'.")
-
-
-@strawberry.type(description="The team the case is within.")
-class Team:
-    id: int = strawberry.field(description="The team ID.")
-    name: str = strawberry.field(description="The team name.")
-
-
-@strawberry.type(description="The case input (custom field definition) a field value belongs to.")
-class CaseInput:
-    id: int = strawberry.field(description="The case input ID.")
-    key: str = strawberry.field(description="The case input's slug, used by the `fields` filters.")
-    name: str = strawberry.field(description="The case input's display name.")
-
-
-@strawberry.type(description="A field value for the case.")
-class CaseField:
-    id: int = strawberry.field(description="The field value ID.")
-    value: str | None = strawberry.field(description="The value.")
-    case_input: CaseInput | None = strawberry.field(description="The case input this value is for.")
-
-
-@strawberry.type(description="A team case action taken within the case.")
-class Activity:
-    id: int = strawberry.field(description="The activity ID.")
-    activity_type: str = strawberry.field(
-        description="The kind of action, e.g. CREATED, COMMENTED, ASSIGNED, STATUS_CHANGED."
-    )
-    value: str | None = strawberry.field(description="The action's value, e.g. the comment text.")
-    user: Assignee | None = strawberry.field(description="The user who took the action.")
-    created_at: DateTime = strawberry.field(description="When the action was taken.")
-
-
-@strawberry.type(description="A case action for a downstream action associated with the case.")
-class Action:
-    id: int = strawberry.field(description="The action ID.")
-    url: str | None = strawberry.field(description="The URL the action opens.")
-    label: str | None = strawberry.field(description="The action's label.")
-    action_type: str | None = strawberry.field(description="The action type, e.g. 'page'.")
-
-
-@strawberry.type(description="A case linked to this case, as the upstream lists it: ID and name.")
-class LinkedCaseRef:
-    case_id: int = strawberry.field(description="The linked case's ID.")
-    name: str | None = strawberry.field(description="The linked case's name.")
-
-
-def sla_status(sla: dict[str, Any], context: Context) -> SLAStatus:
-    """`SLA.status`, from the SLA's `exceeded` and `percent_elapsed`."""
-    sla = upstream_object(sla)
-    if sla.get("exceeded"):
-        return SLAStatus.EXCEEDED
-    elapsed = sla.get("percent_elapsed") or 0
-    if not isinstance(elapsed, int | float):
-        raise UpstreamBadResponse("The upstream sent an SLA percent_elapsed that is not a number.")
-    if elapsed >= context.settings.sla_warning_percent:
-        return SLAStatus.WARNING
-    return SLAStatus.OK
-
-
 def case_global_id(case: dict[str, Any], context: Context) -> str:
     """`Case.id`: the global id of a v2 case."""
     return global_id("Case", case["case_id"])
-
-
-@strawberry.type(description="An SLA on the case. Times are in seconds.")
-class SLA:
-    remaining_time_seconds: float | None = strawberry.field(
-        description="Seconds left before the SLA is exceeded."
-    )
-    current_time_seconds: float | None = strawberry.field(description="Seconds elapsed on the SLA so far.")
-    percent_elapsed: float | None = strawberry.field(description="Percent of the SLA time elapsed.")
-    exceeded: bool | None = strawberry.field(description="Whether the SLA has been exceeded.")
-    sla_type: str | None = strawberry.field(
-        description="The SLA type, e.g. response, resolution, completion."
-    )
-
-    @derived(
-        "OK, WARNING (at or past the gateway's SLA_WARNING_PERCENT of the time, default 75) or "
-        "EXCEEDED. Derived by the gateway; no upstream call.",
-        reads=("exceeded", "percent_elapsed"),
-        compute=sla_status,
-    )
-    def status(self, parent: Parent, info: Info) -> SLAStatus:
-        return sla_status(parent, info.context)
-
-
-@strawberry.type(description="One value within a record result.")
-class RecordValue:
-    id: int = strawberry.field(description="The record field ID.")
-    name: str = strawberry.field(description="The record field name.")
-    value: str | None = strawberry.field(description="The record field value.")
-
-
-@strawberry.type(description="One record: the values of a record type's fields, as captured at one time.")
-class RecordResult:
-    id: int = strawberry.field(description="The record ID.")
-    results: list[RecordValue] = strawberry.field(description="The record's field ids, names and values.")
-    created_at: DateTime | None = strawberry.field(description="When the record was created.")
-
-
-@strawberry.type(description="The records associated with the case, grouped by record type.")
-class Record:
-    record_type_id: int = strawberry.field(description="The record type ID.")
-    record_type_name: str = strawberry.field(description="The record type name.")
-    record_type_record_results: list[RecordResult] = strawberry.field(
-        description="The records of this type on the case."
-    )
-
-
-@strawberry.type(
-    description="One record of a case, with its record type (an edge of `Case.recordsConnection`)."
-)
-class CaseRecord:
-    record_type_id: int = strawberry.field(description="The record type ID.")
-    record_type_name: str = strawberry.field(description="The record type name.")
-    id: int = strawberry.field(description="The record ID.")
-    results: list[RecordValue] = strawberry.field(description="The record's field ids, names and values.")
-    created_at: DateTime | None = strawberry.field(description="When the record was created.")
-
-
-@strawberry.type(
-    description="A closure requirement: a formula rule that must evaluate to true to close the case."
-)
-class ClosureCondition:
-    formula: str = strawberry.field(description="The formula, e.g. '=SIZE(team_case.assignees) > 2'.")
-    name: str | None = strawberry.field(description="The condition's name.")
-
-
-@strawberry.type(description="An element of a block.")
-class BlockElement:
-    id: int = strawberry.field(description="The element ID.")
-    element_id: int = strawberry.field(description="The ID of the element the block shows.")
-
-
-@strawberry.type(description="A block on the case: its type and element ids.")
-class Block:
-    id: int = strawberry.field(description="The block ID.")
-    block_type: str = strawberry.field(description="The block type, e.g. 'note'.")
-    elements: list[BlockElement] = strawberry.field(description="The block's elements.")
-
-
-@strawberry.type(description="A user assigned to a task.")
-class TaskAssignee:
-    id: strawberry.ID = strawberry.field(description="The user's ID.")
-
-
-@strawberry.type(description="A task associated with the case.")
-class Task:
-    id: int = strawberry.field(description="The task ID.")
-    description: str | None = strawberry.field(description="What the task is.")
-    completed: bool = strawberry.field(description="Whether the task is completed.")
-    assignees: list[TaskAssignee] = strawberry.field(description="The users assigned to the task.")
-    created_at: DateTime | None = strawberry.field(description="When the task was created.")
-    updated_at: DateTime | None = strawberry.field(description="When the task was last updated.")
-
-
-def page_number(url: Any) -> int | None:
-    """The page an upstream page URL names (its `page` parameter), or None: the URL itself, with the upstream's
-    host, never reaches an answer."""
-    match = _PAGE.search(url) if isinstance(url, str) else None
-    return int(match[1]) if match else None
-
-
-_PAGE = re.compile(r"[?&]page=([0-9]{1,9})(?:&|#|$)")
-
-
-@strawberry.type(
-    description="Upstream pagination metadata for a list embedded in a case (activities, records): page numbers "
-    "and counts. Pass a page number as `page` to `Case.activityPage` / `Case.recordPage` to fetch that page."
-)
-class PageMeta:
-    @derived("This page's number.", reads=("current_page",), compute=page_of("current_page"))
-    def current_page(self, parent: Parent, info: Info) -> int | None:
-        return page_of("current_page")(parent, info.context)  # type: ignore[no-any-return]
-
-    @derived(
-        "The previous page's number, if any.", reads=("previous_page",), compute=page_of("previous_page")
-    )
-    def previous_page(self, parent: Parent, info: Info) -> int | None:
-        return page_of("previous_page")(parent, info.context)  # type: ignore[no-any-return]
-
-    @derived("The next page's number, if any.", reads=("next_page",), compute=page_of("next_page"))
-    def next_page(self, parent: Parent, info: Info) -> int | None:
-        return page_of("next_page")(parent, info.context)  # type: ignore[no-any-return]
-
-    next_page_number: int | None = strawberry.field(description="Number of the next page, if any.")
-    per_page: int | None = strawberry.field(description="Items per page.")
-    pages: int | None = strawberry.field(description="Number of pages.")
-    count: int | None = strawberry.field(description="Total number of items.")
-
-
-@strawberry.type(description="A page of a case's activities.")
-class ActivityPage:
-    items: list[Activity] = strawberry.field(description="The activities on this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands.")
-
-
-@strawberry.type(description="A page of a case's records, grouped by record type.")
-class RecordPage:
-    items: list[Record] = strawberry.field(description="The records on this page, grouped by record type.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands; counts are of records.")
-
-
-async def embedded_or_fetched_page(
-    case: dict[str, Any], key: str, loader: DataLoader[PageKey, dict[str, Any]], page: int, per_page: int
-) -> Any:
-    """Page `page` of a case's `activities` or `records`: the embedded first page when it is the page asked
-    for (no upstream call), else one fetch through the per-request loader."""
-    check_page(page, per_page, MAX_PER_PAGE)
-    embedded, meta = case.get(key), case.get(f"{key}_meta")
-    if page == 1 and embedded is not None and isinstance(meta, dict) and meta.get("per_page") == per_page:
-        data = {key: embedded, "meta": meta}
-    else:
-        data = await loader.load((case["case_id"], page, per_page))
-    return {"items": data[key], "page_info": page_info_from_meta(page, per_page, data.get("meta"))}
 
 
 @strawberry.type(description="A case in the v2 cases API: the core object holding the case's data.")

@@ -19,14 +19,14 @@ from typing import Any
 import orjson
 import strawberry
 
-from gateway.context import Context
-from gateway.loaders import RELATED
 from gateway.schema.connection import Item, build, read_slice, resolve_window
 from gateway.schema.connection import fingerprint as fingerprint_of
+from gateway.schema.context import Context
 from gateway.schema.enums import CaseOrder
 from gateway.schema.filters import CaseFilter, LegacyCaseFilter, check_filter, to_upstream
 from gateway.schema.page import check_id
 from gateway.upstream import v1, v2
+from gateway.upstream.loaders import RELATED
 
 Info = strawberry.Info[Context]
 Window = tuple[int | None, str | None, int | None, str | None]  # first, after, last, before

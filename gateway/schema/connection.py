@@ -32,9 +32,9 @@ from typing import Annotated, Any, Generic, TypeVar
 import orjson
 import strawberry
 
-from gateway.context import Context
-from gateway.cost import derived
-from gateway.errors import BadUserInput
+from gateway.ops.errors import BadUserInput
+from gateway.schema.context import Context
+from gateway.schema.declarations import derived
 
 T = TypeVar("T")
 Item = Any

@@ -14,7 +14,7 @@ from typing import Any
 import strawberry
 from strawberry.utils.str_converters import to_camel_case
 
-from gateway.errors import BadUserInput
+from gateway.ops.errors import BadUserInput
 from gateway.schema.enums import CaseStatus, Priority, SLAStatusFilter, SLATypeFilter
 from gateway.schema.scalars import Date, DateOrDateTime, DateTime, RelativeDate, TimeRange
 

@@ -6,14 +6,14 @@ from typing import Any
 
 import strawberry
 
-from gateway.context import Context
-from gateway.cost import V2_BY_IDS, derived, fetching
-from gateway.links import REFERENCES, reference_labels, v2_id_of
-from gateway.loaders import now_or_later
 from gateway.schema.case import Case
+from gateway.schema.context import Context
+from gateway.schema.declarations import V2_BY_IDS, derived, fetching
 from gateway.schema.node import Node, global_id
 from gateway.schema.page import PageInfo
 from gateway.schema.scalars import Date, DateTime
+from gateway.upstream.links import REFERENCES, reference_labels, v2_id_of
+from gateway.upstream.loaders import now_or_later
 
 Parent = strawberry.Parent[dict[str, Any]]
 Info = strawberry.Info[Context]

@@ -7,7 +7,7 @@ import binascii
 
 import strawberry
 
-from gateway.errors import BadUserInput, UpstreamBadResponse
+from gateway.ops.errors import BadUserInput, UpstreamBadResponse
 
 # GraphQL type name -> the upstream key holding its id.
 NODE_TYPES = {"Case": "case_id", "LegacyCase": "id"}

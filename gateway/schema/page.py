@@ -6,7 +6,7 @@ from typing import Any
 
 import strawberry
 
-from gateway.errors import BadUserInput, UpstreamBadResponse
+from gateway.ops.errors import BadUserInput, UpstreamBadResponse
 
 
 @strawberry.type(description="Where a page stands in its list.")

@@ -6,8 +6,11 @@ from typing import Annotated, Any
 
 import strawberry
 
-from gateway.context import Context
-from gateway.cost import (
+from gateway.schema.case import Case, CasePage
+from gateway.schema.case_connections import cases_connection, legacy_cases_connection
+from gateway.schema.connection import After, Before, Connection, First, Last
+from gateway.schema.context import Context
+from gateway.schema.declarations import (
     CASE_BY_ID,
     CASES_WINDOW,
     LEGACY_CASE_BY_ID,
@@ -17,16 +20,13 @@ from gateway.cost import (
     ROOT_V2,
     fetching,
 )
-from gateway.links import v2_id_of
-from gateway.schema.case import Case, CasePage
-from gateway.schema.case_connections import cases_connection, legacy_cases_connection
-from gateway.schema.connection import After, Before, Connection, First, Last
 from gateway.schema.enums import CaseOrder
 from gateway.schema.filters import CaseFilter, LegacyCaseFilter, check_filter, to_upstream
 from gateway.schema.legacy import LegacyCase, LegacyCasePage
 from gateway.schema.node import Node, parse_global_id
 from gateway.schema.page import check_id, check_page, page_info, page_info_from_meta
 from gateway.upstream import v1, v2
+from gateway.upstream.links import v2_id_of
 
 Info = strawberry.Info[Context]
 

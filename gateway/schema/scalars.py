@@ -14,8 +14,8 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types.scalar import ScalarDefinition
 
-from gateway.errors import UpstreamBadResponse
-from gateway.execution import passes_strings_matching
+from gateway.ops.errors import UpstreamBadResponse
+from gateway.planning.execution import passes_strings_matching
 
 DateTime = NewType("DateTime", str)
 Date = NewType("Date", str)

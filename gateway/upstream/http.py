@@ -4,7 +4,7 @@ Every upstream request goes through `UpstreamHTTP.get_json`: one place builds th
 (canonical: sorted keys), looks in the cache, joins an identical request already in flight (within
 or across GraphQL requests of this process), sends the credential, reads the body (streamed, never past
 MAX_UPSTREAM_BODY_BYTES), decodes it with the caller's decoder (its operation plan's: only the keys it reads,
-`gateway/plan.py`) and turns failures into `GatewayError`s with stable codes. The cache and joined callers
+`gateway/planning/plan.py`) and turns failures into `GatewayError`s with stable codes. The cache and joined callers
 share the body's bytes; each caller decodes them for itself. A body that is not JSON is never cached. Each logical request runs through its upstream's `UpstreamGuard` (`resilience.py`): retries with
 backoff within a budget, and a circuit breaker. Retries happen inside the one in-flight call, so callers
 joining it and the cache see one logical request; `attempts` counts the HTTP requests actually sent.
@@ -31,12 +31,9 @@ import httpx
 import msgspec
 import orjson
 
-from gateway import metrics, tracing
-from gateway.cache import UpstreamCache, cache_key
-from gateway.config import Settings
-from gateway.credentials import Caller, Credential
-from gateway.decoding import Decode, json_decode
-from gateway.errors import (
+from gateway.ops import metrics, tracing
+from gateway.ops.config import Settings
+from gateway.ops.errors import (
     BadUserInput,
     Forbidden,
     GatewayError,
@@ -48,7 +45,10 @@ from gateway.errors import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
-from gateway.logs import request_id
+from gateway.ops.logs import request_id
+from gateway.upstream.cache import UpstreamCache, cache_key
+from gateway.upstream.credentials import Caller, Credential
+from gateway.upstream.decoding import Decode, json_decode
 from gateway.upstream.resilience import UpstreamGuard
 from gateway.upstream.transport import UpstreamTransport
 

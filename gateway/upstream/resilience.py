@@ -29,9 +29,9 @@ from typing import Any, TypeVar
 from tenacity import AsyncRetrying, RetryCallState, wait_random_exponential
 from tenacity.retry import retry_base
 
-from gateway import tracing
-from gateway.config import Settings
-from gateway.errors import (
+from gateway.ops import tracing
+from gateway.ops.config import Settings
+from gateway.ops.errors import (
     GatewayError,
     UpstreamBadRequest,
     UpstreamError,

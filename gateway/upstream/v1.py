@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.credentials import Caller
-from gateway.decoding import Decode, json_decode
-from gateway.errors import UpstreamBadResponse
+from gateway.ops.errors import UpstreamBadResponse
+from gateway.upstream.credentials import Caller
+from gateway.upstream.decoding import Decode, json_decode
 from gateway.upstream.http import UpstreamHTTP, path_segment
 
 MAX_PER_PAGE = 100

@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 
-from gateway.credentials import Caller
-from gateway.decoding import Decode, json_decode
-from gateway.errors import UpstreamBadResponse
+from gateway.ops.errors import UpstreamBadResponse
+from gateway.upstream.credentials import Caller
+from gateway.upstream.decoding import Decode, json_decode
 from gateway.upstream.http import UpstreamHTTP, path_segment
 
 MAX_PER_PAGE = 50

@@ -1,5 +1,5 @@
 """GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draft/): how `/graphql` reads a request and in
-what media type, with which status and headers, it answers. `gateway/endpoint.py` runs the pipeline; this
+what media type, with which status and headers, it answers. `gateway/http/endpoint.py` runs the pipeline; this
 module is its HTTP edge, with no GraphQL execution in it.
 
 - **Reading**: `read_request` turns an HTTP request into a `GraphQLRequest` (query, operationName, variables,
@@ -13,7 +13,7 @@ module is its HTTP edge, with no GraphQL execution in it.
   `Accept` allowing neither gets 406. An `Accept` that lists `multipart/mixed` (any parameters, q above 0:
   Apollo Client's `multipart/mixed;deferSpec=20220824`, GraphiQL's `application/json, multipart/mixed`) gets
   the answers of operations using `@defer`/`@stream` as `multipart/mixed` parts, sent as they are ready
-  (`gateway/incremental.py`, docs/incremental.md); one allowing only `multipart/mixed` gets every executed
+  (`gateway/http/incremental.py`, docs/incremental.md); one allowing only `multipart/mixed` gets every executed
   answer so (one part when nothing is deferred). Other clients get an incremental answer merged, as one JSON.
 - **Status codes**: with `application/json` every well-formed request gets 200, GraphQL request errors
   included (parse, validation, variables, operation resolution, query limits, an unknown persisted query);
@@ -37,8 +37,8 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from gateway.apq import PersistedQueryError, requested_hash
-from gateway.incremental import MULTIPART_MIXED
+from gateway.http.apq import PersistedQueryError, requested_hash
+from gateway.http.incremental import MULTIPART_MIXED
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"

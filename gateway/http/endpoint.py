@@ -1,12 +1,12 @@
 """The GraphQL endpoint, `GET` and `POST /graphql`: every request through one pipeline, in plain sight.
 
-    HTTP request  -> the media type to answer in, and a typed `GraphQLRequest` (`gateway/graphql_http.py`)
+    HTTP request  -> the media type to answer in, and a typed `GraphQLRequest` (`gateway/http/graphql_http.py`)
                   -> the caller's credential, the persisted query, the operation the request names
                   -> an answer kept whole in the response cache, or execution through the schema's own API
                      (`schema.execute`)
                   -> one `Outcome`: the HTTP response, the request metrics and the one summary log line
 
-**Incremental answers** (`@defer`, `@stream`: `gateway/incremental.py`, docs/incremental.md) go out part by
+**Incremental answers** (`@defer`, `@stream`: `gateway/http/incremental.py`, docs/incremental.md) go out part by
 part as `multipart/mixed` to a client that accepts it, merged into one JSON answer to any other. The parts are
 sent from within the operation's span, which so covers them all; the last part carries `extensions.upstream`
 for the whole operation; every part's errors are logged; a client that goes away mid-stream cancels the work
@@ -42,12 +42,9 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.types.graphql import OperationType
 
-from gateway import graphiql, metrics, tracing
-from gateway.apq import PersistedQueryError
-from gateway.context import Context, Services
-from gateway.credentials import Caller, Credential, UnsendableCredential, credential_for
-from gateway.errors import GatewayError, is_wrong_shape
-from gateway.graphql_http import (
+from gateway.http import graphiql
+from gateway.http.apq import PersistedQueryError
+from gateway.http.graphql_http import (
     CONTENT_TYPES,
     GRAPHQL_RESPONSE_JSON,
     JSON,
@@ -61,18 +58,22 @@ from gateway.graphql_http import (
     read_request,
     wants_graphiql,
 )
-from gateway.incremental import (
+from gateway.http.incremental import (
     CLOSE,
     DELIMITER,
     MULTIPART_CONTENT_TYPE,
     IncrementalAnswer,
     multipart_part,
 )
-from gateway.limits import is_token_limit
-from gateway.logs import one_line
-from gateway.observe import Operation, operation_of
-from gateway.response_cache import Kept, response_key
-from gateway.turns import BODY_TIMEOUT, CREDENTIAL_SHARE, OVERLOADED, Turns, holder_of, share
+from gateway.http.observe import Operation, operation_of
+from gateway.http.response_cache import Kept, response_key
+from gateway.http.turns import BODY_TIMEOUT, CREDENTIAL_SHARE, OVERLOADED, Turns, holder_of, share
+from gateway.ops import metrics, tracing
+from gateway.ops.errors import GatewayError, is_wrong_shape
+from gateway.ops.logs import one_line
+from gateway.planning.limits import is_token_limit
+from gateway.schema.context import Context, Services
+from gateway.upstream.credentials import Caller, Credential, UnsendableCredential, credential_for
 
 log = logging.getLogger("gateway.requests")
 
@@ -96,7 +97,7 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     formatted: dict[str, Any] = dict(error.formatted)
     original = error.original_error
     if error.path is None:
-        if (error.extensions or {}).get("code"):  # a limit's own code (gateway/limits.py)
+        if (error.extensions or {}).get("code"):  # a limit's own code (gateway/planning/limits.py)
             code = error.extensions["code"]  # type: ignore[index]
         elif is_token_limit(error):
             code = "QUERY_TOO_LARGE"
@@ -123,7 +124,7 @@ ENCODER = msgspec.json.Encoder()
 
 def encode_answer(answer: Any) -> bytes:
     """An answer as JSON bytes, by msgspec: it writes the objects decoded straight into their answers
-    (`gateway/structs.py`) and the dicts of the other paths alike (orjson would write floats past 1e16
+    (`gateway/planning/structs.py`) and the dicts of the other paths alike (orjson would write floats past 1e16
     differently, and refuses integers past 64 bits)."""
     return ENCODER.encode(answer)
 

@@ -1,9 +1,9 @@
 """Logging: one JSON object per line (LOG_FORMAT=json) or plain text, every line of a request carrying its id.
 
-`request_id` holds the id of the request being answered (set by `gateway.observe.Observe`); the upstream
+`request_id` holds the id of the request being answered (set by `gateway.http.observe.Observe`); the upstream
 client sends it on as `X-Request-ID`, and `RequestIdFilter` puts it on each log record. A JSON line has
 `time`, `level`, `logger`, `message`, the `request_id` when there is one, the `trace_id` when the request is
-traced (`gateway/tracing.py`), the fields a call passes as `extra={"fields": {...}}`, and `exc` with the
+traced (`gateway/ops/tracing.py`), the fields a call passes as `extra={"fields": {...}}`, and `exc` with the
 traceback of an exception.
 
 `logging_config` is a `logging.config.dictConfig` dictionary, handed to uvicorn (`log_config`) so that
@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from gateway.tracing import current_trace_id
+from gateway.ops.tracing import current_trace_id
 
 request_id: ContextVar[str | None] = ContextVar("casegraph_request_id", default=None)
 
@@ -105,11 +105,11 @@ class TextFormatter(logging.Formatter):
 
 def logging_config(level: str, fmt: str) -> dict[str, Any]:
     """dictConfig for the gateway and uvicorn: one stderr handler, JSON or text, at `level`."""
-    formatter = "gateway.logs.JsonFormatter" if fmt == "json" else "gateway.logs.TextFormatter"
+    formatter = "gateway.ops.logs.JsonFormatter" if fmt == "json" else "gateway.ops.logs.TextFormatter"
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "gateway.logs.RequestIdFilter"}},
+        "filters": {"request_id": {"()": "gateway.ops.logs.RequestIdFilter"}},
         "formatters": {"default": {"()": formatter}},
         "handlers": {
             "stderr": {

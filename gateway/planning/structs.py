@@ -6,7 +6,7 @@ values checked, and msgspec can do all of that while it decodes. For such a sele
 two Struct classes per object type: one whose fields decode from the upstream keys (`rename`) and its twin,
 with the same fields in the same order (the selection's), which encodes under the response keys (msgspec
 renames alike both ways: its issue #828). A generated function switches each decoded object to its twin,
-after which the compiled projections (`gateway/execution.py`) pass it through untouched and the encoder
+after which the compiled projections (`gateway/planning/execution.py`) pass it through untouched and the encoder
 writes it as it stands.
 
 The types are the schema's, checked by msgspec: Int within 32 bits, Float within ±2^53 (where every integer
@@ -32,7 +32,7 @@ from graphql import (
     is_non_null_type,
 )
 
-from gateway.cost import declared, is_plain, upstream_key
+from gateway.schema.declarations import declared, is_plain, upstream_key
 
 log = logging.getLogger("gateway.plan")
 

@@ -5,11 +5,11 @@
 - `MAX_QUERY_DEPTH` (`QUERY_TOO_DEEP`), `MAX_ALIASES` (`TOO_MANY_ALIASES`) and `MAX_QUERY_COST`
   (`QUERY_TOO_COMPLEX`): checked on the operation's plan before it is executed.
 - `INTROSPECTION=false`: `__schema` and `__type` are refused (`INTROSPECTION_DISABLED`).
-- `MAX_REQUEST_BYTES`: a larger request body gets HTTP 413 before it is read whole (`gateway/graphql_http.py`).
+- `MAX_REQUEST_BYTES`: a larger request body gets HTTP 413 before it is read whole (`gateway/http/graphql_http.py`).
 
-The depth, aliases, introspection and cost are checked on the operation's plan (`gateway/plan.py`, once per
+The depth, aliases, introspection and cost are checked on the operation's plan (`gateway/planning/plan.py`, once per
 operation) after validation. The cost is the number of upstream calls the query could make, counted with the
-`Cost` each fetching field declares (`gateway/cost.py`, the same its description states): a list multiplies
+`Cost` each fetching field declares (`gateway/schema/declarations.py`, the same its description states): a list multiplies
 what is below it by its size (its `perPage`/`first`, or `COST_LIST_SIZE` for lists without a size argument),
 and a field that fetches adds its calls for all the objects it is asked on, batching included.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from gateway.config import Settings
+from gateway.ops.config import Settings
 
 
 @dataclass(frozen=True)

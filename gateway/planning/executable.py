@@ -1,4 +1,5 @@
-"""The GraphQL schema, built once per process."""
+"""The executable GraphQL schema, built once per process: the schema's types (`gateway.schema`) with the
+operation planner and the compiled executor (`gateway.planning`)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 
-from gateway.errors import GatewayError, is_wrong_shape, upstream_object, wrong_shape_message
-from gateway.execution import EarlyExecutor, FastExecutor
-from gateway.logs import one_line
-from gateway.plan import Planner
+from gateway.ops.errors import GatewayError, is_wrong_shape, upstream_object, wrong_shape_message
+from gateway.ops.logs import one_line
+from gateway.planning.execution import EarlyExecutor, FastExecutor
+from gateway.planning.plan import Planner
 from gateway.schema.query import Query
 from gateway.schema.scalars import SCALARS
 
@@ -38,7 +39,7 @@ class GatewaySchema(strawberry.Schema):
     ) -> None:
         """Log each error once, in one line, at the level it deserves: bad requests quietly, upstream failures
         and values of the wrong shape as warnings, unexpected exceptions as errors (without a traceback: see
-        `gateway.logs.one_line`)."""
+        `gateway.ops.logs.one_line`)."""
         for error in errors:
             original = error.original_error
             if error.path is None:
@@ -70,7 +71,7 @@ class UpstreamReport(SchemaExtension):
 
 
 def build_schema(fast: bool = True, incremental: bool = True) -> strawberry.Schema:
-    """The schema; `fast` selects the compiled execution path (`gateway.execution`), which the differential
+    """The schema; `fast` selects the compiled execution path (`gateway.planning.execution`), which the differential
     test compares with graphql-core's plain execution (`fast=False`). `incremental` declares `@defer` and
     `@stream` (graphql-core's incremental execution, docs/incremental.md); without it (for the benchmark that
     compares the two) validation refuses them."""

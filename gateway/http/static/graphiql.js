@@ -1,4 +1,4 @@
-// Starts GraphiQL on the page gateway/graphiql.py serves, after the UMD builds in vendor/ have set the globals
+// Starts GraphiQL on the page gateway/http/graphiql.py serves, after the UMD builds in vendor/ have set the globals
 // React, ReactDOM, GraphiQL and GraphiQLPluginExplorer. No inline script: the settings are #graphiql's data-config.
 // The first view is the example query in an editor as wide as GraphiQL gives it, the keyboard left where the
 // browser puts it; the explorer is one click away (the sidebar's "Show GraphiQL Explorer").

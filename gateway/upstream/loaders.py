@@ -17,13 +17,13 @@ from typing import Any
 import orjson
 from strawberry.dataloader import DataLoader
 
-from gateway import tracing
-from gateway.cost import RELATED as RELATED_COST
-from gateway.cost import V2_BY_IDS
-from gateway.credentials import Caller
-from gateway.decoding import FULL, Decoders
-from gateway.errors import NotFound
+from gateway.ops import tracing
+from gateway.ops.errors import NotFound
+from gateway.schema.declarations import RELATED as RELATED_COST
+from gateway.schema.declarations import V2_BY_IDS
 from gateway.upstream import v2 as v2api
+from gateway.upstream.credentials import Caller
+from gateway.upstream.decoding import FULL, Decoders
 from gateway.upstream.v1 import V1API
 
 Case = dict[str, Any]

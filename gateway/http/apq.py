@@ -12,7 +12,7 @@ Queries are kept in the same store as the cache (memory, or the Redis every gate
 `casegraph:apq:<hash>` for `APQ_TTL` seconds; only valid queries are kept. With `PERSISTED_QUERIES=false`
 a request carrying a hash gets `PersistedQueryNotSupported` (code `PERSISTED_QUERY_NOT_SUPPORTED`).
 
-A hash-only GET is a short, stable URL: `gateway/graphql_http.py` lets CDNs and browsers cache its answer
+A hash-only GET is a short, stable URL: `gateway/http/graphql_http.py` lets CDNs and browsers cache its answer
 when it came from the response cache.
 """
 
@@ -22,7 +22,7 @@ import hashlib
 import re
 from typing import Any
 
-from gateway.cache import NAMESPACE, CacheStats, UpstreamCache
+from gateway.upstream.cache import NAMESPACE, CacheStats, UpstreamCache
 
 _HASH = re.compile(r"[0-9a-f]{64}")
 NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"

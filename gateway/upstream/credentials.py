@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.config import Settings
-from gateway.errors import GatewayError
+from gateway.ops.config import Settings
+from gateway.ops.errors import GatewayError
 
 # What an Authorization header can carry upstream: printable ASCII, words separated by spaces
 # (RFC 9110's credentials); a control character or a byte past 0x7E cannot be sent (h11 refuses some of

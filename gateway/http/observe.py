@@ -1,13 +1,13 @@
 """What every request leaves behind: its id, and a log line.
 
 `Observe` is the outermost middleware. It takes the request id from `X-Request-ID` (or makes one), sends it
-back in the answer's `X-Request-ID`, and keeps it in `gateway.logs.request_id` while the request runs, so
+back in the answer's `X-Request-ID`, and keeps it in `gateway.ops.logs.request_id` while the request runs, so
 every log line and every upstream call of the request carries it. A GraphQL request's summary line and its
 `casegraph_requests_*` metrics are written by the GraphQL endpoint from the request's outcome
-(`gateway/endpoint.py`); any other request gets a debug line here.
+(`gateway/http/endpoint.py`); any other request gets a debug line here.
 
 `operation_of` tells which operation a document and operation name select, from the documents' cache of the
-operation plans (`gateway/plan.py`: one parse per document text).
+operation plans (`gateway/planning/plan.py`: one parse per document text).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.logs import accept_request_id, request_id
-from gateway.plan import Operation, operation_of
+from gateway.ops.logs import accept_request_id, request_id
+from gateway.planning.plan import Operation, operation_of
 
 __all__ = ["Observe", "Operation", "operation_of"]
 

@@ -10,7 +10,7 @@ What a trace holds (all spans of a request in one trace, the client's when it se
 - `ServerSpans`, the outermost middleware: a SERVER span per HTTP request, named `POST /graphql` (method
   and route), with the status and the request id. The W3C `traceparent`/`tracestate` (and `baggage`, per
   `OTEL_PROPAGATORS`) of the request are its parent context. While it is current every log line carries
-  its trace id (`gateway/logs.py`).
+  its trace id (`gateway/ops/logs.py`).
 - `operation_span`: an INTERNAL span per GraphQL operation (`query Cases`): operation type and name,
   response-cache hit or miss, the outcome and number of errors, the upstream requests it sent, the upstream answers it
   took from the cache and those it took from an identical call already in flight (joined: that call's span
@@ -40,8 +40,8 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.config import ConfigError
-from gateway.limits import Limits
+from gateway.ops.config import ConfigError
+from gateway.planning.limits import Limits
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -187,7 +187,7 @@ class ServerSpans:
             if message["type"] == "http.response.start":
                 ending["http.response.status_code"] = message["status"]
                 for name, value in message.get("headers", ()):
-                    if name == b"x-request-id":  # set by gateway.observe.Observe
+                    if name == b"x-request-id":  # set by gateway.http.observe.Observe
                         ending["casegraph.request_id"] = value.decode("latin-1")
             await send(message)
 
@@ -264,7 +264,7 @@ class OperationSpan(CurrentSpan):
         self.span.set_attributes(attributes)
 
     def executed(self, context: Any, variables: Mapping[str, Any] | None, errors: int) -> None:
-        """What execution found: the operation plan (`context.plan`, `gateway/plan.py`) reused or compiled
+        """What execution found: the operation plan (`context.plan`, `gateway/planning/plan.py`) reused or compiled
         for this request and its cost for these variables (the upstream calls it may make at most), and the
         number of errors of the answer."""
         if self.span is None:

@@ -24,8 +24,8 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.context import Services
-from gateway.credentials import credential_for
+from gateway.schema.context import Services
+from gateway.upstream.credentials import credential_for
 
 READY_CACHE_SECONDS = 1.0
 

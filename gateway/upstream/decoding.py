@@ -1,6 +1,6 @@
 """Decoding upstream answers for what an operation reads.
 
-An operation plan (`gateway/plan.py`) knows which keys of each kind of upstream object its fields read. From
+An operation plan (`gateway/planning/plan.py`) knows which keys of each kind of upstream object its fields read. From
 those keys this module makes msgspec decoders of TypedDicts: the body is still checked as JSON whole, but
 only the keys read become Python objects (decoding the four fields a fan-out reads of a 140 KB v2 answer
 costs a fraction of parsing it all). The objects are plain dicts and lists, exactly what a full decode gives

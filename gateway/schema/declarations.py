@@ -1,7 +1,7 @@
 """What each fetching field costs upstream, declared once.
 
 Every schema field whose resolver can call an upstream carries a `Cost` in its metadata (`fetching`): the
-query limits (`gateway/plan.py`) count calls with it, the field's description states it (`Cost.sentence`),
+query limits (`gateway/planning/plan.py`) count calls with it, the field's description states it (`Cost.sentence`),
 and the loaders size their batches from it. Fields derived from data already fetched carry `derived` and
 say which upstream keys they read; `tests/test_cost.py` fails on a resolver field that declares neither.
 
@@ -31,9 +31,9 @@ from gateway.upstream import v2 as v2api
 COST = "casegraph-cost"  # metadata keys on strawberry fields
 READS = "casegraph-reads"  # the upstream keys of the parent a resolver reads (each decoded whole)
 RESULT_READS = "casegraph-result-reads"  # upstream keys the gateway itself reads on the objects returned
-RESULT = "casegraph-result"  # which upstream objects a resolver returns (`gateway/plan.py`, `_Reads.result`)
+RESULT = "casegraph-result"  # which upstream objects a resolver returns (`gateway/planning/plan.py`, `_Reads.result`)
 # A resolver as a pure function of (parent, context), for fields without arguments: the resolver calls it, and
-# the compiled projections (`gateway/execution.py`) call it in place, without graphql-core's per-field work. It
+# the compiled projections (`gateway/planning/execution.py`) call it in place, without graphql-core's per-field work. It
 # returns the value, an exception (the field's error) or an awaitable (not known yet); the projections give
 # the object to graphql-core for the last two.
 COMPUTE = "casegraph-compute"
@@ -191,7 +191,7 @@ def fetching(
     **kwargs: Any,
 ) -> Any:
     """A field that calls an upstream: its cost in metadata and in its description. `reads` are the keys of the
-    parent its resolver reads, `returns` the kind of upstream object it gives (`gateway/plan.py`),
+    parent its resolver reads, `returns` the kind of upstream object it gives (`gateway/planning/plan.py`),
     `result_reads` keys the gateway reads on those objects whatever the client selects, `compute` the resolver
     as a function of (parent, context) when it has no arguments (see COMPUTE)."""
     metadata = {COST: cost, READS: reads, RESULT: returns, RESULT_READS: result_reads}

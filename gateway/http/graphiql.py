@@ -1,10 +1,10 @@
 """GraphiQL, served from the package: no CDN, so it works offline and in locked-down networks.
 
 A browser's GET of /graphql without a query gets `page()`: an HTML shell that loads, from the gateway's own
-origin, the files in `gateway/static/vendor/` (GraphiQL 4, React 18 and the explorer plugin, as their UMD
+origin, the files in `gateway/http/static/vendor/` (GraphiQL 4, React 18 and the explorer plugin, as their UMD
 builds from the npm registry: `scripts/refresh_graphiql.py` says why not GraphiQL 5, and records versions and
 sha256 in `manifest.json`) and
-`gateway/static/graphiql.js`, which starts GraphiQL with what `data-config` says: the README's first example
+`gateway/http/static/graphiql.js`, which starts GraphiQL with what `data-config` says: the README's first example
 query in the editor, the request headers (`GRAPHIQL_HEADERS`; the demo's token in `casegraph demo`), and the
 explorer one click away in the sidebar. The page has no inline script or style, and its Content-Security-Policy allows scripts,
 styles, workers and requests only from the gateway's own origin.
@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from gateway.config import Settings
+from gateway.ops.config import Settings
 
 STATIC = Path(__file__).parent / "static"
 PATH = "/graphiql"  # where STATIC is served; the page refers to it relatively (`graphiql/...`)

@@ -7,12 +7,12 @@ that `@include`/`@skip` read (`OperationPlan`, kept with its document). A plan h
 - the operation's name and kind (`operation_of` answers from the same parse: nothing parses twice);
 - its depth, aliases and introspection use, found by one walk over the document with each fragment walked
   once (`_Shape`), and the merged field tree (`Selected`: fragments, aliases and directives resolved, each
-  fragment flattened once), from which the cost is counted with what each field declares (`gateway/cost.py`);
+  fragment flattened once), from which the cost is counted with what each field declares (`gateway/schema/declarations.py`);
 - the decoders: for each kind of upstream answer (v2 case lists, v2 cases, v1 lists, v1 cases) a msgspec
   decoder of exactly the keys the operation reads (`Decoders`); anything else in the body is skipped unread;
 - for a v2 case list whose cases' selection only copies, the decoder that makes each case its answer and the
-  answer's class (`gateway/structs.py`), which the fast path passes through;
-- the compiled projections of the fast execution path (`gateway/execution.py`);
+  answer's class (`gateway/planning/structs.py`), which the fast path passes through;
+- the compiled projections of the fast execution path (`gateway/planning/execution.py`);
 - lookaheads for resolvers (`reaches`): whether a field below this one is selected for the same part of the
   answer, so a list can fetch its links in one go (a field selected only under `@defer`, or below a `@stream`ed
   list, is not: waiting for it would hold back the part it is not in).
@@ -56,11 +56,11 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-from gateway.config import Settings
-from gateway.cost import COST, READS, RESULT, RESULT_READS, declared, is_plain, upstream_key
-from gateway.decoding import FULL, Decoders, Keys, merge
-from gateway.limits import Limits, limit_error
-from gateway.structs import answer_decoder
+from gateway.ops.config import Settings
+from gateway.planning.limits import Limits, limit_error
+from gateway.planning.structs import answer_decoder
+from gateway.schema.declarations import COST, READS, RESULT, RESULT_READS, declared, is_plain, upstream_key
+from gateway.upstream.decoding import FULL, Decoders, Keys, merge
 
 MAX_DOCUMENTS = 512  # documents kept (each with its validation and plans)
 MAX_PLANS_PER_DOCUMENT = 16  # operation name x @include/@skip values
@@ -580,7 +580,7 @@ class OperationPlan:
             and len(reads.v2_items) == 1
         ):
             # one v2 case list, and no other field returns v2 cases: when its cases' selection only copies,
-            # they are decoded straight into their answers (gateway/structs.py)
+            # they are decoded straight into their answers (gateway/planning/structs.py)
             items, case_type = reads.v2_items[0]
             made = answer_decoder(self.schema, case_type, items.children)
             if made is not None:

@@ -14,14 +14,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway import graphiql, metrics, tracing
-from gateway.config import Settings, load_settings
-from gateway.context import Services
-from gateway.endpoint import GraphQLEndpoint
-from gateway.observe import Observe
-from gateway.readiness import Readiness
-from gateway.schema import schema_for
-from gateway.tuning import tune_process
+from gateway.http import graphiql
+from gateway.http.endpoint import GraphQLEndpoint
+from gateway.http.observe import Observe
+from gateway.http.readiness import Readiness
+from gateway.ops import metrics, tracing
+from gateway.ops.config import Settings, load_settings
+from gateway.ops.tuning import tune_process
+from gateway.planning.executable import schema_for
+from gateway.schema.context import Services
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -46,7 +47,7 @@ async def healthz(request: Request) -> Response:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    """Prometheus metrics (`gateway/metrics.py`); this worker's breaker states refreshed first."""
+    """Prometheus metrics (`gateway/ops/metrics.py`); this worker's breaker states refreshed first."""
     services: Services = request.app.state.services
     for api, guard in services.http.guards.items():
         metrics.observe_breaker(api, guard.breaker)
@@ -55,7 +56,7 @@ async def metrics_endpoint(request: Request) -> Response:
 
 
 def create_app(settings: Settings | None = None, tracer_provider: TracerProvider | None = None) -> Starlette:
-    """The gateway app; traced with `tracer_provider`, or as the OTEL_* environment says (gateway/tracing.py)."""
+    """The gateway app; traced with `tracer_provider`, or as the OTEL_* environment says (gateway/ops/tracing.py)."""
     settings = settings or load_settings()
     tracer_provider = tracer_provider or tracing.configure()
     if tracer_provider is not None:

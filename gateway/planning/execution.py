@@ -35,7 +35,7 @@ from graphql.pyutils import Path, Undefined
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from gateway.cost import COMPUTE, declared, is_plain, upstream_key
+from gateway.schema.declarations import COMPUTE, declared, is_plain, upstream_key
 
 Projection = Callable[[Any, Any], Any]  # (upstream object, the request's context) -> its answer
 # One object's plan: its compiled projection and the fields it leaves to graphql-core.
@@ -242,7 +242,7 @@ class EarlyExecutor(StrawberryGraphQLCoreExecutionContext):
 
 class FastExecutor(EarlyExecutor):
     """graphql-core's executor, with objects' plain fields completed by compiled projections, and objects
-    decoded straight into their answers (`gateway/structs.py`) passed through as they are."""
+    decoded straight into their answers (`gateway/planning/structs.py`) passed through as they are."""
 
     passes_answers = True  # tells the planner it may decode into answers for this executor
 
@@ -251,7 +251,7 @@ class FastExecutor(EarlyExecutor):
         self._plans: dict[int, tuple[Any, Plan]] = {}
         manager = self.middleware_manager
         self._fast = not (manager is not None and getattr(manager, "_middleware_resolvers", None))
-        # The operation's plan (gateway/plan.py) keeps the compiled projections: the plan is per document
+        # The operation's plan (gateway/planning/plan.py) keeps the compiled projections: the plan is per document
         # text and @include/@skip values, and holds the parsed document, so its AST nodes (whose ids key the
         # projections) live as long as it. Without a plan they are compiled for this request only.
         plan = getattr(self.context_value, "plan", None)

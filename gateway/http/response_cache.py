@@ -9,7 +9,7 @@ such as timeouts are always retried; errors computed from cached data (a danglin
 with the rest of the answer, exactly as a fresh execution over the cache would give them.
 
 An answer is kept as the bytes sent: its `data` and `errors` encoded once, when it was built. A reused
-answer is those bytes again, with the request's own `extensions` added (`gateway/endpoint.py`): the same
+answer is those bytes again, with the request's own `extensions` added (`gateway/http/endpoint.py`): the same
 `extensions.upstream` (0 calls, its cache hits) and `cacheControl.fromCache` as an answer rebuilt from the
 upstream cache would report. In Redis the bytes travel as text inside the entry's JSON.
 """
@@ -23,8 +23,8 @@ from typing import Any
 
 import orjson
 
-from gateway.cache import NAMESPACE, CacheStats, UpstreamCache
-from gateway.credentials import CallStats, Credential
+from gateway.upstream.cache import NAMESPACE, CacheStats, UpstreamCache
+from gateway.upstream.credentials import CallStats, Credential
 
 MIN_TTL = 0.5  # seconds; an answer about to expire is not worth storing
 

@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     )
     execution: Literal["fast", "plain"] = Field(
         "fast",
-        description="fast: plain fields completed by compiled projections (gateway/execution.py); plain: "
+        description="fast: plain fields completed by compiled projections (gateway/planning/execution.py); plain: "
         "graphql-core's own field-by-field execution, same answers at about 10x the CPU (a fallback, and the "
         "benchmark's baseline).",
     )
@@ -144,7 +144,7 @@ class Settings(BaseSettings):
         le=3600,
         description="Seconds an open breaker fails fast before letting one probe through.",
     )
-    # Hostile queries (gateway/limits.py)
+    # Hostile queries (gateway/planning/limits.py)
     max_query_depth: int = Field(10, ge=1, le=1000, description="Deepest field nesting a query may have.")
     max_aliases: int = Field(30, ge=0, le=100_000, description="Most aliased fields in one query.")
     max_query_tokens: int = Field(3000, ge=10, le=1_000_000, description="Most lexical tokens in one query.")
@@ -195,7 +195,7 @@ class Settings(BaseSettings):
         description="Seconds a request body may take to arrive; past it the request gets 408 and its "
         "connection is closed. No turn is taken before the body is read.",
     )
-    # Operations (gateway/logs.py, observe.py, endpoint.py, graphql_http.py, apq.py, readiness.py; docs/operations.md)
+    # Operations (gateway/ops/logs.py, observe.py, endpoint.py, graphql_http.py, apq.py, readiness.py; docs/operations.md)
     log_format: Literal["json", "text"] = Field(
         "json", description="json: one JSON object per log line (production); text: plain lines."
     )

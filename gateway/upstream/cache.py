@@ -6,7 +6,7 @@ different credentials never share an entry, and no token is ever stored in clear
 
 A cache failure is never a query failure: Redis errors and timeouts are logged (at most once per
 `RETRY_AFTER` seconds) and the cache is skipped until then. `stats` counts hits, misses and errors
-for /healthz; every lookup and error is also counted in /metrics (`gateway/metrics.py`), under its
+for /healthz; every lookup and error is also counted in /metrics (`gateway/ops/metrics.py`), under its
 `CacheStats.name` (upstream, response, apq).
 """
 
@@ -28,9 +28,9 @@ from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.base import BaseCache
 from aiocache.serializers import BaseSerializer, NullSerializer
 
-from gateway import metrics
-from gateway.config import Settings
-from gateway.credentials import Credential
+from gateway.ops import metrics
+from gateway.ops.config import Settings
+from gateway.upstream.credentials import Credential
 
 log = logging.getLogger("gateway.cache")
 

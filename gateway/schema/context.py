@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from gateway.apq import PersistedQueries
-from gateway.cache import UpstreamCache
-from gateway.config import Settings
-from gateway.credentials import Caller
-from gateway.decoding import FULL, Decoders
-from gateway.loaders import Loaders
-from gateway.plan import OperationPlan
-from gateway.response_cache import ResponseCache
+from gateway.http.apq import PersistedQueries
+from gateway.http.response_cache import ResponseCache
+from gateway.ops.config import Settings
+from gateway.planning.plan import OperationPlan
+from gateway.upstream.cache import UpstreamCache
+from gateway.upstream.credentials import Caller
+from gateway.upstream.decoding import FULL, Decoders
 from gateway.upstream.http import UpstreamHTTP
+from gateway.upstream.loaders import Loaders
 from gateway.upstream.v1 import V1API
 from gateway.upstream.v2 import V2API
 
@@ -58,7 +58,7 @@ class Context:
     plan_reused: bool = False
 
     def use_plan(self, plan: OperationPlan, reused: bool) -> None:
-        """The plan this request executes (`gateway.plan.Planner`, after validation)."""
+        """The plan this request executes (`gateway.planning.plan.Planner`, after validation)."""
         self.plan, self.plan_reused = plan, reused
 
     @property

@@ -1,0 +1,1 @@
+"""What every layer uses to run in production: settings, errors, logs, metrics, traces, process tuning."""
