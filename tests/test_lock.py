@@ -70,11 +70,14 @@ def test_the_makefile_venv_installs_with_the_lock_and_is_rebuilt_when_it_changes
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^\$\(STAMP\): pyproject\.toml \$\(LOCK\)$", makefile, re.M)
     assert re.search(r"^LOCK := constraints\.txt$", makefile, re.M)
+    # not a sub-make of `make upgrade`: its VENV= and CONSTRAINTS= would come along in MAKEFLAGS
+    environ = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     dry = subprocess.run(
         [make, "--no-print-directory", "-n", "-B", ".venv/.installed"],
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=environ,
     )
     assert dry.returncode == 0, dry.stderr
     installs = [line for line in dry.stdout.splitlines() if " pip install " in line]
