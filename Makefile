@@ -45,15 +45,19 @@ serve: $(STAMP) ## the gateway as configured: V1_URL, V2_URL, AUTH_MODE... (docs
 # makes a missing one a failure rather than a skip (tests/support.py, `system_tool`).
 # tests/test_k8s.py renders deploy/k8s with kubectl (on the machine), checks it with kubernetes-validate (pip)
 # and checkov (above), and rehearses a rolling restart behind HAProxy (Debian).
-# tests/test_relay_client.py (Apollo Client) and tests/test_graphql_http_audits.py (the npm graphql-http audits)
-# run under node: `npm ci` installs tests/node/package-lock.json when node_modules is missing.
+# tests/test_relay_client.py (Apollo Client), tests/test_graphql_http_audits.py (the npm graphql-http audits),
+# tests/test_trusted_clients.py (the trusted-document toolchains), tests/test_client_caches.py (Apollo Client
+# and urql's graphcache) and tests/test_client_tooling.py (@graphql-eslint, GraphQL Code Generator, tsc) run
+# under node: `npm ci` installs tests/node/package-lock.json when node_modules is missing or older than the
+# lock (its stamp: node_modules/.installed, touched after `npm ci`).
 test: $(STAMP) $(CHECKOV) ## every test, as CI runs it (as root: apt-get installs redis-server, docker-compose, chromium, haproxy and nodejs when missing; npm ci in tests/node)
 	command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 	command -v docker-compose >/dev/null || (apt-get update && apt-get install -y --no-install-recommends docker-compose)
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	command -v haproxy >/dev/null || (apt-get update && apt-get install -y haproxy)
 	command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
-	test -d tests/node/node_modules || (cd tests/node && npm ci --no-audit --no-fund)
+	test tests/node/node_modules/.installed -nt tests/node/package-lock.json \
+		|| (cd tests/node && npm ci --no-audit --no-fund && touch node_modules/.installed)
 	$(BIN)/ruff check gateway tests bench scripts
 	CASEGRAPH_TOOLS=required $(BIN)/python -m pytest
 

@@ -1,9 +1,9 @@
 """What the operation plans buy (issue 13), as ratios measured in one run.
 
-    python -m bench.plan [--rounds 200] [--duration 8] [--connections 4]
+    python -m bench.plan [--rounds 200] [--duration 4] [--turns 3] [--connections 4]
 
 In process (no HTTP): a request's data path, upstream body bytes in, answer bytes out, for the 50-case query
-(every field) and the 20 legacy cases -> v2 fan-out, each round on a different upstream body:
+(every copied field; and every zero-cost field, derived ones included) and the 20 legacy cases -> v2 fan-out, each round on a different upstream body:
 
 - planned: the plan's decoders (only the keys read), the compiled projections, one encode;
 - fully decoded: every key decoded (what the gateway did before plans), the same execution;
@@ -14,7 +14,9 @@ are compared. Peak Python allocation per request (tracemalloc) for planned and f
 
 Over HTTP (wrk, same connections): gateway CPU per request against a passthrough (`bench/passthrough.py`: a
 small Starlette app under uvicorn making the same upstream GETs with a plain httpx.AsyncClient and returning
-the bodies unparsed), both on the demo upstream with the cache off, in one run.
+the bodies unparsed), both on the demo upstream with the cache off, in one run. Also over HTTP, in turns on one
+gateway: the 50-case query of every zero-cost field against the copy-only one; and `{ __typename }` against a
+bare Starlette endpoint (`bench/bare.py`) reading the body and answering fixed JSON on the same uvicorn.
 """
 
 from __future__ import annotations
@@ -38,11 +40,14 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bare import ANSWER  # noqa: E402
 from bench.run import (  # noqa: E402
     FAN_OUT_VARIANTS,
     FULL_50,
     FULL_50_VARIANTS,
     RESULTS,
+    ZERO_COST_50,
+    ZERO_COST_50_VARIANTS,
     cpu_seconds,
     machine,
     run_wrk,
@@ -103,7 +108,7 @@ def services_with(transport: httpx.AsyncBaseTransport | None = None) -> Any:
 
 def data_path(query_for: Any, pages: int, rounds: int) -> dict[str, Any]:
     """Planned, fully decoded and floor, in turns over `pages` recorded upstream answers."""
-    from gateway.http.app import encode_answer
+    from gateway.http.endpoint import encode_answer
     from gateway.ops.tuning import tune_process
     from gateway.planning.executable import schema
     from gateway.schema.context import Context
@@ -180,18 +185,36 @@ def data_path(query_for: Any, pages: int, rounds: int) -> dict[str, Any]:
     return asyncio.run(run())
 
 
-def server_ratio(upstream: str, logs: Path, queries: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    """Gateway CPU per request against the passthrough of the same upstream GETs, under the same load."""
-    bodies = [json.dumps({"query": q}).encode() for q in queries]
-    client = httpx.Client(timeout=60)
+def gateway_for(upstream: str, logs: Path) -> Any:
     port = free_port()
-    gateway = start(
+    return start(
         ["serve", "--port", str(port)],
         port,
         logs / f"gateway-{port}.log",
         "/healthz",
         gateway_env(upstream, CACHE_TTL="0", LOG_LEVEL="warning"),
     )
+
+
+def in_turns(runs: dict[str, tuple[Any, list[bytes]]], args: argparse.Namespace) -> dict[str, float]:
+    """CPU ms per request of each (server, bodies) under the same wrk load, in turns, so that the machine's
+    speed changes (2x within the hour here) hit them alike."""
+    totals = {name: [0.0, 0] for name in runs}
+    for server, bodies in runs.values():
+        run_wrk(server.url, bodies, 2, args.connections, 1)  # warm-up
+    for _ in range(args.turns):
+        for name, (server, bodies) in runs.items():
+            cpu, requests = cpu_and_requests(server, bodies, args)
+            totals[name][0] += cpu
+            totals[name][1] += requests
+    return {name: round(cpu * 1000 / max(requests, 1), 3) for name, (cpu, requests) in totals.items()}
+
+
+def server_ratio(upstream: str, logs: Path, queries: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    """Gateway CPU per request against the passthrough of the same upstream GETs, under the same load."""
+    bodies = [json.dumps({"query": q}).encode() for q in queries]
+    client = httpx.Client(timeout=60)
+    gateway = gateway_for(upstream, logs)
     routes: dict[str, list[str]] = {}
     try:
         for body in bodies:  # each query once, its upstream GETs taken from the upstream's request log
@@ -202,7 +225,7 @@ def server_ratio(upstream: str, logs: Path, queries: list[str], args: argparse.N
             assert answer.get("data"), answer
             log = client.get(f"{upstream}/_demo/requests").json()["requests"]
             routes[body.decode()] = [f"{e['path']}?{e['query']}" if e["query"] else e["path"] for e in log]
-        routes_file = logs / f"routes-{port}.json"
+        routes_file = logs / f"routes-{gateway.url.rsplit(':', 1)[1]}.json"
         routes_file.write_text(json.dumps(routes))
         pport = free_port()
         passthrough = start(
@@ -214,27 +237,72 @@ def server_ratio(upstream: str, logs: Path, queries: list[str], args: argparse.N
             module="uvicorn",
         )
         try:
-            # in turns, so that the machine's speed changes (2x within the hour here) hit both alike
-            servers = {"gateway": gateway, "passthrough": passthrough}
-            totals = {name: [0.0, 0] for name in servers}
-            for server in servers.values():
-                run_wrk(server.url, bodies, 2, args.connections, 1)  # warm-up
-            for _ in range(args.turns):
-                for name, server in servers.items():
-                    cpu, requests = cpu_and_requests(server, bodies, args)
-                    totals[name][0] += cpu
-                    totals[name][1] += requests
+            cpu = in_turns({"gateway": (gateway, bodies), "passthrough": (passthrough, bodies)}, args)
         finally:
             stop(passthrough)
     finally:
         stop(gateway)
         client.close()
-    gateway_ms, passthrough_ms = (round(totals[n][0] * 1000 / max(totals[n][1], 1), 2) for n in totals)
     return {
-        "gateway_cpu_ms": gateway_ms,
-        "passthrough_cpu_ms": passthrough_ms,
-        "ratio": round(gateway_ms / passthrough_ms, 2),
+        "gateway_cpu_ms": cpu["gateway"],
+        "passthrough_cpu_ms": cpu["passthrough"],
+        "ratio": round(cpu["gateway"] / cpu["passthrough"], 2),
         "upstream_gets_per_query": len(next(iter(routes.values()))),
+    }
+
+
+def zero_cost_ratio(upstream: str, logs: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One gateway, gateway CPU per request: the 50-case query of every zero-cost field (derived included)
+    against the copy-only one, in turns."""
+    sets = {
+        "zero_cost": [json.dumps({"query": q}).encode() for q in ZERO_COST_50_VARIANTS],
+        "copy_only": [json.dumps({"query": q}).encode() for q in FULL_50_VARIANTS],
+    }
+    gateway = gateway_for(upstream, logs)
+    try:
+        for bodies in sets.values():
+            answer = httpx.post(
+                f"{gateway.url}/graphql",
+                content=bodies[0],
+                headers={**AUTH, "content-type": "application/json"},
+            ).json()
+            assert answer.get("data") and not answer.get("errors"), answer
+        cpu = in_turns({name: (gateway, bodies) for name, bodies in sets.items()}, args)
+    finally:
+        stop(gateway)
+    return {
+        "zero_cost_cpu_ms": cpu["zero_cost"],
+        "copy_only_cpu_ms": cpu["copy_only"],
+        "ratio": round(cpu["zero_cost"] / cpu["copy_only"], 2),
+    }
+
+
+def fixed_cost(upstream: str, logs: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """`{ __typename }` on the gateway against a bare Starlette endpoint on the same uvicorn that reads the body
+    and answers fixed JSON (`bench/bare.py`), CPU per request, in turns."""
+    bodies = [json.dumps({"query": "{ __typename }"}).encode()]
+    gateway = gateway_for(upstream, logs)
+    bport = free_port()
+    bare = start(
+        ["bench.bare:app", "--port", str(bport), "--log-level", "warning", "--no-access-log"],
+        bport,
+        logs / f"bare-{bport}.log",
+        "/healthz",
+        module="uvicorn",
+    )
+    try:
+        answer = httpx.post(
+            f"{gateway.url}/graphql", content=bodies[0], headers={**AUTH, "content-type": "application/json"}
+        ).content
+        assert answer == ANSWER, answer
+        cpu = in_turns({"gateway": (gateway, bodies), "bare": (bare, bodies)}, args)
+    finally:
+        stop(bare)
+        stop(gateway)
+    return {
+        "gateway_cpu_ms": cpu["gateway"],
+        "bare_cpu_ms": cpu["bare"],
+        "ratio": round(cpu["gateway"] / cpu["bare"], 2),
     }
 
 
@@ -282,9 +350,10 @@ def transports(upstream: str, path: str, rounds: int = 6, gets: int = 200) -> di
 def doubling_query_ms(rounds: int = 20) -> float:
     """CPU ms to parse, validate, plan and check the 2^19-path doubling fragment query (a new text each round,
     so nothing is reused): the median."""
+    from gateway.planning.checks import check
+    from gateway.planning.documents import document_for
     from gateway.planning.executable import schema
     from gateway.planning.limits import Limits
-    from gateway.planning.plan import check, document_for
 
     query = "{ case(id: 3) { ...F19 } } fragment F0 on Case { caseId name } " + " ".join(
         f"fragment F{i} on Case {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, 20)
@@ -318,22 +387,36 @@ def main() -> int:
     parser.add_argument("--turns", type=int, default=3, help="turns of gateway and passthrough load")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--no-server", action="store_true", help="only the in-process data paths")
+    parser.add_argument("--no-data-path", action="store_true", help="only the measures over HTTP")
     args = parser.parse_args()
 
-    fifty = data_path(
-        lambda page: FULL_50.replace("perPage: 50", f"perPage: 50, page: {page}"), 6, args.rounds
-    )
-    print("50-case data path:", json.dumps(fifty), flush=True)
-    fan_out = data_path(lambda page: FAN_OUT_PAGE % page, 6, args.rounds)
-    print("fan-out data path:", json.dumps(fan_out), flush=True)
-    doubling = doubling_query_ms()
-    print("doubling fragment query, parse to plan:", doubling, "ms", flush=True)
+    fifty = zero_cost = fan_out = {}
+    doubling = 0.0
+    if not args.no_data_path:
+        fifty = data_path(
+            lambda page: FULL_50.replace("perPage: 50", f"perPage: 50, page: {page}"), 6, args.rounds
+        )
+        print("50-case data path:", json.dumps(fifty), flush=True)
+        zero_cost = data_path(
+            lambda page: ZERO_COST_50.replace("perPage: 50", f"perPage: 50, page: {page}"), 6, args.rounds
+        )
+        print("50-case zero-cost data path:", json.dumps(zero_cost), flush=True)
+        fan_out = data_path(lambda page: FAN_OUT_PAGE % page, 6, args.rounds)
+        print("fan-out data path:", json.dumps(fan_out), flush=True)
+        doubling = doubling_query_ms()
+        print("doubling fragment query, parse to plan:", doubling, "ms", flush=True)
     servers: dict[str, Any] = {}
     clients: dict[str, Any] = {}
+    derived: dict[str, Any] = {}
+    fixed: dict[str, Any] = {}
     if not args.no_server:
         logs = Path(tempfile.mkdtemp(prefix="casegraph-bench-plan-"))
         upstream = start_upstream(logs / "upstream.log")
         try:
+            derived = zero_cost_ratio(upstream.url, logs, args)
+            print("50-case zero-cost / copy-only over HTTP:", json.dumps(derived), flush=True)
+            fixed = fixed_cost(upstream.url, logs, args)
+            print("{ __typename } / bare Starlette over HTTP:", json.dumps(fixed), flush=True)
             servers["50-case"] = server_ratio(upstream.url, logs, FULL_50_VARIANTS, args)
             print("50-case over HTTP:", json.dumps(servers["50-case"]), flush=True)
             servers["fan-out"] = server_ratio(upstream.url, logs, FAN_OUT_VARIANTS, args)
@@ -354,7 +437,13 @@ def main() -> int:
         "| query | upstream KB | planned | fully decoded | floor (loads + dumps) | planned / floor | fully decoded / floor | peak alloc planned MiB | peak alloc fully decoded MiB |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, r in (("50 v2 cases, every field", fifty), ("20 legacy cases -> v2 fan-out", fan_out)):
+    for name, r in (
+        ("50 v2 cases, every copied field", fifty),
+        ("50 v2 cases, every zero-cost field (derived included)", zero_cost),
+        ("20 legacy cases -> v2 fan-out", fan_out),
+    ):
+        if not r:
+            continue
         lines.append(
             f"| {name} | {r['upstream_kb']} | {r['planned_ms']} | {r['fully_decoded_ms']} | {r['floor_ms']} | "
             f"{r['planned_vs_floor']} | {r['fully_decoded_vs_floor']} | {r['peak_alloc_planned_mib']} | "
@@ -379,6 +468,19 @@ def main() -> int:
                 f"| {name} | {r['upstream_gets_per_query']} | {r['gateway_cpu_ms']} | "
                 f"{r['passthrough_cpu_ms']} | {r['ratio']} |"
             )
+    if derived:
+        lines += [
+            "",
+            "## Over HTTP: what a field that makes no upstream call costs, and what a request that does nothing "
+            "costs (gateway CPU per request, in turns)",
+            "",
+            "| pair | numerator CPU ms | denominator CPU ms | ratio | target |",
+            "|---|---|---|---|---|",
+            f"| 50-case every zero-cost field / copy-only | {derived['zero_cost_cpu_ms']} | "
+            f"{derived['copy_only_cpu_ms']} | {derived['ratio']} | <= 1.15 |",
+            f"| `{{ __typename }}` / bare Starlette (body read, fixed JSON) | {fixed['gateway_cpu_ms']} | "
+            f"{fixed['bare_cpu_ms']} | {fixed['ratio']} | <= 2.0 |",
+        ]
     if clients.get("cpu_ms_per_get"):
         per_get = clients["cpu_ms_per_get"]
         lines += [
@@ -394,7 +496,9 @@ def main() -> int:
         json.dumps(
             {
                 "machine": machine(),
-                "data_path": {"50-case": fifty, "fan-out": fan_out},
+                "data_path": {"50-case": fifty, "50-case-zero-cost": zero_cost, "fan-out": fan_out},
+                "zero_cost_vs_copy_only": derived,
+                "typename_vs_bare": fixed,
                 "doubling_query_ms": doubling,
                 "servers": servers,
                 "transports": clients,

@@ -37,7 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.schema_walk import selection  # noqa: E402
+from tests.schema_walk import selection, zero_cost_selection  # noqa: E402
 from tests.support import (  # noqa: E402
     AUTH,
     free_port,
@@ -61,6 +61,14 @@ ORDERS = ["CREATED_DESC", "CREATED_ASC", "OPENED_DESC", "OPENED_ASC", "RECENTLY_
 # (the gateway joins identical upstream requests in flight: that would flatter the numbers).
 FULL_50_VARIANTS = [
     "{ cases(perPage: 50, page: %d, order: %s) { items %s } }" % (page, order, selection("Case"))
+    for order in ORDERS
+    for page in range(1, 7)
+]
+# What frontends send: every field of Case that makes no upstream call, derived ones (`id`, `sla { status }`,
+# the PageMeta page numbers) beside the copied ones.
+ZERO_COST_50 = "{ cases(perPage: 50) { items %s } }" % zero_cost_selection("Case")
+ZERO_COST_50_VARIANTS = [
+    "{ cases(perPage: 50, page: %d, order: %s) { items %s } }" % (page, order, zero_cost_selection("Case"))
     for order in ORDERS
     for page in range(1, 7)
 ]

@@ -84,6 +84,15 @@ def serve(args: argparse.Namespace) -> int:
     # a clean stop. Handled here instead: a stop that was asked for is a success. (The supervisor of
     # `--workers` handles its signals itself and returns.)
     signal.signal(signal.SIGTERM, _stopped)
+    if settings.metrics_port:
+        from gateway.ops.metrics import serve_apart
+
+        try:  # from this process: the app's, or the workers' supervisor
+            serve_apart(settings.host, settings.metrics_port)
+        except OSError as exc:
+            where = f"{settings.host}:{settings.metrics_port}"
+            print(f"casegraph: METRICS_PORT: cannot listen on {where}: {exc.strerror}", file=sys.stderr)
+            return 2
     if args.workers > 1:
         # Worker processes each build the app from the environment (HOST/PORT given here apply to all).
         os.environ.update({"HOST": settings.host, "PORT": str(settings.port)})

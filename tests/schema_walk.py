@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphql import GraphQLObjectType, get_named_type, is_non_null_type
+from graphql.pyutils import Undefined
 from strawberry.types.base import StrawberryList, StrawberryObjectDefinition, StrawberryOptional
 from strawberry.types.lazy_type import LazyType
 
@@ -58,3 +60,23 @@ def expected(type_name: str, value: Any) -> Any:
 
 def upstream_keys(type_name: str) -> set[str]:
     return {key for _, key, _ in plain_fields(type_name)}
+
+
+def _required_argument(field: Any) -> bool:
+    return any(is_non_null_type(arg.type) and arg.default_value is Undefined for arg in field.args.values())
+
+
+def zero_cost_selection(type_name: str) -> str:
+    """Every field of `type_name` that makes no upstream call (copied and derived), and so on below it: a field
+    whose description carries no "Upstream cost" sentence and that takes no required argument."""
+    type_ = schema._schema.get_type(type_name)
+    assert isinstance(type_, GraphQLObjectType), type_name
+    parts = []
+    for name, field in type_.fields.items():
+        if "Upstream cost" in (field.description or "") or _required_argument(field):
+            continue
+        named = get_named_type(field.type)
+        parts.append(
+            f"{name} {zero_cost_selection(named.name)}" if isinstance(named, GraphQLObjectType) else name
+        )
+    return "{ " + " ".join(parts) + " }"

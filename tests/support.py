@@ -373,3 +373,20 @@ PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()  # filled by tes
 def failed(request: pytest.FixtureRequest) -> bool:
     """Whether the test that requested a fixture has failed (for that fixture's teardown)."""
     return any(report.failed for report in request.node.stash.get(PHASE_REPORTS, {}).values())
+
+
+def check_document(schema: Any, document: Any, variables: Any, limits: Any) -> list[Any]:
+    """The limits' errors for every operation of a parsed document (all @include/@skip true), as the Planner
+    would find them one operation at a time."""
+    from gateway.planning.checks import check
+    from gateway.planning.documents import Document
+    from gateway.planning.plan import OperationPlan
+
+    planned = Document(document)
+    errors: list[Any] = []
+    for operation in planned.operations:
+        plan = OperationPlan(schema, planned, operation, dict.fromkeys(planned.switches, True))
+        errors.extend(
+            e for e in check(plan, variables, limits) if e.message not in {x.message for x in errors}
+        )
+    return errors

@@ -12,8 +12,7 @@ from graphql import parse
 
 from gateway.planning.executable import schema
 from gateway.planning.limits import Limits
-from gateway.planning.plan import check_document
-from tests.support import Gateway, Upstream
+from tests.support import Gateway, Upstream, check_document
 
 V2 = """query($first: Int, $after: String, $last: Int, $before: String, $filter: CaseFilter) {
   casesConnection(first: $first, after: $after, last: $last, before: $before, filter: $filter) {

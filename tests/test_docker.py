@@ -644,5 +644,7 @@ def test_the_deployment_guide_names_real_settings_and_files():
     assert "docker compose -f docker/compose.yaml up --build" in section
     assert "](docs/deployment.md)" in (ROOT / "README.md").read_text()
     named = set(re.findall(r"`([A-Z][A-Z0-9_]{2,})(?:=[^`]*)?`", section))
+    # FORWARDED_ALLOW_IPS is uvicorn's own (its Config reads it from the environment)
     known = SETTINGS | shell_variables() | {"PROMETHEUS_MULTIPROC_DIR", "SIGTERM", "SIGKILL", "HEALTHCHECK"}
+    known |= {"FORWARDED_ALLOW_IPS"}
     assert named and named <= known, named - known

@@ -24,6 +24,7 @@ from gateway.demo import create_app as create_demo
 from gateway.http.endpoint import encode_answer, format_error
 from gateway.ops.config import load_settings
 from gateway.planning.executable import build_schema
+from gateway.planning.route import PATHS, Fallback
 from gateway.schema.context import Context, Services
 from gateway.upstream.cache import UpstreamCache
 from gateway.upstream.credentials import Caller, credential_for
@@ -31,16 +32,19 @@ from gateway.upstream.decoding import FULL, Decoders
 from gateway.upstream.http import UpstreamHTTP
 from gateway.upstream.v1 import V1API
 from gateway.upstream.v2 import V2API
-from tests.schema_walk import selection
+from tests.schema_walk import selection, zero_cost_selection
 
 FAST, PLAIN = build_schema(fast=True), build_schema(fast=False)
 SAMPLE = json.loads((Path(__file__).parent / "data" / "v2_sample_response.json").read_text())
 BASE = "http://upstream.test"
 
 CASE = selection("Case")
+ZERO_COST = zero_cost_selection("Case")  # copied and derived: every field of Case that makes no upstream call
 LEGACY = selection("LegacyCase")
 CORPUS: list[tuple[str, dict[str, Any]]] = [
     ("{ cases(perPage: 50) { items %s pageInfo { page perPage pages count hasNextPage } } }" % CASE, {}),
+    ("{ cases(perPage: 50) { items %s pageInfo { page count } } }" % ZERO_COST, {}),
+    ("{ cases(perPage: 9) { items { id sla { status } activitiesMeta { currentPage nextPage } } } }", {}),
     (
         "{ cases(perPage: 20, order: PRIORITY_DESC) { items { id caseId sla { status } slas { status sla: slaType } } } }",
         {},
@@ -218,6 +222,11 @@ FAULTS: list[tuple[dict[str, Any], bool | None]] = [
     ({"priority": None, "status": "CLOSED"}, False),  # nullable enum null, another enum value
     ({"created_at": 12345}, None),  # DateTime from a number
     ({"linked_cases": [{"case_id": "x"}]}, None),  # a linked id that is no id
+    ({"sla": {**SLA, "exceeded": None, "percent_elapsed": None}}, False),  # derived from nulls
+    ({"sla": {"sla_type": "response"}}, False),  # derived from keys absent
+    ({"slas": [{**SLA, "percent_elapsed": "lots"}, None]}, True),  # a derived field's error in a list
+    ({"activities_meta": {"current_page": "https://x/?page=99999999999", "count": 3}}, False),  # no page
+    ({"activities_meta": "page 2"}, True),  # derived fields of a string
     ({"assignees": {"user_id": "1"}}, None),  # an object where a list is expected
 ]
 
@@ -231,7 +240,11 @@ async def test_unexpected_upstream_values_give_the_same_answer(fault, error):
     services = services_for(httpx.MockTransport(lambda request: httpx.Response(200, json=body)))
     answers = []
     try:
-        for query in ("{ cases { items %s } }" % CASE, "{ cases { items { caseId name sla { status } } } }"):
+        for query in (
+            "{ cases { items %s } }" % CASE,
+            "{ cases { items { caseId name sla { status } } } }",
+            "{ cases { items %s } }" % ZERO_COST,
+        ):
             fast = await answer(FAST, services, query, {})
             assert fast == await answer(PLAIN, services, query, {})
             answers.append(orjson.loads(fast))
@@ -348,7 +361,7 @@ async def test_generated_selections_give_the_same_bytes(demo_services, query):
 
 async def test_each_case_is_decoded_for_the_fields_read(demo_services):
     """The plan's decoder keeps the keys the fan-out reads of the v2 answer, nothing else."""
-    from gateway.planning.plan import document_for
+    from gateway.planning.documents import document_for
 
     query = "{ legacyCases(perPage: 20) { items { legacyId case { caseId name status priority } } } }"
     plan, _ = document_for(query, 3000).plan(FAST._schema, None, {})
@@ -365,24 +378,97 @@ async def test_each_case_is_decoded_for_the_fields_read(demo_services):
     assert legacy == {"id": 1, "case_number": "x", "case_type": None}
 
 
-async def test_cases_that_only_copy_are_decoded_straight_into_their_answers(demo_services):
-    """The 50-case query's cases come out of the decoder as their answers (gateway/planning/structs.py): the projection
-    passes them through, and the bytes are plain execution's over dicts."""
+async def test_cases_that_copy_and_derive_are_decoded_straight_into_their_answers(demo_services):
+    """The 50-case queries' cases come out of the decoder as their answers (gateway/planning/answers.py), derived fields
+    computed on them: the projection passes them through, and the bytes are plain execution's over dicts."""
     caller = Caller(credential_for(demo_services.settings, "Bearer demo-token"))
-    context = Context(demo_services, caller)
-    query = "{ cases(perPage: 50) { items %s } }" % CASE
-    result = await FAST.execute(query, context_value=context)
-    assert context.plan is not None and len(context.plan.answers) == 1
-    [answer_class] = context.plan.answers.values()
-    items = result.data["cases"]["items"]
-    assert len(items) == 50 and all(item.__class__ is answer_class for item in items)
-    assert await answer(FAST, demo_services, query, {}) == await answer(PLAIN, demo_services, query, {})
-    # a selection that fetches, or a second reader of v2 cases, keeps the general path
-    for other in (
-        "{ cases(perPage: 5) { items { caseId linkedCases { caseId } } } }",
-        "{ cases(perPage: 5) { items { caseId } } case(id: 1) { name } }",
-        "{ cases(perPage: 5) { items { id caseId } } }",
+    for selected in (CASE, ZERO_COST, "{ id caseId sla { status } }"):
+        context = Context(demo_services, caller)
+        query = "{ cases(perPage: 50) { items %s } }" % selected
+        result = await FAST.execute(query, context_value=context)
+        assert context.plan is not None and len(context.plan.answers) == 1
+        assert (context.route.path, context.route.fallback) == ("answers", None)
+        [answer_class] = context.plan.answers.values()
+        items = result.data["cases"]["items"]
+        assert len(items) == 50 and all(item.__class__ is answer_class for item in items)
+        assert await answer(FAST, demo_services, query, {}) == await answer(PLAIN, demo_services, query, {})
+    # keys a derived field reads are decoded but never encoded
+    encoded = await answer(FAST, demo_services, "{ cases(perPage: 3) { items { id sla { status } } } }", {})
+    assert b"case_id" not in encoded and b"exceeded" not in encoded and b"percent_elapsed" not in encoded
+    # a selection that fetches, or a second reader of v2 cases, keeps the projections, and says why
+    for other, why in (
+        ("{ cases(perPage: 5) { items { caseId legacyCase { legacyId } } } }", Fallback.FETCH),
+        ("{ cases(perPage: 5) { items { caseId linkedCases { caseId } } } }", Fallback.SHARED_CASES),
+        ("{ cases(perPage: 5) { items { caseId } } case(id: 1) { name } }", Fallback.SHARED_CASES),
+        ("{ cases(perPage: 5) { items { a: caseId b: caseId } } }", Fallback.SAME_KEY_TWICE),
+        ("{ legacyCases(perPage: 5) { items { legacyId } } }", Fallback.NO_CASE_LIST),
     ):
         context = Context(demo_services, caller)
         await FAST.execute(other, context_value=context)
         assert context.plan is not None and context.plan.answers == {}, other
+        assert (context.route.path, context.route.fallback) == ("projections", why), other
+
+
+@pytest.mark.parametrize(("query", "variables"), CORPUS, ids=[f"q{n}" for n in range(len(CORPUS))])
+async def test_every_query_says_which_path_answered_it_and_why(demo_services, query, variables):
+    """No silent fallback: each request records the path that answered it (`Route`), and a reason the code
+    names whenever that is not the answers decoded straight from upstream."""
+    context = Context(demo_services, Caller(credential_for(demo_services.settings, "Bearer demo-token")))
+    await FAST.execute(query, variable_values=variables, context_value=context)
+    route = context.route
+    assert route.path in PATHS
+    assert (route.fallback is None) == (route.path == "answers"), route
+    assert route.fallback is None or isinstance(route.fallback, Fallback)
+    assert route.fallback not in (Fallback.NOT_PLANNED, Fallback.UNDECLARED, Fallback.PLAIN_EXECUTOR)
+
+
+async def test_answers_met_by_graphql_core_are_not_executed_again():
+    """A projection above the cases gives up (a page count over 2^31): graphql-core completes the page, meets
+    the cases already decoded into their answers and keeps them as they are; the one error is the count's, at
+    its path, as plain execution gives it."""
+    body = {"cases": SAMPLE["cases"], "meta": {**SAMPLE["meta"], "count": 2**40}}
+    services = services_for(httpx.MockTransport(lambda request: httpx.Response(200, json=body)))
+    try:
+        for selected in (CASE, ZERO_COST):
+            query = "{ cases { items %s pageInfo { count } } }" % selected
+            fast = await answer(FAST, services, query, {})
+            assert fast == await answer(PLAIN, services, query, {})
+            errors = orjson.loads(fast)["errors"]
+            assert [error["path"] for error in errors] == [["cases", "pageInfo", "count"]]
+    finally:
+        await services.aclose()
+
+
+async def test_a_planned_document_skips_strawberrys_pipeline(demo_services, monkeypatch):
+    """The first request of a document goes through strawberry's pipeline (the Planner parses, validates and
+    plans it); later ones are executed from the plan at once (`run_planned`), with the same answer and
+    `extensions.upstream`, and the limits still checked for each request's variables."""
+    from gateway.planning.planner import Planner
+
+    hooks: list[str] = []
+    original = Planner.on_validate
+
+    def counting(self):
+        hooks.append(self.execution_context.query)
+        yield from original(self)
+
+    monkeypatch.setattr(Planner, "on_validate", counting)
+    query = "query Skips($n: Int!) { cases(perPage: $n) { items { id caseId legacyCase { legacyId } } } }"
+    first = await answer(FAST, demo_services, query, {"n": 3})
+    assert len(hooks) == 1
+    again = await answer(FAST, demo_services, query, {"n": 3})
+    assert len(hooks) == 1 and again == first
+    assert first == await answer(PLAIN, demo_services, query, {"n": 3})  # another schema: planned for it
+    assert len(hooks) == 2
+    caller = Caller(credential_for(demo_services.settings, "Bearer demo-token"))
+    result = await FAST.execute(query, variable_values={"n": 2}, context_value=Context(demo_services, caller))
+    assert result.extensions == {"upstream": {"calls": 3, "sharedCalls": 0, "cacheHits": 0}}
+    # past MAX_QUERY_COST (1 listing + 40 v1 cases) the plan is not run: the pipeline refuses it
+    strict = services_for(httpx.ASGITransport(app=create_demo()))
+    strict.settings = load_settings(v1_url=BASE, v2_url=BASE, cache_ttl=0, max_query_cost=40)
+    try:
+        refused = orjson.loads(await answer(FAST, strict, query, {"n": 40}))
+    finally:
+        await strict.aclose()
+    assert [e["extensions"]["code"] for e in refused["errors"]] == ["QUERY_TOO_COMPLEX"]
+    assert len(hooks) == 3

@@ -5,12 +5,13 @@ a client going away mid-stream, and (in process, traced) the operation span and 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -19,8 +20,9 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 from gateway.http.graphql_http import accepts_multipart, multipart_delivery
+from gateway.http.incremental import CANCELLED, FAILED, SENT, Stream
+from gateway.planning.checks import check
 from gateway.planning.limits import Limits
-from gateway.planning.plan import check
 from tests.support import AUTH, DEMO_TOKEN, Gateway, Upstream, wait_for
 from tests.test_plan import plan_of
 from tests.test_relay_client import NODE, NODE_DIR
@@ -29,6 +31,11 @@ from tests.test_tracing import traced  # noqa: F401 - a fixture
 # the issue's query: the v1 page at once, each case's v2 case when the v2 API has answered
 DEFERRED = "{ legacyCases(perPage: 20) { items { legacyId caseNumber ... @defer { case { caseId name status } } } } }"
 UNDEFERRED = DEFERRED.replace("... @defer { case { caseId name status } }", "case { caseId name status }")
+# the same, deferred once at the root rather than once per item: one later part for the 20 cases
+DEFERRED_AT_ROOT = (
+    "{ legacyCases(perPage: 20) { items { legacyId caseNumber } } "
+    "... @defer { legacyCases(perPage: 20) { items { case { caseId name status } } } } }"
+)
 MULTIPART = "multipart/mixed, application/graphql-response+json"
 V2_SLOW = {"paths": ["/api/v2/cases"], "latency_ms": 1500}
 
@@ -133,6 +140,17 @@ def cancelled_v2(gateway: Gateway) -> float:
         # asked both at once and deferred: at once
         ("{ legacyCases { items { case { caseId } ... @defer { case { name } } } } }", {}, True),
         ("{ legacyCases { items @stream { case { caseId } } } }", {}, False),
+        # deferred at the root: the deferred node's `items` brings `case` in the later part
+        (
+            "{ legacyCases { items { legacyId } } ... @defer { legacyCases { items { case { caseId } } } } }",
+            {},
+            False,
+        ),
+        (
+            "{ legacyCases { items { legacyId } } ...R @defer } fragment R on Query { legacyCases { items { case { caseId } } } }",
+            {},
+            False,
+        ),
     ],
 )
 def test_the_lookahead_does_not_wait_for_what_a_later_part_holds(query, variables, reaches):
@@ -180,20 +198,79 @@ def test_which_accept_values_choose_multipart(accept, delivery):
     assert accepts_multipart(accept) is (delivery is not None)
 
 
+class Channel:
+    """An ASGI receive/send pair recording what is sent; the client goes away when `gone` is set."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.gone = asyncio.Event()
+
+    async def receive(self) -> dict[str, Any]:
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
+
+
+async def test_a_multipart_body_is_framed_part_by_part_and_ends_as_it_went():
+    async def parts(fail: bool = False) -> AsyncIterator[bytes]:
+        yield b'{"data":{},"pending":[{"id":"0","path":[]}],"hasNext":true}'
+        if fail:
+            raise RuntimeError("boom")
+        yield b'{"completed":[{"id":"0"}],"hasNext":false}'
+
+    channel = Channel()
+    assert await Stream(channel.receive, channel.send).multipart(200, {"Vary": "Accept"}, parts()) == SENT
+    assert channel.sent[0]["headers"] == [
+        (b"vary", b"Accept"),
+        (b"content-type", b'multipart/mixed; boundary="-"'),
+    ]
+    assert [p["hasNext"] for p in parts_of(channel.body())] == [True, False]
+    assert [m["more_body"] for m in channel.sent[1:]] == [True, True, False]
+
+    # a failure after the first part: the body ends without its closing delimiter
+    channel = Channel()
+    assert await Stream(channel.receive, channel.send).multipart(200, {}, parts(fail=True)) == FAILED
+    assert channel.body().endswith(b"\r\n---") and channel.sent[-1]["more_body"] is False
+
+    # the client gone while a part is being made: the producer is cancelled
+    closed = asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        try:
+            yield b"{}"
+            await asyncio.sleep(60)
+            yield b"{}"
+        finally:
+            closed.set()
+
+    channel = Channel()
+    asyncio.get_running_loop().call_later(0.05, channel.gone.set)
+    assert await Stream(channel.receive, channel.send).multipart(200, {}, slow()) == CANCELLED
+    assert closed.is_set()
+
+
 # --- over HTTP --------------------------------------------------------------------------------------------
 
 
-def test_the_first_part_comes_before_the_slow_v2_answer_and_the_whole_costs_two_calls(gateway, upstream):
+@pytest.mark.parametrize(("query", "pending"), [(DEFERRED, 20), (DEFERRED_AT_ROOT, 1)])
+def test_the_first_part_comes_before_the_slow_v2_answer_and_the_whole_costs_two_calls(
+    gateway, upstream, query, pending
+):
     with upstream.clean():
         upstream.fault(**V2_SLOW)
-        parts = list(streamed(gateway, DEFERRED, upstream))
+        parts = list(streamed(gateway, query, upstream))
         sent = upstream.requests()
     (first, first_at, v2_by_then), *rest = parts
     # the 20 v1 cases, read while the v2 call was still held by the upstream
     assert v2_by_then == 0 and first_at < 1.5
     items = first["data"]["legacyCases"]["items"]
     assert len(items) == 20 and all(set(item) == {"legacyId", "caseNumber"} for item in items)
-    assert len(first["pending"]) == 20 and first["hasNext"] is True
+    assert len(first["pending"]) == pending and first["hasNext"] is True
     assert rest and rest[-1][0]["hasNext"] is False and rest[-1][2] == 1
     # the v1 page and one case_ids call for all the deferred `case` fields, as without @defer
     assert [r["path"] for r in sent] == ["/api/v1/cases", "/api/v2/cases"]

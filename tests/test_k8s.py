@@ -43,7 +43,7 @@ from bench.rolling import run, single_cases
 from gateway.cli import parser
 from gateway.http.app import create_app
 from gateway.ops.config import load_settings
-from tests.support import Process, RedisServer, free_port, start, stop, wait_for
+from tests.support import Metrics, Process, RedisServer, free_port, start, stop, wait_for
 from tests.test_docker import COMPOSE, ROOT, SETTINGS, container_environment, relocate, runtime
 
 K8S = ROOT / "deploy" / "k8s"
@@ -280,7 +280,7 @@ def test_the_gateway_deployment_drains_before_it_stops(rendered, overlay):
 
     # the probes: liveness never calls anything, readiness checks the upstreams and Redis
     port = {p["name"]: p["containerPort"] for p in gateway["ports"]}
-    assert port == {"http": int(config["PORT"])}
+    assert port == {"http": int(config["PORT"]), "metrics": int(config["METRICS_PORT"])}
     probes = {kind: gateway[kind]["httpGet"] for kind in ("startupProbe", "livenessProbe", "readinessProbe")}
     assert {kind: (get["path"], get["port"]) for kind, get in probes.items()} == {
         "startupProbe": ("/healthz", "http"),
@@ -291,11 +291,12 @@ def test_the_gateway_deployment_drains_before_it_stops(rendered, overlay):
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations == {
         "prometheus.io/scrape": "true",
-        "prometheus.io/port": config["PORT"],
+        "prometheus.io/port": config["METRICS_PORT"],
         "prometheus.io/path": "/metrics",
     }
-    routes = {route.path for route in create_app(load_settings()).routes}
-    assert {"/healthz", "/readyz", "/metrics"} <= routes
+    # /metrics is served on METRICS_PORT alone (by `casegraph serve`), not by the app on PORT
+    routes = {route.path for route in create_app(load_settings(metrics_port=9100)).routes}
+    assert {"/healthz", "/readyz"} <= routes and "/metrics" not in routes
 
     # unprivileged: the image's user, no token, read-only root; what the gateway writes goes to a volume
     (user,) = runtime().all("USER")
@@ -362,12 +363,19 @@ def test_services_autoscaler_budget_and_policies_point_at_the_right_pods(rendere
     for name, deployment in deployments.items():
         policy = policies[name]
         assert selects(policy["podSelector"]["matchLabels"], pod_labels(deployment))
-        (rule,) = policy["ingress"]
-        ports = {p["containerPort"] for p in container(deployment)["ports"]}
-        assert {p["port"] for p in rule["ports"]} == ports
+        ports = {p["name"]: p["containerPort"] for p in container(deployment)["ports"]}
         if name != "casegraph":
+            (rule,) = policy["ingress"]
+            assert {p["port"] for p in rule["ports"]} == set(ports.values())
             (source,) = rule["from"]
             assert source["podSelector"]["matchLabels"] == GATEWAY
+            continue
+        # the gateway: HTTP from anywhere, its metrics from the monitoring namespace only
+        public, scrape = policy["ingress"]
+        assert "from" not in public and [p["port"] for p in public["ports"]] == [ports["http"]]
+        assert [p["port"] for p in scrape["ports"]] == [ports["metrics"]]
+        (source,) = scrape["from"]
+        assert source == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -497,7 +505,7 @@ def test_the_demo_overlay_runs_as_processes(rendered, demo_redis, logs_dir, monk
         for url in set(re.findall(r"https?://[^\s]+", dotenv)):
             dotenv = dotenv.replace(url, relocate(url, ports))
         (app / ".env").write_text(dotenv)
-        gw_port = free_port()
+        gw_port, metrics_port = free_port(), free_port()
         env = {
             **config,
             "CACHE_URL": relocate(config["CACHE_URL"], ports),
@@ -506,6 +514,7 @@ def test_the_demo_overlay_runs_as_processes(rendered, demo_redis, logs_dir, monk
             ),
             "HOST": "127.0.0.1",
             "PORT": str(gw_port),
+            "METRICS_PORT": str(metrics_port),
         }
         container_environment(monkeypatch, app, env)
         processes.append(start(gateway["args"], gw_port, logs_dir / "k8s-gateway.log", "/healthz"))
@@ -519,13 +528,15 @@ def test_the_demo_overlay_runs_as_processes(rendered, demo_redis, logs_dir, monk
             "redis": True,
         }
         assert httpx.get(url + "/healthz", timeout=10).json()["cache"]["backend"] == "redis"
-        metrics = httpx.get(url + "/metrics", timeout=10)
-        assert metrics.status_code == 200 and "casegraph_" in metrics.text
         # the token from `.env` goes upstream: a caller without credentials gets data
         answer = httpx.post(
             url + "/graphql", json={"query": "{ cases(perPage: 2) { items { caseId } } }"}, timeout=30
         ).json()
         assert len(answer["data"]["cases"]["items"]) == 2, answer
+        # /metrics on METRICS_PORT only, the sum over the workers
+        assert httpx.get(url + "/metrics", timeout=10).status_code == 404
+        metrics = Metrics(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text)
+        assert metrics.get("casegraph_requests_total", operation="anonymous", outcome="ok") == 1
 
         # SIGTERM (after the preStop pause): both workers stop cleanly within the rest of the grace period
         grace = (

@@ -9,8 +9,7 @@ from graphql import get_introspection_query, parse
 
 from gateway.planning.executable import schema
 from gateway.planning.limits import Limits
-from gateway.planning.plan import check_document
-from tests.support import AUTH, Gateway, Upstream, start_gateway, stop
+from tests.support import AUTH, Gateway, Upstream, check_document, start_gateway, stop
 
 DEEP = "{ legacyCase(id: 1001) { case { legacyCase { case { legacyCase { case { legacyCase { case { legacyCase { case { caseId } } } } } } } } } } }"
 ALIASES = "{ case(id: 1) { %s } }" % " ".join(f"a{i}: caseId" for i in range(31))

@@ -85,13 +85,23 @@ def multiproc_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def workers_metrics_port() -> int:
+    """Where the workers' gateway serves /metrics (METRICS_PORT)."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
 def gws(
-    upstream: Upstream, logs_dir: Path, redis_for_readyz: RedisServer, multiproc_dir: Path
+    upstream: Upstream,
+    logs_dir: Path,
+    redis_for_readyz: RedisServer,
+    multiproc_dir: Path,
+    workers_metrics_port: int,
 ) -> Iterator[dict[str, Gateway]]:
     """metered: a fresh process (every counter at zero) with the upstream and response caches on;
     json: JSON logs, CACHE_URL at this module's Redis (for /readyz) but CACHE_TTL=0 (every call goes
     upstream); broken: a token the upstream refuses and a v1 URL where nothing listens; workers: two
-    worker processes sharing their metrics."""
+    worker processes sharing their metrics, served on a port of their own (METRICS_PORT)."""
     started = start_gateways_with(
         upstream.url,
         logs_dir,
@@ -112,7 +122,11 @@ def gws(
             ),
             "obs-workers": (
                 ["--workers", "2"],
-                {"CACHE_TTL": "0", "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir)},
+                {
+                    "CACHE_TTL": "0",
+                    "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
+                    "METRICS_PORT": str(workers_metrics_port),
+                },
             ),
         },
     )
@@ -241,6 +255,11 @@ def test_metrics_count_exactly_what_queries_did(gws, calls):
     not_found = [r for r in calls.requests() if r["status"] == 404]
     assert [r["path"] for r in not_found] == ["/api/v2/cases/999999"]
     assert m.get("casegraph_upstream_requests_total", api="v2", route="/api/v2/cases/{id}", status="404") == 1
+    # the executed ones by the path that answered them, and why not a faster one
+    assert m.labelled("casegraph_execution_total", "path", "fallback") == {
+        ("projections", "shared-cases"): 2,  # Nested (its users' cases are v2 cases too), Partly (case(id))
+        ("answers", "none"): 2,  # Listing, Retried
+    }
 
     # 6. persisted queries: a miss, the registration, a hit, in the same counters as /healthz's
     digest = sha256_hex(LISTING)
@@ -294,7 +313,7 @@ def counter_pids(directory: Path) -> set[str]:
     return {path.stem.removeprefix("counter_") for path in directory.glob("counter_*.db")}
 
 
-def test_metrics_are_summed_over_the_workers(gws, calls, multiproc_dir):
+def test_metrics_are_summed_over_the_workers(gws, calls, multiproc_dir, workers_metrics_port):
     gw = gws["workers"]
     query = "query Multi($page: Int!) { cases(perPage: 2, page: $page) { items { caseId } } }"
 
@@ -311,8 +330,10 @@ def test_metrics_are_summed_over_the_workers(gws, calls, multiproc_dir):
             sent += 4
     assert len(counter_pids(multiproc_dir)) == 2, "every request went to one worker"
     assert len(calls.requests()) == sent
-    for _ in range(4):  # whichever worker answers /metrics, it reports the sum
-        m = Metrics(httpx.get(f"{gw.url}/metrics", timeout=10).text)
+    # /metrics on METRICS_PORT only, served by the supervisor: the sum over the workers
+    assert httpx.get(f"{gw.url}/metrics", timeout=10).status_code == 404
+    for _ in range(2):
+        m = Metrics(httpx.get(f"http://127.0.0.1:{workers_metrics_port}/metrics", timeout=10).text)
         assert m.labelled("casegraph_requests_total", "operation", "outcome") == {("Multi", "ok"): sent}
         assert m.get("casegraph_request_duration_seconds_count", operation="Multi") == sent
         assert m.labelled("casegraph_upstream_requests_total", "api", "route", "status") == {
@@ -405,6 +426,9 @@ def test_a_summary_line_per_request_in_json_with_the_clients_request_id(gws, cal
         "response_cache": None,
         "persisted_query": None,
         "parts": 0,
+        "document_id": None,  # not a trusted document (tests/test_trusted_documents.py has those)
+        "document_name": None,
+        "trusted": False,
     }
     # the other lines the request caused carry its id too
     others = [

@@ -8,9 +8,10 @@ from typing import Any
 import graphql
 import pytest
 
+from gateway.planning.checks import check
+from gateway.planning.documents import DOCUMENTS, document_for, operation_of
 from gateway.planning.executable import schema
 from gateway.planning.limits import Limits
-from gateway.planning.plan import DOCUMENTS, check, document_for, operation_of
 
 SCHEMA = schema._schema
 # 20 fragments, each spreading the previous one twice: 2^19 paths to the one field they select
@@ -86,7 +87,7 @@ def test_the_operation_comes_from_the_same_parse(monkeypatch):
         parses.append(source)
         return real(source, **kwargs)
 
-    monkeypatch.setattr("gateway.planning.plan.parse", counting)
+    monkeypatch.setattr("gateway.planning.documents.parse", counting)
     query = "query Mine { cases(perPage: 1) { items { caseId } } } # a text no other test sends"
     assert operation_of(query, None, 3000).name == "Mine"
     assert operation_of(query, "Mine", 3000).kind == "query"

@@ -146,6 +146,9 @@ async def test_the_fan_out_query_is_one_trace_under_the_clients_traceparent(trac
         "casegraph.outcome": "partial",  # the dangling links' field errors
         "casegraph.upstream.calls": 2,
         "casegraph.cost": 2,  # at most: the v1 page and one v2 list of the linked cases
+        # the items whose linked case is missing: graphql-core reports their NOT_FOUND
+        "casegraph.execution.path": "graphql-core",
+        "casegraph.execution.fallback": "gave-up",
     }
     assert [(e.name, dict(e.attributes or {})) for e in operation.events] == [
         ("loader.batch", {"casegraph.loader": "case", "casegraph.loader.batch_size": len(linked)})
@@ -209,6 +212,8 @@ async def test_caches_and_the_plan_show_on_the_operation_span(traced, upstream):
         "casegraph.upstream.calls": 2,
         "casegraph.plan": "compiled",  # a query text no other test sends: planned here first
         "casegraph.cost": 2,  # the page of cases and one list of their linked cases
+        "casegraph.execution.path": "projections",  # the linked cases are v2 cases too
+        "casegraph.execution.fallback": "shared-cases",
     }
 
     await gw.post(query)
@@ -237,6 +242,8 @@ async def test_caches_and_the_plan_show_on_the_operation_span(traced, upstream):
         "casegraph.outcome": "ok",
         "casegraph.plan": "reused",
         "casegraph.cost": 2,
+        "casegraph.execution.path": "projections",
+        "casegraph.execution.fallback": "shared-cases",
     }
     assert plain.spans(SpanKind.CLIENT) == []
 

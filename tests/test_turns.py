@@ -22,9 +22,10 @@ import pytest
 
 from gateway.demo import DEMO_TOKEN_2
 from gateway.http.turns import ADDRESS_SHARE, CREDENTIAL_SHARE, OVERLOADED, Holder, Turns, holder_of, share
-from tests.support import AUTH, Gateway, Metrics, Upstream, start_gateway, stop, wait_for
+from tests.support import AUTH, Gateway, Metrics, Upstream, free_port, start_gateway, stop, wait_for
 
 BODY_TIMEOUT = 2.0
+METRICS_PORTS: dict[str, int] = {}  # a gateway's URL -> the port of its /metrics (METRICS_PORT)
 FAST = "query Fast { legacyCases(perPage: 2) { items { legacyId caseNumber } } }"  # a v1 route
 SLOW = "query Slow { cases(perPage: 1) { items { caseId } } }"  # the v2 route made slow below
 
@@ -32,13 +33,16 @@ SLOW = "query Slow { cases(perPage: 1) { items { caseId } } }"  # the v2 route m
 @pytest.fixture(scope="module")
 def gw(upstream: Upstream, logs_dir: Path) -> Iterator[Gateway]:
     """The default turns (64: 16 per credential, 32 per address), a short BODY_TIMEOUT, no trusted proxy."""
+    metrics_port = free_port()
     gateway = start_gateway(
         upstream.url,
         logs_dir / "gateway-turns.log",
         CACHE_TTL="0",
         BODY_TIMEOUT=str(BODY_TIMEOUT),
         FORWARDED_ALLOW_IPS="192.0.2.1",
+        METRICS_PORT=str(metrics_port),
     )
+    METRICS_PORTS[gateway.url] = metrics_port
     yield gateway
     stop(gateway.process)
 
@@ -75,12 +79,24 @@ def timed_post(
     return response, time.perf_counter() - started
 
 
+def metrics(gw: Gateway) -> Metrics:
+    """The gateway's metrics, on their own port (METRICS_PORT: one process serving both)."""
+    response = httpx.get(f"http://127.0.0.1:{METRICS_PORTS[gw.url]}/metrics", timeout=10)
+    assert response.status_code == 200
+    return Metrics(response.text)
+
+
 def in_flight(gw: Gateway) -> float:
-    return Metrics.of(gw).get("casegraph_requests_in_flight")
+    return metrics(gw).get("casegraph_requests_in_flight")
 
 
 def shed(gw: Gateway, reason: str) -> float:
-    return Metrics.of(gw).get("casegraph_requests_shed_total", reason=reason)
+    return metrics(gw).get("casegraph_requests_shed_total", reason=reason)
+
+
+def test_metrics_are_on_their_own_port_only(gw):
+    assert gw.client.get("/metrics").status_code == 404
+    assert "casegraph_requests_total" in metrics(gw).text
 
 
 # --- the body is read before a turn is taken ----------------------------------------------------------------

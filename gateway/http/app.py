@@ -1,4 +1,5 @@
-"""The HTTP app: POST/GET /graphql (GraphiQL for browsers), /healthz, /readyz, /metrics."""
+"""The HTTP app: POST/GET /graphql (GraphiQL for browsers), /healthz, /readyz, /metrics (unless METRICS_PORT
+serves it apart: `casegraph serve`)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from gateway.http import graphiql
 from gateway.http.endpoint import GraphQLEndpoint
 from gateway.http.observe import Observe
 from gateway.http.readiness import Readiness
+from gateway.http.trusted_documents import load as load_trusted
 from gateway.ops import metrics, tracing
 from gateway.ops.config import Settings, load_settings
 from gateway.ops.tuning import tune_process
-from gateway.planning.executable import schema_for
+from gateway.planning.executable import passes_answers, schema_for
 from gateway.schema.context import Services
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ async def healthz(request: Request) -> Response:
             "responses": responses,
             "upstreams": services.http.report(),  # circuit breakers, attempts, retries per upstream
             "persistedQueries": services.persisted.report(),
+            "trustedDocuments": request.app.state.trusted.report(),
         }
     )
 
@@ -61,6 +64,14 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     tracer_provider = tracer_provider or tracing.configure()
     if tracer_provider is not None:
         tracing.install(tracer_provider)
+    schema = schema_for(settings.execution)
+    # before anything starts: a manifest that cannot be trusted stops the gateway (ManifestError)
+    trusted = load_trusted(
+        settings.trusted_documents,
+        settings.trusted_documents_mode,
+        schema._schema,
+        passes_answers(schema),
+    )
     services = Services.create(settings)
 
     @asynccontextmanager
@@ -96,14 +107,15 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     app = Starlette(
         routes=[
             # every method reaches the endpoint, which answers others than GET and POST with 405 itself
-            Route("/graphql", GraphQLEndpoint(services, schema_for(settings.execution))),
+            Route("/graphql", GraphQLEndpoint(services, schema, trusted)),
             Route("/healthz", healthz),
             Route("/readyz", Readiness().endpoint, methods=["GET"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *([] if settings.metrics_port else [Route("/metrics", metrics_endpoint, methods=["GET"])]),
             *graphiql.routes(settings),  # GraphiQL's files
         ],
         lifespan=lifespan,
         middleware=middleware,
     )
     app.state.services = services
+    app.state.trusted = trusted
     return app

@@ -1,9 +1,12 @@
 """The GraphQL endpoint, `GET` and `POST /graphql`: every request through one pipeline, in plain sight.
 
     HTTP request  -> the media type to answer in, and a typed `GraphQLRequest` (`gateway/http/graphql_http.py`)
-                  -> the caller's credential, the persisted query, the operation the request names
+                  -> the caller's credential; the document: a trusted one by id, hash or text
+                     (`gateway/http/trusted_documents.py`, already parsed and planned), a persisted query (APQ)
+                     or the text sent, refused under TRUSTED_DOCUMENTS_MODE=enforce when it is not trusted
+                  -> the operation the request names
                   -> an answer kept whole in the response cache, or execution through the schema's own API
-                     (`schema.execute`)
+                     (`schema.execute`); a GET's ETag, and 304 when `If-None-Match` names it
                   -> one `Outcome`: the HTTP response, the request metrics and the one summary log line
 
 **Incremental answers** (`@defer`, `@stream`: `gateway/http/incremental.py`, docs/incremental.md) go out part by
@@ -26,7 +29,6 @@ the requests being answered (a 503 costs a wait, not just a round trip).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -43,7 +45,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry.types.graphql import OperationType
 
 from gateway.http import graphiql
-from gateway.http.apq import PersistedQueryError
+from gateway.http.apq import HASH_MISMATCH, PersistedQueryError
 from gateway.http.graphql_http import (
     CONTENT_TYPES,
     GRAPHQL_RESPONSE_JSON,
@@ -54,28 +56,33 @@ from gateway.http.graphql_http import (
     bad_request,
     body_timeout,
     cache_headers,
+    entity_tag,
+    not_modified,
     persisted_refusal,
     read_request,
     wants_graphiql,
 )
-from gateway.http.incremental import (
-    CLOSE,
-    DELIMITER,
-    MULTIPART_CONTENT_TYPE,
-    IncrementalAnswer,
-    multipart_part,
-)
+from gateway.http.incremental import SENT, IncrementalAnswer, Stream
 from gateway.http.observe import Operation, operation_of
-from gateway.http.response_cache import Kept, response_key
+from gateway.http.response_cache import Kept, response_key, reusable_until
+from gateway.http.trusted_documents import (
+    NOT_FOUND,
+    NOT_TRUSTED,
+    Trusted,
+    TrustedDocuments,
+    only_introspection,
+)
 from gateway.http.turns import BODY_TIMEOUT, CREDENTIAL_SHARE, OVERLOADED, Turns, holder_of, share
 from gateway.ops import metrics, tracing
 from gateway.ops.errors import GatewayError, is_wrong_shape
 from gateway.ops.logs import one_line
+from gateway.planning.documents import Document, document_for, operation_in
 from gateway.planning.limits import is_token_limit
 from gateway.schema.context import Context, Services
 from gateway.upstream.credentials import Caller, Credential, UnsendableCredential, credential_for
 
 log = logging.getLogger("gateway.requests")
+untrusted_log = logging.getLogger("gateway.trusted")
 
 INTERNAL = {"code": "INTERNAL_SERVER_ERROR"}
 WRONG_SHAPE = "The upstream answered this field with a value of the wrong shape."
@@ -124,7 +131,7 @@ ENCODER = msgspec.json.Encoder()
 
 def encode_answer(answer: Any) -> bytes:
     """An answer as JSON bytes, by msgspec: it writes the objects decoded straight into their answers
-    (`gateway/planning/structs.py`) and the dicts of the other paths alike (orjson would write floats past 1e16
+    (`gateway/planning/answers.py`) and the dicts of the other paths alike (orjson would write floats past 1e16
     differently, and refuses integers past 64 bits)."""
     return ENCODER.encode(answer)
 
@@ -138,6 +145,13 @@ def with_extensions(encoded: bytes, extensions: dict[str, Any] | None) -> bytes:
     if not extensions:
         return encoded
     return b'%s,"extensions":%s}' % (encoded[:-1], orjson.dumps(extensions))
+
+
+def not_trusted(message: str) -> Refusal:
+    """The one refusal of TRUSTED_DOCUMENTS_MODE=enforce: 400 under both media types."""
+    return Refusal(
+        400, NOT_TRUSTED, f"{message} This gateway runs only trusted documents: send a listed one's id."
+    )
 
 
 def label_of(operation: Operation) -> str:
@@ -177,10 +191,16 @@ class Outcome:
     label: str = "unknown"  # the metrics' `operation`; unknown: no document read
     upstream: dict[str, int] = field(default_factory=dict)  # calls, sharedCalls, cacheHits
     response_cache: str | None = None  # hit / miss (None: not looked up)
-    persisted_query: str | None = None  # hit / miss / sent / registered / refused
+    persisted_query: str | None = None  # hit / miss / sent / registered / refused / trusted
+    document_id: str | None = None  # the trusted document's id (None: not a trusted document)
+    document_name: str | None = None  # its name in the manifest
     page: Response | None = None  # an answer that is no GraphQL response (GraphiQL's page)
     parts: int = 0  # the parts of an incremental answer (0: not incremental)
     streamed: bool = False  # sent part by part as multipart/mixed (the response is gone)
+
+    @property
+    def trusted(self) -> bool:
+        return self.document_id is not None
 
     def refused(self, refusal: Refusal, method: str) -> None:
         self.status = refusal.status_for(self.media)
@@ -198,16 +218,21 @@ class Outcome:
     def response(self) -> Response:
         if self.page is not None:
             return self.page
+        if self.status == 304:
+            return Response(b"", 304, self.headers)
         return Response(self.body, self.status, self.headers, media_type=CONTENT_TYPES[self.media])
 
 
 class GraphQLEndpoint:
     """The ASGI app of the /graphql route (every method comes here: others than GET and POST get 405)."""
 
-    def __init__(self, services: Services, schema: strawberry.Schema) -> None:
+    def __init__(
+        self, services: Services, schema: strawberry.Schema, trusted: TrustedDocuments | None = None
+    ) -> None:
         self.services = services
         self.settings = services.settings
         self.schema = schema
+        self.trusted = trusted if trusted is not None else TrustedDocuments()
         total = self.settings.max_concurrent_requests
         self.turns = Turns(
             total, share(total, self.settings.caller_share), share(total, self.settings.address_share)
@@ -292,34 +317,92 @@ class GraphQLEndpoint:
     async def _answer(self, request: Request, read: Read, outcome: Outcome, send: Send) -> None:
         graphql_request, credential = read.request, read.credential
         try:
-            query = await self._query(graphql_request, outcome)
-            operation = operation_of(query, graphql_request.operation_name, self.settings.max_query_tokens)
+            query, trusted = await self._query(graphql_request, outcome)
+            if trusted is not None:
+                operation = operation_in(trusted.document, graphql_request.operation_name)
+                outcome.document_id, outcome.document_name = trusted.id, trusted.name
+            else:
+                operation = self._untrusted(query, graphql_request)
             outcome.operation, outcome.label = operation.name, label_of(operation)
             check_operation(operation, graphql_request)
         except Refusal as refusal:
             outcome.refused(refusal, request.method)
             return
         with tracing.operation_span(operation.name, operation.kind) as span:
-            await self._run(graphql_request, query, credential, outcome, span, Stream(request.receive, send))
+            stream = Stream(request.receive, send)
+            document = trusted.document if trusted is not None else None
+            await self._run(graphql_request, query, credential, outcome, span, stream, document)
             span.answered(outcome.response_cache, outcome.result, outcome.upstream)
-        if graphql_request.persisted_hash and graphql_request.query and outcome.result != "rejected":
+        if (
+            graphql_request.persisted_hash
+            and graphql_request.query
+            and trusted is None
+            and outcome.result != "rejected"
+        ):
             # sent with its hash, and it parsed and validated: hash-only requests may name it from now on
             await self.services.persisted.register(graphql_request.persisted_hash, query)
             outcome.persisted_query = "registered"
 
-    async def _query(self, request: GraphQLRequest, outcome: Outcome) -> str:
-        """The query to run: as sent, or the one registered under the persisted-query hash."""
-        if request.persisted_hash is None:
+    async def _query(self, request: GraphQLRequest, outcome: Outcome) -> tuple[str, Trusted | None]:
+        """The query to run and the trusted document it is (None: not one): named by `documentId`, by a
+        persisted-query hash (trusted, else registered by APQ), or sent as text (trusted when it is exactly a
+        listed document). Under TRUSTED_DOCUMENTS_MODE=enforce an id or hash of no trusted document is refused."""
+        trusted = self.trusted
+        if request.document_id is not None:
+            found = trusted.find(request.document_id)
+            if found is None:
+                shown = request.document_id[:100]
+                if trusted.enforced:
+                    raise not_trusted(f"No trusted document has the id {shown!r}.")
+                raise Refusal(
+                    404, NOT_FOUND, f"No persisted document has the id {shown!r}.", well_formed=True
+                )
+            return found.body, found
+        digest = request.persisted_hash
+        if digest is None:
             if request.query is None:
                 raise bad_request("No GraphQL query found in the request: send a `query`.")
-            return request.query
+            return request.query, trusted.by_body.get(request.query)
+        found = trusted.by_sha256.get(digest)
+        if found is not None:
+            if request.query is not None and request.query != found.body:
+                outcome.persisted_query = "refused"
+                error = PersistedQueryError("provided sha does not match query", HASH_MISMATCH, 400, True)
+                raise persisted_refusal(error)
+            outcome.persisted_query = "trusted"
+            return found.body, found
+        if trusted.enforced:
+            outcome.persisted_query = "refused"
+            raise not_trusted(f"No trusted document has the hash {digest}.")
         try:
-            query = await self.services.persisted.resolve(request.persisted_hash, request.query)
+            query = await self.services.persisted.resolve(digest, request.query)
         except PersistedQueryError as exc:
             outcome.persisted_query = "miss" if exc.code.endswith("NOT_FOUND") else "refused"
             raise persisted_refusal(exc) from None
         outcome.persisted_query = "hit" if request.query is None else "sent"
-        return query
+        return query, None
+
+    def _untrusted(self, query: str, request: GraphQLRequest) -> Operation:
+        """The operation of a document that is not trusted: refused under `enforce` (unless it only
+        introspects and INTROSPECTION is on), counted (in `_record`) and logged once under `log`."""
+        mode, max_tokens = self.trusted.mode, self.settings.max_query_tokens
+        if mode == "enforce":
+            if not self.settings.introspection:
+                raise not_trusted("This document is not trusted.")
+            try:
+                introspects = only_introspection(document_for(query, max_tokens), request.operation_name)
+            except GraphQLError:
+                introspects = False
+            if not introspects:
+                raise not_trusted("This document is not trusted.")
+        operation = operation_of(query, request.operation_name, max_tokens)
+        if mode == "log" and operation.parsed and self.trusted.first_run(operation.name, query):
+            untrusted_log.warning(
+                "untrusted document ran: operation %s (TRUSTED_DOCUMENTS_MODE=log; logged once per document)",
+                operation.name or "anonymous",
+                extra={"fields": {"operation": operation.name, "document": query[:2000]}},
+            )
+        return operation
 
     async def _run(
         self,
@@ -329,9 +412,11 @@ class GraphQLEndpoint:
         outcome: Outcome,
         span: tracing.OperationSpan = tracing.NO_OPERATION,
         stream: Stream | None = None,
+        document: Document | None = None,
     ) -> None:
         """The answer: kept whole in the response cache, else executed (and kept when it may be reused); sent
-        as multipart/mixed on `stream` when the request asked for it."""
+        as multipart/mixed on `stream` when the request asked for it. `document`: the query already parsed (a
+        trusted document's)."""
         responses = self.services.responses
         key = None
         if responses is not None and responses.enabled:
@@ -342,7 +427,7 @@ class GraphQLEndpoint:
                 await self._single_part(request, outcome, stream)
                 return
             outcome.response_cache = "miss"
-        context = Context(self.services, Caller(credential))
+        context = Context(self.services, Caller(credential), document=document)
         stats = context.caller.stats
         if request.method == "GET":
             outcome.headers.update(cache_headers(None, False))
@@ -362,12 +447,14 @@ class GraphQLEndpoint:
                     outcome.parts = answer.parts
                     outcome.upstream = stats.counts()
                     span.executed(context, request.variables, len(answer.errors))
+                    record_route(context)
                     if answer.errors:
                         self.schema.process_errors(answer.errors)
                 return
         finally:
             context.release()
         span.executed(context, request.variables, len(result.errors or ()))
+        record_route(context)
         outcome.upstream = stats.counts()
         errors = [format_error(error) for error in result.errors] if result.errors else None
         if result.data is None and result.errors and all(error.path is None for error in result.errors):
@@ -381,8 +468,10 @@ class GraphQLEndpoint:
         outcome.status = 200
         outcome.result = "ok" if not errors else ("partial" if result.data is not None else "error")
         outcome.body = with_extensions(encoded, result.extensions)
+        until = reusable_until(stats)
+        self._http_caching(request, outcome, encoded, until)
         if key is not None and responses is not None:
-            await responses.put(key, encoded, outcome.result, stats)
+            await responses.put(key, encoded, outcome.result, stats, until)
         await self._single_part(request, outcome, stream)
 
     async def _incremental(
@@ -410,9 +499,9 @@ class GraphQLEndpoint:
                         part["extensions"] = report()  # the whole operation's, once its work is done
                     yield encode_answer(part)
 
-            await stream.parts(outcome, parts())
-        if outcome.result != "cancelled":
-            outcome.result = _result_of(answer.errors, answer.data_missing)
+            if not await _multipart(outcome, stream, parts()):
+                return
+        outcome.result = _result_of(answer.errors, answer.data_missing)
 
     async def _single_part(self, request: GraphQLRequest, outcome: Outcome, stream: Stream | None) -> None:
         """An answer as the one part of a multipart/mixed body, for a client that accepts nothing else."""
@@ -421,27 +510,44 @@ class GraphQLEndpoint:
             async def one() -> AsyncIterator[bytes]:
                 yield outcome.body
 
-            result = outcome.result
-            await stream.parts(outcome, one())
-            if outcome.result != "cancelled":
-                outcome.result = result
+            await _multipart(outcome, stream, one())
 
     def _reused(self, kept: Kept, request: GraphQLRequest, outcome: Outcome) -> None:
         outcome.status, outcome.result, outcome.response_cache = 200, kept.outcome, "hit"
         outcome.upstream = {"calls": 0, "sharedCalls": 0, "cacheHits": kept.answers}
+        self._http_caching(request, outcome, kept.body, kept.expires_at or None)
+        if outcome.status == 304:
+            return
         extensions = {"upstream": outcome.upstream, "cacheControl": {"fromCache": True}}
         outcome.body = with_extensions(kept.body, extensions)
-        if request.method == "GET":
-            outcome.headers.update(cache_headers(kept.expires_at, self.settings.auth_mode == "token"))
+
+    def _http_caching(
+        self, request: GraphQLRequest, outcome: Outcome, answer: bytes, until: float | None
+    ) -> None:
+        """A 200 GET answer's caching headers, its ETag (over `answer`: the encoded `data` and `errors`) when it
+        may be reused until `until`, and 304 without a body when `If-None-Match` names that ETag. (An answer
+        sent as the one part of a multipart body is not revalidated.)"""
+        if request.method != "GET":
+            return
+        reusable = until if request.multipart != "always" else None
+        headers = cache_headers(reusable, self.settings.auth_mode == "token")
+        outcome.headers.update(headers)
+        if headers["Cache-Control"] == "no-store":
+            return
+        etag = outcome.headers["ETag"] = entity_tag(answer, outcome.media)
+        if not_modified(request.if_none_match, etag):
+            outcome.status, outcome.body = 304, b""
 
     def _record(self, request: Request, outcome: Outcome, seconds: float) -> None:
         """The request metrics and its one summary line, from its outcome (once the answer has gone)."""
         duration_ms = round(seconds * 1000, 2)
-        method, path = request.method, request.url.path
+        method, path = request.method, request.scope["path"]  # not request.url: it builds the whole URL
         if outcome.page is not None:
             log.debug("%s %s %d %.1f ms", method, path, outcome.page.status_code, duration_ms)
             return
         metrics.observe_request(outcome.label, outcome.result, seconds)
+        if outcome.label != "unknown":  # a document was read
+            metrics.observe_document(outcome.document_id, outcome.label, outcome.status)
         upstream = outcome.upstream
         fields = {
             "method": method,
@@ -456,6 +562,9 @@ class GraphQLEndpoint:
             "response_cache": outcome.response_cache,
             "persisted_query": outcome.persisted_query,
             "parts": outcome.parts,  # of an incremental answer (0: not incremental)
+            "document_id": outcome.document_id,
+            "document_name": outcome.document_name,
+            "trusted": outcome.trusted,
         }
         log.info(
             "%s %s %d %s %s %.1f ms",
@@ -469,67 +578,28 @@ class GraphQLEndpoint:
         )
 
 
+async def _multipart(outcome: Outcome, stream: Stream, parts: AsyncIterator[bytes]) -> bool:
+    """Send the outcome as multipart/mixed `parts`; False (and the outcome `cancelled` or `error`) when not
+    all of them went."""
+    outcome.streamed = True
+    delivery = await stream.multipart(outcome.status, outcome.headers, parts)
+    if delivery != SENT:
+        outcome.result = delivery
+    return delivery == SENT
+
+
 def _result_of(errors: list[GraphQLError], data_missing: bool) -> str:
     return "ok" if not errors else ("error" if data_missing else "partial")
 
 
-@dataclass(frozen=True, slots=True)
-class Stream:
-    """The ASGI channel of one request, to send an answer part by part."""
-
-    receive: Receive
-    send: Send
-
-    async def parts(self, outcome: Outcome, parts: AsyncIterator[bytes]) -> None:
-        """Send `parts` (encoded JSON) as a multipart/mixed body, each as soon as it is made, while listening
-        for the client going away: then the parts' producer is cancelled (graphql-core's work for the later
-        parts with it) and the outcome is `cancelled`. A failure after the first byte can only end the body
-        early (logged; the client sees no closing delimiter)."""
-        outcome.streamed = True
-        headers = {**outcome.headers, "Content-Type": MULTIPART_CONTENT_TYPE}
-        await self.send(
-            {
-                "type": "http.response.start",
-                "status": outcome.status,
-                "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
-            }
-        )
-
-        async def write() -> None:
-            body = DELIMITER
-            try:
-                async for encoded in parts:
-                    await self.send(
-                        {
-                            "type": "http.response.body",
-                            "body": body + multipart_part(encoded),
-                            "more_body": True,
-                        }
-                    )
-                    body = b""
-            except Exception as exc:
-                log.error("internal error while sending a multipart answer: %s", one_line(exc))
-                outcome.result = "error"
-                await self.send({"type": "http.response.body", "body": b"", "more_body": False})
-                return
-            await self.send({"type": "http.response.body", "body": CLOSE, "more_body": False})
-
-        async def gone() -> None:
-            while (await self.receive())["type"] != "http.disconnect":
-                pass
-
-        writing, watching = asyncio.ensure_future(write()), asyncio.ensure_future(gone())
-        try:
-            await asyncio.wait((writing, watching), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watching.cancel()
-            if not writing.done():
-                writing.cancel()
-                outcome.result = "cancelled"
-            with contextlib.suppress(asyncio.CancelledError):
-                await writing
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching
+def record_route(context: Context) -> None:
+    """Which path answered an executed request and why not a faster one (`gateway.plan.Route`): counted,
+    and logged at debug. A request refused before execution has no plan and is not counted."""
+    if context.plan is not None:
+        route = context.route
+        fallback = route.fallback.value if route.fallback is not None else "none"
+        metrics.observe_execution(route.path, fallback)
+        log.debug("executed by %s (fallback: %s)", route.path, fallback)
 
 
 def check_operation(operation: Operation, request: GraphQLRequest) -> None:

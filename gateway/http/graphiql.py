@@ -30,7 +30,7 @@ PATH = "/graphiql"  # where STATIC is served; the page refers to it relatively (
 EXAMPLE_QUERY = """\
 # Open high-priority cases created in the last 30 days,
 # newest activity first, with their people and SLA state
-{
+query OpenHighPriorityCases {
   cases(
     filter: {
       status: OPEN

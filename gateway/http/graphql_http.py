@@ -22,14 +22,21 @@ module is its HTTP edge, with no GraphQL execution in it.
   get 400 either way; an unsupported `Content-Type` 415, a body over `MAX_REQUEST_BYTES` 413, a body not
   received within `BODY_TIMEOUT` 408 (and the connection closed), a URL query over
   32 KiB 414, another method than GET and POST 405 (`Allow: GET, POST`), a mutation by GET 405 (`Allow: POST`).
-- **Caching by HTTP**: a GET answered from the response cache says for how long it stays valid,
-  `Cache-Control: public, max-age=N` when every caller shares one upstream credential (`AUTH_MODE=token`), else
-  `private, max-age=N` (with `Vary: Authorization`) so that only the caller's own browser keeps it; any other
-  GET answer is `no-store`. Both `Vary: Accept`. POST answers carry no caching headers, refusals `no-store`.
+- **Caching by HTTP**: a GET answer that may be reused (the response cache's rule, `reusable_until` in
+  `gateway/http/response_cache.py`: built only from cached upstream answers, none of them a failure) carries a strong
+  `ETag` over its `data` and `errors` (not `extensions`, which differ between a fresh and a kept answer) and its
+  media type, and `Cache-Control: public, max-age=N` (N: until its first upstream answer expires) when every
+  caller shares one upstream credential (`AUTH_MODE=token`), else `private, no-cache` with `Vary: Authorization`
+  (the caller's own browser keeps it and revalidates it each time). `If-None-Match` naming its ETag is answered
+  `304 Not Modified` without a body and with the same `Cache-Control`, `Vary` and `ETag`. Any other GET answer is
+  `no-store`. All carry `Vary: Accept`. POST answers carry no caching headers, refusals `no-store`.
+- **Persisted documents**: `documentId` (GET parameter or POST member) names a trusted document
+  (`gateway/http/trusted_documents.py`), beside APQ's `extensions.persistedQuery`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +56,8 @@ METHODS = ("GET", "POST")
 # 64 KiB itself, with a plain-text 400 the gateway never sees
 MAX_URL_QUERY = 32 * 1024
 MAX_VARIABLE_DEPTH = 32  # nesting of lists and objects in `variables`; the schema's inputs need 4
-PARAMETERS = ("query", "operationName", "variables", "extensions")
+PARAMETERS = ("query", "operationName", "variables", "extensions", "documentId")
+MAX_DOCUMENT_ID = 256  # characters of a `documentId`
 
 
 @dataclass
@@ -93,6 +101,8 @@ class GraphQLRequest:
     persisted_hash: str | None  # extensions.persistedQuery.sha256Hash, checked and lower-cased
     # multipart/mixed: None (not accepted), "incremental" (for incremental answers), "always" (only it accepted)
     multipart: str | None = None
+    document_id: str | None = None  # a persisted document's id (`sha256:<hex>`, or an id of a manifest)
+    if_none_match: str | None = None  # a GET's `If-None-Match` header
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -159,12 +169,14 @@ def multipart_delivery(accept: str | None) -> str | None:
 
 def wants_graphiql(request: Request) -> bool:
     """A browser's GET of /graphql without a query (nor a persisted query's `extensions`)."""
+    if request.method != "GET":
+        return False  # told before the query string is parsed (the request that does nothing pays for it)
     params = request.query_params
     accept = request.headers.get("accept", "")
     return (
-        request.method == "GET"
-        and not params.get("query")
+        not params.get("query")
         and not params.get("extensions")
+        and not params.get("documentId")
         and ("text/html" in accept or "*/*" in accept)
     )
 
@@ -194,9 +206,12 @@ async def read_request(request: Request, media: str, max_bytes: int) -> GraphQLR
     """The GraphQL request a GET or POST carries; `Refusal` when it carries none the gateway can run."""
     if request.method == "GET":
         params = _url_parameters(request, max_bytes)
+        if_none_match = request.headers.get("if-none-match")
     else:
         params = await _body_parameters(request, max_bytes)
-    return _typed(params, request.method, media, multipart_delivery(request.headers.get("accept")))
+        if_none_match = None
+    multipart = multipart_delivery(request.headers.get("accept"))
+    return _typed(params, request.method, media, multipart, if_none_match)
 
 
 def _url_parameters(request: Request, max_bytes: int) -> dict[str, Any]:
@@ -295,7 +310,9 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def _typed(params: dict[str, Any], method: str, media: str, multipart: str | None) -> GraphQLRequest:
+def _typed(
+    params: dict[str, Any], method: str, media: str, multipart: str | None, if_none_match: str | None = None
+) -> GraphQLRequest:
     query = params.get("query")
     if query is not None and not isinstance(query, str):
         raise bad_request("The GraphQL operation's `query` must be a string or null, if provided.")
@@ -314,8 +331,27 @@ def _typed(params: dict[str, Any], method: str, media: str, multipart: str | Non
         digest = requested_hash(extensions)
     except PersistedQueryError as exc:
         raise persisted_refusal(exc) from None
+    document_id = params.get("documentId")
+    if document_id is not None:
+        if not isinstance(document_id, str) or not 0 < len(document_id) <= MAX_DOCUMENT_ID:
+            raise bad_request(
+                f"`documentId` must be a string of 1 to {MAX_DOCUMENT_ID} characters, if provided."
+            )
+        if query or digest:
+            raise bad_request(
+                "Send either a `documentId` or a `query` (or a persisted query's hash), not both."
+            )
     return GraphQLRequest(
-        method, media, query or None, operation_name or None, variables, extensions, digest, multipart
+        method,
+        media,
+        query or None,
+        operation_name or None,
+        variables,
+        extensions,
+        digest,
+        multipart,
+        document_id,
+        if_none_match,
     )
 
 
@@ -331,14 +367,33 @@ def deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
+NO_STORE = {"Cache-Control": "no-store", "Vary": "Accept"}
+
+
 def cache_headers(expires_at: float | None, shared: bool) -> dict[str, str]:
-    """A GET answer's caching headers: kept until `expires_at` (an answer from the response cache, reusable
-    by every caller when `shared`), else never stored."""
-    max_age = int(expires_at - time.time()) if expires_at else 0
-    if max_age >= 1:
-        scope = "public" if shared else "private"
-        return {
-            "Cache-Control": f"{scope}, max-age={max_age}",
-            "Vary": "Accept" if shared else "Accept, Authorization",
-        }
-    return {"Cache-Control": "no-store", "Vary": "Accept"}
+    """A GET answer's caching headers: reusable until `expires_at` (None: not reusable, never stored); by
+    every caller (`shared`: `public, max-age=N`), else by the caller's own browser, revalidated each time."""
+    if expires_at is None:
+        return dict(NO_STORE)
+    if shared:
+        max_age = int(expires_at - time.time())
+        if max_age < 1:
+            return dict(NO_STORE)
+        return {"Cache-Control": f"public, max-age={max_age}", "Vary": "Accept"}
+    return {"Cache-Control": "private, no-cache", "Vary": "Accept, Authorization"}
+
+
+def entity_tag(answer: bytes, media: str) -> str:
+    """A strong ETag of an answer's encoded `data` and `errors` in one media type (RFC 9110 8.8.3)."""
+    digest = hashlib.blake2b(answer, digest_size=16)
+    digest.update(media.encode())
+    return f'"{digest.hexdigest()}"'
+
+
+def not_modified(if_none_match: str | None, etag: str) -> bool:
+    """Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 13.1.2 says for this header)."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))

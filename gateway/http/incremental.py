@@ -11,14 +11,19 @@ Client 4's `GraphQL17Alpha9Handler` and GraphiQL 4 read):
 `IncrementalAnswer` formats each part as the client sees it: its errors through the endpoint's formatter (each
 at its path, with its code), and the last part with `extensions.upstream`, the whole operation's upstream
 counts (strawberry's extensions end with the first part, so they cannot report the deferred work).
-`multipart_part` frames one part for a `multipart/mixed; boundary="-"` body (docs/incremental.md), and
-`IncrementalAnswer.merged` builds the one answer a client that does not accept multipart gets.
+`Stream.multipart` sends the parts as a `multipart/mixed; boundary="-"` body, each as soon as it is made
+(docs/incremental.md), and `IncrementalAnswer.merged` builds the one answer a client that does not accept
+multipart gets.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import ExperimentalIncrementalExecutionResults, GraphQLError
@@ -28,6 +33,11 @@ from graphql.execution import (
     InitialIncrementalExecutionResult,
     SubsequentIncrementalExecutionResult,
 )
+from starlette.types import Receive, Send
+
+from gateway.ops.logs import one_line
+
+log = logging.getLogger("gateway.requests")
 
 MULTIPART_MIXED = "multipart/mixed"
 # The boundary Apollo Router and Hive Gateway use: each part follows "\r\n---", the body ends "\r\n-----".
@@ -37,6 +47,9 @@ PART_HEADERS = b"\r\nContent-Type: application/json; charset=utf-8\r\n\r\n"
 CLOSE = b"--\r\n"
 
 ErrorFormatter = Callable[[GraphQLError], dict[str, Any]]
+# how a multipart body went: every part sent, the client gone before the last (its work cancelled), or a
+# failure after the first byte (the body ended early, without the closing delimiter)
+SENT, CANCELLED, FAILED = "sent", "cancelled", "error"
 
 
 def multipart_part(encoded: bytes) -> bytes:
@@ -159,3 +172,60 @@ def _merge(target: dict[str, Any], data: dict[str, Any]) -> None:
                     _merge(old, new)
         else:
             target[key] = value
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """The ASGI channel of one request, to send an answer part by part."""
+
+    receive: Receive
+    send: Send
+
+    async def multipart(self, status: int, headers: dict[str, str], parts: AsyncIterator[bytes]) -> str:
+        """Send `parts` (encoded JSON) as a multipart/mixed body, each as soon as it is made, while listening
+        for the client going away: then the parts' producer is cancelled (graphql-core's work for the later
+        parts with it). `SENT`, `CANCELLED` or `FAILED` (logged)."""
+        headers = {**headers, "Content-Type": MULTIPART_CONTENT_TYPE}
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
+            }
+        )
+
+        async def write() -> str:
+            body = DELIMITER
+            try:
+                async for encoded in parts:
+                    message = {
+                        "type": "http.response.body",
+                        "body": body + multipart_part(encoded),
+                        "more_body": True,
+                    }
+                    await self.send(message)
+                    body = b""
+            except Exception as exc:
+                log.error("internal error while sending a multipart answer: %s", one_line(exc))
+                await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+                return FAILED
+            await self.send({"type": "http.response.body", "body": CLOSE, "more_body": False})
+            return SENT
+
+        async def gone() -> None:
+            while (await self.receive())["type"] != "http.disconnect":
+                pass
+
+        writing, watching = asyncio.ensure_future(write()), asyncio.ensure_future(gone())
+        try:
+            await asyncio.wait((writing, watching), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watching.cancel()
+            cancelled = not writing.done()
+            if cancelled:
+                writing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+            with contextlib.suppress(asyncio.CancelledError):
+                delivered = await writing
+        return CANCELLED if cancelled else delivered

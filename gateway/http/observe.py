@@ -18,7 +18,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.ops.logs import accept_request_id, request_id
-from gateway.planning.plan import Operation, operation_of
+from gateway.planning.documents import Operation, operation_of
 
 __all__ = ["Observe", "Operation", "operation_of"]
 

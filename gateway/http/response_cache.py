@@ -45,6 +45,17 @@ def response_key(credential: Credential, query: str, operation_name: str | None,
     return f"{NAMESPACE}:response:{credential.fingerprint}:{hashlib.sha256(text).hexdigest()[:40]}"
 
 
+def reusable_until(stats: CallStats) -> float | None:
+    """Until when an answer built with these upstream calls may be reused (wall-clock time), None when never:
+    the rule of this cache, and of HTTP caching of GET answers (`gateway/http/graphql_http.py`). Reusable when it
+    used at least one upstream answer and every one it used is cached for at least MIN_TTL more seconds
+    (an upstream failure or an uncached route is never reusable)."""
+    if stats.answers == 0:
+        return None
+    until = stats.reusable_until
+    return until if until - time.time() >= MIN_TTL else None
+
+
 class ResponseCache:
     def __init__(self, cache: UpstreamCache, enabled: bool) -> None:
         self.cache = cache
@@ -76,12 +87,12 @@ class ResponseCache:
             return None
         return Kept(body, int(entry.get("answers", 0)), str(entry.get("outcome", "ok")), cached.expires_at)
 
-    async def put(self, key: str, body: bytes, outcome: str, stats: CallStats) -> None:
-        """Keep `body` (an answer's encoded `data` and `errors`; `outcome` for the metrics of its reuses) if
-        every upstream answer it used is reusable, until the first of them expires."""
-        if not self.enabled or stats.answers == 0:
+    async def put(self, key: str, body: bytes, outcome: str, stats: CallStats, until: float | None) -> None:
+        """Keep `body` (an answer's encoded `data` and `errors`; `outcome` for the metrics of its reuses) until
+        `until` (`reusable_until(stats)`; None: not reusable)."""
+        if not self.enabled or until is None:
             return
-        ttl = stats.reusable_until - time.time()
+        ttl = until - time.time()
         if ttl < MIN_TTL:
             return
         kept = body.decode() if self.cache.shared else body  # Redis entries are JSON

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the gateway listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the gateway listens on.")
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve GET /metrics on this port of HOST instead of PORT (the sum over workers, as on "
+        "PORT); unset: /metrics on PORT.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
     v2_link_label: str = Field(
         "Tines case", min_length=1, description="v1 reference label whose value is the v2 case id."
@@ -213,6 +220,16 @@ class Settings(BaseSettings):
     apq_ttl: float = Field(
         86_400.0, gt=0, le=30 * 86_400, description="Seconds a registered persisted query is kept."
     )
+    trusted_documents: str | None = Field(
+        None,
+        description="A manifest of trusted documents, or a directory of them (Apollo's persisted query manifest, or "
+        "the id -> document map of GraphQL Code Generator's client preset and Relay), loaded at start.",
+    )
+    trusted_documents_mode: Literal["off", "log", "enforce"] = Field(
+        "off",
+        description="off: every document runs; log: untrusted ones run, counted and logged once each; enforce: "
+        "only trusted documents run (others get 400 DOCUMENT_NOT_TRUSTED), APQ registers nothing.",
+    )
     ready_timeout: float = Field(
         2.0, gt=0, le=60, description="Longest wait for each /readyz check (upstreams, Redis), seconds."
     )
@@ -221,6 +238,23 @@ class Settings(BaseSettings):
     def _token_mode_needs_token(self) -> Settings:
         if self.auth_mode == "token" and not self.upstream_token:
             raise ValueError("UPSTREAM_TOKEN is required when AUTH_MODE=token")
+        return self
+
+    @model_validator(mode="after")
+    def _enforce_needs_documents(self) -> Settings:
+        if self.trusted_documents_mode == "enforce" and not self.trusted_documents:
+            raise ValueError("TRUSTED_DOCUMENTS is required when TRUSTED_DOCUMENTS_MODE=enforce")
+        return self
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # METRICS_PORT= (compose's ${METRICS_PORT:-}): unset
+
+    @model_validator(mode="after")
+    def _metrics_port_of_its_own(self) -> Settings:
+        if self.metrics_port == self.port:
+            raise ValueError("METRICS_PORT must differ from PORT")
         return self
 
     @field_validator("upstream_token")

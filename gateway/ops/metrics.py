@@ -1,4 +1,5 @@
-"""Prometheus metrics (prometheus-client), served at `GET /metrics`.
+"""Prometheus metrics (prometheus-client), served at `GET /metrics`: on the gateway's port, or on a port of its
+own when `METRICS_PORT` is set (`serve_apart`).
 
     casegraph_requests_total{operation, outcome}          GraphQL requests answered
     casegraph_request_duration_seconds{operation}         their latency (histogram)
@@ -13,6 +14,13 @@
     casegraph_cache_lookups_total{cache, result}          lookups in the upstream, response and
                                                           persisted-query caches: hit or miss
     casegraph_cache_errors_total{action}                  failed cache (Redis) operations
+    casegraph_execution_total{path, fallback}             executed requests by the path that answered them:
+                                                          answers (decoded straight into them), projections
+                                                          (compiled, over dicts) or graphql-core, and why not
+                                                          a faster one (`gateway.plan.Fallback`; none)
+    casegraph_documents_total{document, operation, trusted}  GraphQL requests by the document they ran:
+                                                          a trusted one's id (`untrusted` for the others)
+    casegraph_not_modified_total{operation}               GET answers revalidated: 304 Not Modified
 
 Labels stay few: `route` is the upstream path with ids replaced by `{id}` (`/api/v2/cases/{id}`), `status`
 the HTTP status or `timeout` / `error` / `cancelled` when none came, `operation` the GraphQL operation name
@@ -39,6 +47,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client import multiprocess as _multiprocess
 
@@ -112,6 +121,24 @@ CACHE_ERRORS = Counter(
     "casegraph_cache_errors_total", "Failed cache operations (Redis down or slow)", ["action"]
 )
 
+EXECUTIONS = Counter(
+    "casegraph_execution_total",
+    "Executed GraphQL requests by the path that answered them (answers: decoded straight into their answers, "
+    "projections: compiled over dicts, graphql-core) and why not a faster one (fallback; none)",
+    ["path", "fallback"],
+)
+DOCUMENTS = Counter(
+    "casegraph_documents_total",
+    "GraphQL requests by the document they ran: a trusted document's id (TRUSTED_DOCUMENTS), or `untrusted`; "
+    "its operation name; trusted true or false",
+    ["document", "operation", "trusted"],
+)
+NOT_MODIFIED = Counter(
+    "casegraph_not_modified_total",
+    "GET answers whose ETag the client already had (If-None-Match): answered 304 Not Modified without a body",
+    ["operation"],
+)
+
 _operations: set[str] = set()
 _breakers_opened: dict[str, int] = {}
 
@@ -151,6 +178,19 @@ def api_of(path: str) -> str:
 def observe_request(operation: str, outcome: str, seconds: float) -> None:
     REQUESTS.labels(operation, outcome).inc()
     REQUEST_SECONDS.labels(operation).observe(seconds)
+
+
+def observe_execution(path: str, fallback: str) -> None:
+    EXECUTIONS.labels(path, fallback).inc()
+
+
+def observe_document(document_id: str | None, operation: str, status: int) -> None:
+    """A request that read a document: which one (a trusted document's id, None for any other), and whether
+    it was answered 304 Not Modified."""
+    trusted = document_id is not None
+    DOCUMENTS.labels(document_id if trusted else "untrusted", operation, "true" if trusted else "false").inc()
+    if status == 304:
+        NOT_MODIFIED.labels(operation).inc()
 
 
 def observe_upstream(path: str, status: str, seconds: float) -> None:
@@ -197,11 +237,23 @@ def cache_error(action: str) -> None:
 def exposition() -> tuple[bytes, str]:
     """The metrics in Prometheus' text format: every worker's when several share PROMETHEUS_MULTIPROC_DIR,
     else this process's (with its CPU and memory)."""
+    return generate_latest(_registry()), CONTENT_TYPE_LATEST
+
+
+def _registry() -> CollectorRegistry:
     if multiprocess_dir():
         registry = CollectorRegistry()
         _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return registry
+    return REGISTRY
+
+
+def serve_apart(host: str, port: int) -> None:
+    """The metrics on a port of their own (METRICS_PORT), from a thread of this process: the process that
+    serves the app, or the supervisor of `--workers` (the sum over its workers, from PROMETHEUS_MULTIPROC_DIR).
+    The breaker states are as the last upstream call left them (on the gateway's port, /metrics refreshes
+    the answering worker's first)."""
+    start_http_server(port, addr=host, registry=_registry())
 
 
 def process_exiting() -> None:

@@ -270,6 +270,10 @@ class OperationSpan(CurrentSpan):
         if self.span is None:
             return
         attributes: dict[str, Any] = {"casegraph.graphql.errors": errors} if errors else {}
+        route = context.route
+        attributes["casegraph.execution.path"] = route.path
+        if route.fallback is not None:
+            attributes["casegraph.execution.fallback"] = route.fallback.value
         plan = context.plan
         if plan is not None:
             attributes["casegraph.plan"] = "reused" if context.plan_reused else "compiled"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql import (
     GraphQLEnumType,
@@ -35,11 +35,19 @@ from graphql.pyutils import Path, Undefined
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from gateway.schema.declarations import COMPUTE, declared, is_plain, upstream_key
+from gateway.planning.codegen import Source
+from gateway.planning.route import Fallback
+from gateway.schema.declarations import COMPUTE, RESOLVE_NOW, Kind, declared, kind_of, upstream_key
 
 Projection = Callable[[Any, Any], Any]  # (upstream object, the request's context) -> its answer
-# One object's plan: its compiled projection and the fields it leaves to graphql-core.
-Plan = tuple[Projection, list[tuple[str, Any]]]
+
+
+class ObjectProjection(NamedTuple):
+    """One object selection's compiled projection, and the fields it leaves to graphql-core (by response
+    name, with their field details): those that fetch, or whose value the projection cannot complete."""
+
+    projection: Projection
+    rest: list[tuple[str, Any]]
 
 
 def passes_strings_unchanged(serialise: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -69,24 +77,16 @@ def _give_up(*_: Any) -> Any:
     raise GiveUp
 
 
-class _Compiler:
-    """Generates the source of projection functions for one object selection."""
+class _Compiler(Source):
+    """Generates the source of projection functions for one object selection; its methods are named after
+    the graphql-core executor's methods whose work the code they generate does."""
 
     def __init__(self, executor: FastExecutor) -> None:
+        super().__init__({"GiveUp": GiveUp, "_give_up": _give_up})
         self.executor = executor
-        self.names: dict[str, Any] = {"GiveUp": GiveUp, "_give_up": _give_up}
-        self.lines: list[str] = []
-        self.counter = 0
-
-    def _name(self, prefix: str, value: Any) -> str:
-        self.counter += 1
-        name = f"{prefix}{self.counter}"
-        self.names[name] = value
-        return name
 
     def _var(self) -> str:
-        self.counter += 1
-        return f"_v{self.counter}"
+        return f"_v{self.number()}"
 
     def _bind(self, source: str) -> tuple[str, str]:
         """(name, expression binding it): `source` evaluated once, then read by name."""
@@ -95,7 +95,7 @@ class _Compiler:
         name = self._var()
         return name, f"({name} := {source})"
 
-    def leaf(self, type_: GraphQLLeafType, source: str, non_null: bool) -> str:
+    def complete_leaf_value(self, type_: GraphQLLeafType, source: str, non_null: bool) -> str:
         """An expression serialising `source` as the schema's leaf type does: common values inline,
         anything else (and every null) through the type's own serialiser."""
         coerce = type_.coerce_output_value
@@ -110,7 +110,7 @@ class _Compiler:
                 raise GiveUp
             return coerced
 
-        slow_name = self._name("_leaf", slow)
+        slow_name = self.name("_leaf", slow)
         v, bound = self._bind(source)
         if isinstance(type_, GraphQLEnumType):
             table = {}
@@ -119,7 +119,7 @@ class _Compiler:
                 with contextlib.suppress(Exception):
                     if isinstance(raw, str) and isinstance(coerced := coerce(raw), str):
                         table[raw] = coerced
-            table_name = self._name("_enum", table)
+            table_name = self.name("_enum", table)
             return f"({table_name}[{v}] if {bound}.__class__ is str and {v} in {table_name} else {slow_name}({v}))"
         if type_.name == "Float":
             # graphql-core's rules: a finite float as it is (x - x is 0.0 only when finite), an int that a
@@ -141,43 +141,56 @@ class _Compiler:
             test = f"{bound} is None or {v}.__class__ is {fast_class}" if type_.name != "Int" else test
         check = getattr(coerce, "_string_check", None)
         if check is not None:  # `or` binds looser than `and`: a null still passes as it is
-            test = f"{test} and {self._name('_check', check)}({v}) is not None"
+            test = f"{test} and {self.name('_check', check)}({v}) is not None"
         return f"({v} if {test} else {slow_name}({v}))"
 
-    def value(self, type_: GraphQLOutputType, field_details_list: Any, source: str) -> str | None:
+    def complete_value(self, type_: GraphQLOutputType, field_details_list: Any, source: str) -> str | None:
         """An expression completing `source` (evaluated once) as `type_`, or None if it is not all plain."""
         non_null = is_non_null_type(type_)
         inner = type_.of_type if non_null else type_  # type: ignore[union-attr]
         if is_leaf_type(inner):
-            return self.leaf(inner, source, non_null)
+            return self.complete_leaf_value(inner, source, non_null)
         if is_list_type(inner):
-            item = self._var()
-            item_expr = self.value(inner.of_type, field_details_list, item)
-            if item_expr is None:
-                return None
-            v, bound = self._bind(source)
-            none = "_give_up()" if non_null else "None"
-            return (
-                f"({none} if {bound} is None else [{item_expr} for {item} in {v}] "
-                f"if {v}.__class__ is list else _give_up())"
-            )
+            return self.complete_list_value(inner, field_details_list, source, non_null)
         if is_abstract_type(inner) or not isinstance(inner, GraphQLObjectType):
             return None
-        grouped, defer_usages, _ = self.executor.collect_subfields(inner, field_details_list)
+        return self.complete_object_value(inner, field_details_list, source, non_null)
+
+    def complete_list_value(
+        self, type_: Any, field_details_list: Any, source: str, non_null: bool
+    ) -> str | None:
+        item = self._var()
+        item_expr = self.complete_value(type_.of_type, field_details_list, item)
+        if item_expr is None:
+            return None
+        v, bound = self._bind(source)
+        none = "_give_up()" if non_null else "None"
+        return (
+            f"({none} if {bound} is None else [{item_expr} for {item} in {v}] "
+            f"if {v}.__class__ is list else _give_up())"
+        )
+
+    def complete_object_value(
+        self, type_: GraphQLObjectType, field_details_list: Any, source: str, non_null: bool
+    ) -> str | None:
+        grouped, defer_usages, _ = self.executor.collect_subfields(type_, field_details_list)
         if defer_usages:
             return None
-        body, rest = self.fields(inner, grouped)
+        body, rest = self.execute_fields(type_, grouped)
         if rest:
             return None
-        name = self._name("_obj", None)
+        name = self.name("_obj", None)
         answer = self.executor.answers.get(frozenset(id(details.node) for details in field_details_list))
-        already = (
-            f"    if _o.__class__ is {self._name('_answer', answer)}:\n        return _o\n" if answer else ""
-        )
+        already = ""
+        if answer is not None:  # decoded into its answer; a dict here: the answer decoder refused the body
+            already = (
+                f"    if _o.__class__ is {self.name('_answer', answer)}:\n        return _o\n"
+                f"    if _o.__class__ is dict:\n        {self.name('_refused', _refused)}(_ctx)\n"
+            )
         type_check = ""
-        if inner.is_type_of is not None:
+        if type_.is_type_of is not None:
             type_check = (
-                f"    if not {self._name('_is_type', inner.is_type_of)}(_o, None):\n        raise GiveUp\n"
+                f"    if not {self.name('_is_type', type_.is_type_of)}(_o, None):\n        raise GiveUp\n"
             )
         self.lines.append(
             f"def {name}(_o, _ctx):\n"
@@ -191,29 +204,32 @@ class _Compiler:
         )
         return f"{name}({source}, _ctx)"
 
-    def fields(self, type_: GraphQLObjectType, grouped: Any) -> tuple[str, list[tuple[str, Any]]]:
+    def execute_fields(self, type_: GraphQLObjectType, grouped: Any) -> tuple[str, list[tuple[str, Any]]]:
         """A dict literal of the object's fields in answer order, and the fields it leaves to graphql-core
-        (resolvers, or plain fields over something not plain): those are None placeholders in the dict,
-        so the answer keeps graphql-core's key order."""
+        (those that fetch, or whose value is not all plain): None placeholders in the dict, so the answer
+        keeps graphql-core's key order. Each field as its kind (`gateway/cost.kind_of`) says."""
         items, rest = [], []
         for response_name, field_details_list in grouped.items():
             field_name = field_details_list[0].node.name.value
-            if field_name == "__typename":
-                items.append(f"{response_name!r}: {type_.name!r}")
-                continue
             field_def = self.executor.schema.get_field(type_, field_name)
-            key = upstream_key(field_def, field_name)
-            compute = declared(field_def.extensions).get(COMPUTE)
-            if is_plain(field_def):
-                expr = self.value(field_def.type, field_details_list, f"_g({key!r})")
-            elif compute is not None and not field_def.args:
-                # the resolver's own function, called in place (an error or a value not known yet is not
-                # what the completion expects: the object goes to graphql-core)
-                expr = self.value(
-                    field_def.type, field_details_list, f"{self._name('_compute', compute)}(_o, _ctx)"
+            kind = kind_of(field_def, field_name)
+            expr: str | None = None
+            if kind is Kind.TYPENAME:
+                expr = repr(type_.name)
+            elif kind is Kind.COPY:
+                key = upstream_key(field_def, field_name)
+                expr = self.complete_value(field_def.type, field_details_list, f"_g({key!r})")
+            elif kind is Kind.DERIVE:
+                # a pure function of the keys it reads: its error is graphql-core's to report (GiveUp)
+                compute = self.name("_compute", declared(field_def.extensions)[COMPUTE])
+                expr = self.complete_value(
+                    field_def.type, field_details_list, f"{compute}(_o, _ctx.settings)"
                 )
-            else:
-                expr = None
+            elif not field_def.args and RESOLVE_NOW in declared(field_def.extensions):
+                # a fetching resolver that may know its value at once; an error or a value not known yet is
+                # not what the completion expects: the object goes to graphql-core
+                resolve = self.name("_resolve", declared(field_def.extensions)[RESOLVE_NOW])
+                expr = self.complete_value(field_def.type, field_details_list, f"{resolve}(_o, _ctx)")
             if expr is None:
                 rest.append((response_name, field_details_list))
                 items.append(f"{response_name!r}: None")
@@ -221,12 +237,16 @@ class _Compiler:
             items.append(f"{response_name!r}: {expr}")
         return "{" + ", ".join(items) + "}", rest
 
-    def entry(self, type_: GraphQLObjectType, grouped: Any) -> Plan:
-        body, rest = self.fields(type_, grouped)
-        self.lines.append(f"def _entry(_o, _ctx):\n    _g = _o.get\n    return {body}\n")
-        namespace = dict(self.names)
-        exec(compile("\n".join(self.lines), "<casegraph-projection>", "exec"), namespace)
-        return namespace["_entry"], rest
+    def compile(self, type_: GraphQLObjectType, grouped: Any) -> ObjectProjection:
+        """The projection of one object selection (the executor's `execute_fields` for dicts)."""
+        body, rest = self.execute_fields(type_, grouped)
+        self.lines.append(f"def _execute_fields(_o, _ctx):\n    _g = _o.get\n    return {body}\n")
+        namespace = self.namespace("<casegraph-projection>")
+        return ObjectProjection(namespace["_execute_fields"], rest)
+
+
+def _refused(context: Any) -> None:
+    context.route.fell_back("projections", Fallback.INVALID_VALUE)
 
 
 class EarlyExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -242,39 +262,57 @@ class EarlyExecutor(StrawberryGraphQLCoreExecutionContext):
 
 class FastExecutor(EarlyExecutor):
     """graphql-core's executor, with objects' plain fields completed by compiled projections, and objects
-    decoded straight into their answers (`gateway/planning/structs.py`) passed through as they are."""
-
-    passes_answers = True  # tells the planner it may decode into answers for this executor
+    decoded straight into their answers (`gateway/planning/answers.py`) passed through as they are. The request's
+    context (`gateway/schema/context.Context`) brings the operation's plan and records the path taken (`Route`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._plans: dict[int, tuple[Any, Plan]] = {}
+        self._local: dict[int, tuple[Any, ObjectProjection]] = {}
         manager = self.middleware_manager
         self._fast = not (manager is not None and getattr(manager, "_middleware_resolvers", None))
         # The operation's plan (gateway/planning/plan.py) keeps the compiled projections: the plan is per document
         # text and @include/@skip values, and holds the parsed document, so its AST nodes (whose ids key the
         # projections) live as long as it. Without a plan they are compiled for this request only.
-        plan = getattr(self.context_value, "plan", None)
+        context = self.context_value
+        plan = context.plan if context is not None else None
         self._projections: dict[tuple[Any, ...], Any] = plan.projections if plan is not None else {}
         self.answers: dict[frozenset[int], type] = plan.answers if plan is not None else {}
+        self._answer_classes = frozenset(self.answers.values())
 
-    def _plan(self, parent_type: GraphQLObjectType, grouped: Any) -> Plan:
-        """The plan for one object selection: from this request's memo, else from the operation plan's
+    def _projection(self, parent_type: GraphQLObjectType, grouped: Any) -> ObjectProjection:
+        """The projection of one object selection: from this request's memo, else from the operation plan's
         projections, else compiled."""
-        local = self._plans.get(id(grouped))
+        local = self._local.get(id(grouped))
         if local is not None:
             return local[1]
         nodes = tuple(field_details.node for fdl in grouped.values() for field_details in fdl)
         key = (parent_type.name, tuple(grouped), tuple(map(id, nodes)))
         shared = self._projections.get(key)
         if shared is None:
-            projection, rest = _Compiler(self).entry(parent_type, grouped)
-            shared = self._projections[key] = (projection, tuple(name for name, _ in rest))
-        plan: Plan = (shared[0], [(name, grouped[name]) for name in shared[1]])
-        # graphql-core memoises grouped field sets per selection within a request, so one plan serves every
-        # item of a list; `grouped` is kept alive with its plan so that its id stays unique.
-        self._plans[id(grouped)] = (grouped, plan)
-        return plan
+            compiled = _Compiler(self).compile(parent_type, grouped)
+            shared = self._projections[key] = (compiled.projection, tuple(name for name, _ in compiled.rest))
+        found = ObjectProjection(shared[0], [(name, grouped[name]) for name in shared[1]])
+        # graphql-core memoises grouped field sets per selection within a request, so one projection serves
+        # every item of a list; `grouped` is kept alive with it so that its id stays unique.
+        self._local[id(grouped)] = (grouped, found)
+        return found
+
+    def complete_object_value(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: Any,
+        info: Any,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        if result.__class__ in self._answer_classes:
+            # decoded straight into its answer, met by graphql-core when a projection above gave up: it is
+            # already complete (its fields are not the schema's names to resolve again)
+            return result
+        return super().complete_object_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
 
     def execute_fields(
         self,
@@ -288,10 +326,12 @@ class FastExecutor(EarlyExecutor):
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
-        projection, rest = self._plan(parent_type, grouped_field_set)
+        projection, rest = self._projection(parent_type, grouped_field_set)
         try:
             results = projection(source_value, self.context_value)
         except Exception:
+            if self.context_value is not None:
+                self.context_value.route.fell_back("graphql-core", Fallback.GAVE_UP)
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )

@@ -16,6 +16,7 @@ import orjson
 import strawberry
 from strawberry.scalars import JSON
 
+from gateway.ops.config import Settings
 from gateway.ops.errors import BadUserInput, UpstreamBadResponse, upstream_object
 from gateway.schema.case_connections import embedded_window, related_connection
 from gateway.schema.case_pages import ActivityPage, PageMeta, RecordPage, embedded_or_fetched_page
@@ -47,9 +48,16 @@ from gateway.schema.declarations import (
     fetching,
 )
 from gateway.schema.enums import CaseOrder, CaseStatus, Priority
-from gateway.schema.filters import CaseFilter, check_filter, to_upstream
+from gateway.schema.filters import (
+    CaseFilter,
+    CaseFilterArg,
+    CaseOrderArg,
+    RelatedFirstArg,
+    check_filter,
+    to_upstream,
+)
 from gateway.schema.node import Node, global_id
-from gateway.schema.page import PageInfo
+from gateway.schema.page import PageArg, PageNumberInfo
 from gateway.schema.scalars import DateTime
 from gateway.upstream.links import v1_id_of
 from gateway.upstream.loaders import all_now_or_later, now_or_later
@@ -78,7 +86,12 @@ async def related_cases(
     return await info.context.loaders.related.load(key)  # type: ignore[return-value]
 
 
-RELATED_KEYS = {"assignee": "assignees", "tag": "tags"}  # the upstream key of a case telling whose it is
+RELATED_KEYS = {"assignee": "assignees", "tag": "tags"}
+# how to page one parent's cases: its name, and the root connection's filter for the same list
+PAGE_ONE = {
+    "assignee": ("user", '{andAssignees: ["<userId>"]}'),
+    "tag": ("tag", '{andTags: ["<name>"]}'),
+}  # the upstream key of a case telling whose it is
 
 
 def related_cases_connection(kind: str, id_key: str, what: str) -> Any:
@@ -88,8 +101,8 @@ def related_cases_connection(kind: str, id_key: str, what: str) -> Any:
     async def resolve(
         parent: Parent,
         info: Info,
-        filter: CaseFilter | None = None,
-        order: CaseOrder | None = None,
+        filter: CaseFilterArg = None,
+        order: CaseOrderArg = None,
         first: First = None,
         after: After = None,
         last: Last = None,
@@ -98,9 +111,13 @@ def related_cases_connection(kind: str, id_key: str, what: str) -> Any:
         window = (first, after, last, before)
         return await related_connection(info, kind, str(parent[id_key]), filter, order, window)  # type: ignore[return-value]
 
+    parent, filter_ = PAGE_ONE[kind]
     return fetching(
         RELATED_WINDOW,
-        f"{what}, as a cursor connection (in `order`).",
+        f"{what}, as a cursor connection (in `order`): a first window for each {parent} of the answer. To page "
+        f"on through one {parent}'s cases, use `Query.casesConnection(filter: {filter_})` with its cursors: a "
+        f"cursor given here is bound to this {parent}, and every other {parent} the same field selects answers "
+        "null with a BAD_USER_INPUT error (docs/frontend.md).",
         resolver=resolve,
         reads=(id_key,),
         returns="v2.connection",
@@ -108,8 +125,22 @@ def related_cases_connection(kind: str, id_key: str, what: str) -> Any:
     )
 
 
+def user_key(user: dict[str, Any], context: Context) -> Any:
+    """`Assignee.id`: the user's ID."""
+    return upstream_object(user).get("user_id")
+
+
 @strawberry.type(description="A user: a case author, opener, resolver, assignee or actor.")
 class Assignee:
+    @derived(
+        "The user's ID (as `userId`), unique among users: with the type name, it keys one object per user in "
+        "normalized client caches.",
+        reads=("user_id",),
+        compute=user_key,
+    )
+    def id(self, parent: Parent, info: Info) -> strawberry.ID:
+        return user_key(parent, info.context)  # type: ignore[no-any-return]
+
     user_id: strawberry.ID = strawberry.field(description="The user's ID.")
     first_name: str | None = strawberry.field(description="The user's first name.")
     last_name: str | None = strawberry.field(description="The user's last name.")
@@ -130,9 +161,9 @@ class Assignee:
         self,
         parent: Parent,
         info: Info,
-        filter: CaseFilter | None = None,
-        order: CaseOrder | None = None,
-        first: int = DEFAULT_PER_PAGE,
+        filter: CaseFilterArg = None,
+        order: CaseOrderArg = None,
+        first: RelatedFirstArg = DEFAULT_PER_PAGE,
     ) -> list[Case] | None:
         user = str(upstream_object(parent)["user_id"])
         return await related_cases(info, "assignee", user, filter, order, first)
@@ -142,7 +173,7 @@ class Assignee:
 
 @strawberry.type(description="A tag associated with cases.")
 class Tag:
-    id: int = strawberry.field(description="The tag's ID.")
+    id: int = strawberry.field(description="The tag's ID, unique among tags.")
     name: str = strawberry.field(description="The tag's name.")
 
     @fetching(
@@ -156,16 +187,16 @@ class Tag:
         self,
         parent: Parent,
         info: Info,
-        filter: CaseFilter | None = None,
-        order: CaseOrder | None = None,
-        first: int = DEFAULT_PER_PAGE,
+        filter: CaseFilterArg = None,
+        order: CaseOrderArg = None,
+        first: RelatedFirstArg = DEFAULT_PER_PAGE,
     ) -> list[Case] | None:
         return await related_cases(info, "tag", str(upstream_object(parent)["name"]), filter, order, first)
 
     cases_connection = related_cases_connection("tag", "name", "The cases with this tag")
 
 
-def case_global_id(case: dict[str, Any], context: Context) -> str:
+def case_global_id(case: dict[str, Any], settings: Settings) -> str:
     """`Case.id`: the global id of a v2 case."""
     return global_id("Case", case["case_id"])
 
@@ -178,7 +209,7 @@ class Case(Node):
 
     @derived("The global ID of the case (see `Query.node`).", reads=("case_id",), compute=case_global_id)
     def id(self, parent: Parent, info: Info) -> strawberry.ID:
-        return case_global_id(parent, info.context)  # type: ignore[return-value]
+        return case_global_id(parent, info.context.settings)  # type: ignore[return-value]
 
     case_id: int = strawberry.field(description="The ID of the case.")
     name: str | None = strawberry.field(description="The case name.")
@@ -279,8 +310,10 @@ class Case(Node):
         self,
         parent: Parent,
         info: Info,
-        page: int = 1,
-        per_page: int = 20,
+        page: PageArg = 1,
+        per_page: Annotated[
+            int, strawberry.argument(description=f"Activities per page, 1 to {MAX_PER_PAGE}.")
+        ] = 20,
     ) -> ActivityPage | None:
         return await embedded_or_fetched_page(
             parent, "activities", info.context.loaders.activities, page, per_page
@@ -296,8 +329,11 @@ class Case(Node):
         self,
         parent: Parent,
         info: Info,
-        page: int = 1,
-        per_page: int = 20,
+        page: PageArg = 1,
+        per_page: Annotated[
+            int,
+            strawberry.argument(description=f"Records per page, 1 to {MAX_PER_PAGE} (counted by record)."),
+        ] = 20,
     ) -> RecordPage | None:
         return await embedded_or_fetched_page(parent, "records", info.context.loaders.records, page, per_page)
 
@@ -358,4 +394,4 @@ class Case(Node):
 @strawberry.type(description="A page of v2 cases.")
 class CasePage:
     items: list[Case] = strawberry.field(description="The cases on this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands.")
+    page_info: PageNumberInfo = strawberry.field(description="Where this page stands.")

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 from strawberry.dataloader import DataLoader
 
+from gateway.ops.config import Settings
 from gateway.ops.errors import upstream_object
 from gateway.schema.case_parts import Activity, Record
 from gateway.schema.context import Context
 from gateway.schema.declarations import (
     derived,
 )
-from gateway.schema.page import PageInfo, check_page, page_info_from_meta
+from gateway.schema.page import PageNumberInfo, check_page, page_info_from_meta
 from gateway.upstream.loaders import PageKey
 from gateway.upstream.v2 import MAX_PER_PAGE
 
@@ -29,7 +30,7 @@ Info = strawberry.Info[Context]
 def page_of(key: str) -> Any:
     """A `PageMeta` page field: the page number in the upstream's page URL under `key` (never the URL)."""
 
-    def page(meta: Any, context: Context) -> int | None:
+    def page(meta: Any, settings: Settings) -> int | None:
         return page_number(upstream_object(meta).get(key))
 
     return page
@@ -52,17 +53,17 @@ _PAGE = re.compile(r"[?&]page=([0-9]{1,9})(?:&|#|$)")
 class PageMeta:
     @derived("This page's number.", reads=("current_page",), compute=page_of("current_page"))
     def current_page(self, parent: Parent, info: Info) -> int | None:
-        return page_of("current_page")(parent, info.context)  # type: ignore[no-any-return]
+        return page_of("current_page")(parent, info.context.settings)  # type: ignore[no-any-return]
 
     @derived(
         "The previous page's number, if any.", reads=("previous_page",), compute=page_of("previous_page")
     )
     def previous_page(self, parent: Parent, info: Info) -> int | None:
-        return page_of("previous_page")(parent, info.context)  # type: ignore[no-any-return]
+        return page_of("previous_page")(parent, info.context.settings)  # type: ignore[no-any-return]
 
     @derived("The next page's number, if any.", reads=("next_page",), compute=page_of("next_page"))
     def next_page(self, parent: Parent, info: Info) -> int | None:
-        return page_of("next_page")(parent, info.context)  # type: ignore[no-any-return]
+        return page_of("next_page")(parent, info.context.settings)  # type: ignore[no-any-return]
 
     next_page_number: int | None = strawberry.field(description="Number of the next page, if any.")
     per_page: int | None = strawberry.field(description="Items per page.")
@@ -73,13 +74,13 @@ class PageMeta:
 @strawberry.type(description="A page of a case's activities.")
 class ActivityPage:
     items: list[Activity] = strawberry.field(description="The activities on this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands.")
+    page_info: PageNumberInfo = strawberry.field(description="Where this page stands.")
 
 
 @strawberry.type(description="A page of a case's records, grouped by record type.")
 class RecordPage:
     items: list[Record] = strawberry.field(description="The records on this page, grouped by record type.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands; counts are of records.")
+    page_info: PageNumberInfo = strawberry.field(description="Where this page stands; counts are of records.")
 
 
 async def embedded_or_fetched_page(

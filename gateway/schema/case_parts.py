@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
+from gateway.ops.config import Settings
 from gateway.ops.errors import UpstreamBadResponse, upstream_object
 from gateway.schema.context import Context
 from gateway.schema.declarations import (
@@ -25,33 +26,35 @@ Info = strawberry.Info[Context]
 
 @strawberry.type(description="An object describing the case sub-status.")
 class SubStatus:
-    id: int = strawberry.field(description="The sub-status ID.")
+    id: int = strawberry.field(description="The sub-status ID, unique among sub-statuses.")
     name: str = strawberry.field(description="The sub-status name, e.g. 'To do'.")
 
 
 @strawberry.type(description="The team the case is within.")
 class Team:
-    id: int = strawberry.field(description="The team ID.")
+    id: int = strawberry.field(description="The team ID, unique among teams.")
     name: str = strawberry.field(description="The team name.")
 
 
 @strawberry.type(description="The case input (custom field definition) a field value belongs to.")
 class CaseInput:
-    id: int = strawberry.field(description="The case input ID.")
+    id: int = strawberry.field(description="The case input ID, unique among case inputs.")
     key: str = strawberry.field(description="The case input's slug, used by the `fields` filters.")
     name: str = strawberry.field(description="The case input's display name.")
 
 
 @strawberry.type(description="A field value for the case.")
 class CaseField:
-    id: int = strawberry.field(description="The field value ID.")
+    id: int = strawberry.field(
+        description="The ID of this field value (one case's value of one case input), unique among field values."
+    )
     value: str | None = strawberry.field(description="The value.")
     case_input: CaseInput | None = strawberry.field(description="The case input this value is for.")
 
 
 @strawberry.type(description="A team case action taken within the case.")
 class Activity:
-    id: int = strawberry.field(description="The activity ID.")
+    id: int = strawberry.field(description="The activity ID, unique among the activities of every case.")
     activity_type: str = strawberry.field(
         description="The kind of action, e.g. CREATED, COMMENTED, ASSIGNED, STATUS_CHANGED."
     )
@@ -64,7 +67,7 @@ class Activity:
 
 @strawberry.type(description="A case action for a downstream action associated with the case.")
 class Action:
-    id: int = strawberry.field(description="The action ID.")
+    id: int = strawberry.field(description="The action ID, unique among the actions of every case.")
     url: str | None = strawberry.field(description="The URL the action opens.")
     label: str | None = strawberry.field(description="The action's label.")
     action_type: str | None = strawberry.field(description="The action type, e.g. 'page'.")
@@ -76,7 +79,7 @@ class LinkedCaseRef:
     name: str | None = strawberry.field(description="The linked case's name.")
 
 
-def sla_status(sla: dict[str, Any], context: Context) -> SLAStatus:
+def sla_status(sla: dict[str, Any], settings: Settings) -> SLAStatus:
     """`SLA.status`, from the SLA's `exceeded` and `percent_elapsed`."""
     sla = upstream_object(sla)
     if sla.get("exceeded"):
@@ -84,7 +87,7 @@ def sla_status(sla: dict[str, Any], context: Context) -> SLAStatus:
     elapsed = sla.get("percent_elapsed") or 0
     if not isinstance(elapsed, int | float):
         raise UpstreamBadResponse("The upstream sent an SLA percent_elapsed that is not a number.")
-    if elapsed >= context.settings.sla_warning_percent:
+    if elapsed >= settings.sla_warning_percent:
         return SLAStatus.WARNING
     return SLAStatus.OK
 
@@ -108,19 +111,21 @@ class SLA:
         compute=sla_status,
     )
     def status(self, parent: Parent, info: Info) -> SLAStatus:
-        return sla_status(parent, info.context)
+        return sla_status(parent, info.context.settings)
 
 
 @strawberry.type(description="One value within a record result.")
 class RecordValue:
-    id: int = strawberry.field(description="The record field ID.")
+    id: int = strawberry.field(
+        description="The ID of this value (one record's value of one record field), unique among record values."
+    )
     name: str = strawberry.field(description="The record field name.")
     value: str | None = strawberry.field(description="The record field value.")
 
 
 @strawberry.type(description="One record: the values of a record type's fields, as captured at one time.")
 class RecordResult:
-    id: int = strawberry.field(description="The record ID.")
+    id: int = strawberry.field(description="The record ID, unique among the records of every case.")
     results: list[RecordValue] = strawberry.field(description="The record's field ids, names and values.")
     created_at: DateTime | None = strawberry.field(description="When the record was created.")
 
@@ -140,7 +145,7 @@ class Record:
 class CaseRecord:
     record_type_id: int = strawberry.field(description="The record type ID.")
     record_type_name: str = strawberry.field(description="The record type name.")
-    id: int = strawberry.field(description="The record ID.")
+    id: int = strawberry.field(description="The record ID, unique among the records of every case.")
     results: list[RecordValue] = strawberry.field(description="The record's field ids, names and values.")
     created_at: DateTime | None = strawberry.field(description="When the record was created.")
 
@@ -155,25 +160,33 @@ class ClosureCondition:
 
 @strawberry.type(description="An element of a block.")
 class BlockElement:
-    id: int = strawberry.field(description="The element ID.")
+    id: int = strawberry.field(
+        description="The element ID, unique among elements (the upstream sends it as `elementId`)."
+    )
     element_id: int = strawberry.field(description="The ID of the element the block shows.")
 
 
-@strawberry.type(description="A block on the case: its type and element ids.")
+@strawberry.type(
+    description="A block on the case: its type and element ids. It has no `id`: block IDs restart at 1 in "
+    "every case, so normalized client caches keep a block inside its case."
+)
 class Block:
-    id: int = strawberry.field(description="The block ID.")
+    id: int = strawberry.field(
+        name="blockId",
+        description="The block's ID within its case (not unique across cases: 1, 2... in each).",
+    )
     block_type: str = strawberry.field(description="The block type, e.g. 'note'.")
     elements: list[BlockElement] = strawberry.field(description="The block's elements.")
 
 
 @strawberry.type(description="A user assigned to a task.")
 class TaskAssignee:
-    id: strawberry.ID = strawberry.field(description="The user's ID.")
+    id: strawberry.ID = strawberry.field(description="The user's ID (`Assignee.userId`), unique among users.")
 
 
 @strawberry.type(description="A task associated with the case.")
 class Task:
-    id: int = strawberry.field(description="The task ID.")
+    id: int = strawberry.field(description="The task ID, unique among the tasks of every case.")
     description: str | None = strawberry.field(description="What the task is.")
     completed: bool = strawberry.field(description="Whether the task is completed.")
     assignees: list[TaskAssignee] = strawberry.field(description="The users assigned to the task.")

@@ -15,8 +15,8 @@ and `per_page`. Three pure parts, and one function running them:
 
 strawberry's own `relay` module slices an iterable it has in full; here the window decides what is
 fetched, so the types are the spec's shape with resolvers of our own. The connection, its edges and
-page info are plain dicts (the fast execution path completes them like upstream JSON). `PageInfo` is
-already the page-number lists' type, which stays: the spec's page info is `CursorPageInfo` here.
+page info are plain dicts (the fast execution path completes them like upstream JSON). The page info is the
+spec's `PageInfo`, with exactly its four fields (the page-number lists' own is `PageNumberInfo`).
 """
 
 from __future__ import annotations
@@ -67,10 +67,10 @@ Before = Annotated[
 
 
 @strawberry.type(
-    description="Where a window of a cursor connection stands (the Relay spec's PageInfo; `PageInfo` is "
-    "the page-number lists' own type)."
+    description="Where a window of a cursor connection stands: the Relay cursor connections specification's "
+    "`PageInfo`, with exactly its fields (page-number lists have `PageNumberInfo`)."
 )
-class CursorPageInfo:
+class PageInfo:
     has_next_page: bool = strawberry.field(description="Whether items follow this window.")
     has_previous_page: bool = strawberry.field(description="Whether items precede this window.")
     start_cursor: str | None = strawberry.field(
@@ -95,7 +95,7 @@ class Edge(Generic[T]):
 )
 class Connection(Generic[T]):
     edges: list[Edge[T]] = strawberry.field(description="The items of the window, in list order.")
-    page_info: CursorPageInfo = strawberry.field(description="Where the window stands.")
+    page_info: PageInfo = strawberry.field(description="Where the window stands.")
 
     @derived(
         "How many items the whole list has: the upstream's own count. Free on top-level connections; a user's "

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from gateway.http.apq import PersistedQueries
 from gateway.http.response_cache import ResponseCache
 from gateway.ops.config import Settings
+from gateway.planning.documents import Document
 from gateway.planning.plan import OperationPlan
+from gateway.planning.route import Route
 from gateway.upstream.cache import UpstreamCache
 from gateway.upstream.credentials import Caller
 from gateway.upstream.decoding import FULL, Decoders
@@ -49,22 +52,30 @@ class Services:
 
 @dataclass
 class Context:
-    """One GraphQL request: who is asking (credential, upstream cost so far), the operation's plan (set once
-    it is planned, before execution) and its own dataloaders, made on first use."""
+    """One GraphQL request: who is asking (credential, upstream cost so far), its document when it came parsed
+    (a trusted document), the operation's plan (set once it is planned, before execution) and its own
+    dataloaders, made on first use."""
 
     services: Services
     caller: Caller
     plan: OperationPlan | None = None
     plan_reused: bool = False
+    route: Route = field(default_factory=Route)  # which path answers, and why not a faster one
+    document: Document | None = None  # the request's document, already parsed (a trusted one), else None
 
     def use_plan(self, plan: OperationPlan, reused: bool) -> None:
         """The plan this request executes (`gateway.planning.plan.Planner`, after validation)."""
         self.plan, self.plan_reused = plan, reused
+        self.route = Route.planned(plan)
+
+    def report(self) -> dict[str, Any]:
+        """`extensions.upstream` (and `cacheControl` when the cache answered all): what the request cost upstream."""
+        return self.caller.stats.report()
 
     @property
     def decoders(self) -> Decoders:
         """How this request decodes upstream answers: only what its operation reads."""
-        return self.plan.decoders if self.plan is not None else FULL
+        return self.plan.decoders_for(self.services.settings) if self.plan is not None else FULL
 
     @cached_property
     def loaders(self) -> Loaders:

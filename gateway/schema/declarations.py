@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Literal
 
 import strawberry
@@ -31,12 +32,16 @@ from gateway.upstream import v2 as v2api
 COST = "casegraph-cost"  # metadata keys on strawberry fields
 READS = "casegraph-reads"  # the upstream keys of the parent a resolver reads (each decoded whole)
 RESULT_READS = "casegraph-result-reads"  # upstream keys the gateway itself reads on the objects returned
-RESULT = "casegraph-result"  # which upstream objects a resolver returns (`gateway/planning/plan.py`, `_Reads.result`)
-# A resolver as a pure function of (parent, context), for fields without arguments: the resolver calls it, and
-# the compiled projections (`gateway/planning/execution.py`) call it in place, without graphql-core's per-field work. It
-# returns the value, an exception (the field's error) or an awaitable (not known yet); the projections give
-# the object to graphql-core for the last two.
+RESULT = "casegraph-result"  # which upstream objects a resolver returns (`gateway/planning/reads.py`)
+# A derived field's value as a pure function of (parent, settings): `parent` maps (at least) the keys the field
+# `reads` to their upstream values, absent keys absent. The resolver calls it, and the compiled code calls it in
+# place: on a decoded answer (`gateway/planning/answers.py`) or on a dict (`gateway/planning/execution.py`). It returns the value
+# or raises (the field's error; the compiled code then leaves the object to graphql-core, which reports it).
 COMPUTE = "casegraph-compute"
+# A fetching field's resolver as a function of (parent, context), for fields without arguments: it returns the
+# value, an exception (the field's error) or an awaitable (not known yet); the compiled projections call it in
+# place and give the object to graphql-core for the last two.
+RESOLVE_NOW = "casegraph-resolve-now"
 
 
 @dataclass(frozen=True)
@@ -193,10 +198,10 @@ def fetching(
     """A field that calls an upstream: its cost in metadata and in its description. `reads` are the keys of the
     parent its resolver reads, `returns` the kind of upstream object it gives (`gateway/planning/plan.py`),
     `result_reads` keys the gateway reads on those objects whatever the client selects, `compute` the resolver
-    as a function of (parent, context) when it has no arguments (see COMPUTE)."""
+    as a function of (parent, context) when it has no arguments (see RESOLVE_NOW)."""
     metadata = {COST: cost, READS: reads, RESULT: returns, RESULT_READS: result_reads}
     if compute is not None:
-        metadata[COMPUTE] = compute
+        metadata[RESOLVE_NOW] = compute
     return strawberry.field(description=f"{description} {cost.sentence()}", metadata=metadata, **kwargs)
 
 
@@ -210,7 +215,7 @@ def derived(
 ) -> Any:
     """A field computed from the parent's upstream keys `reads`, with no upstream call. `returns` names the
     upstream objects it gives (when they are the parent's own data, e.g. the embedded first page); `compute` is
-    the resolver as a pure function of (parent, context) (see COMPUTE)."""
+    the resolver as a pure function of (parent, settings) (see COMPUTE)."""
     metadata: dict[str, Any] = {READS: reads}
     if returns is not None:
         metadata[RESULT] = returns
@@ -231,6 +236,27 @@ def declared(field_extensions: Mapping[str, Any] | None) -> Mapping[str, Any]:
 def is_plain(field_def: Any) -> bool:
     """A graphql-core field whose resolver is Strawberry's default one: it reads a key of its parent."""
     return getattr(field_def.resolve, "_is_default", False)
+
+
+class Kind(Enum):
+    """What the gateway does for one selected field: the one rule the plan, the answer decoders and the compiled
+    projections all follow (`kind_of`)."""
+
+    COPY = "copy"  # the upstream value under the field's key, as it is (checked against the schema's type)
+    DERIVE = "derive"  # a pure function of keys the field declares (COMPUTE) and settings, no arguments
+    TYPENAME = "typename"  # `__typename`: the object type's name
+    FETCH = "fetch"  # through its resolver, in graphql-core (it calls an upstream, or returns its objects)
+
+
+def kind_of(field_def: Any, field_name: str) -> Kind:
+    if field_name == "__typename":
+        return Kind.TYPENAME
+    if is_plain(field_def):
+        return Kind.COPY
+    metadata = declared(field_def.extensions)
+    if COMPUTE in metadata and RESULT not in metadata and COST not in metadata and not field_def.args:
+        return Kind.DERIVE
+    return Kind.FETCH
 
 
 def upstream_key(field_def: Any, graphql_name: str) -> str:

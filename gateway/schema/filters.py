@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.utils.str_converters import to_camel_case
 
 from gateway.ops.errors import BadUserInput
-from gateway.schema.enums import CaseStatus, Priority, SLAStatusFilter, SLATypeFilter
+from gateway.schema.enums import CaseOrder, CaseStatus, Priority, SLAStatusFilter, SLATypeFilter
 from gateway.schema.scalars import Date, DateOrDateTime, DateTime, RelativeDate, TimeRange
+from gateway.upstream.v2 import DEFAULT_PER_PAGE, MAX_PER_PAGE
 
 DEPRECATED = "Deprecated upstream: use {} instead."
 
@@ -189,6 +190,28 @@ class LegacyCaseFilter:
         "The series instance, as indicated by the case number. Incremented each time a case is re-opened."
     )
     case_number: str | None = _f("The fully formatted Trackops case number, as it appears in your system.")
+
+
+# The arguments of every v2 case list (`cases`, `casesConnection`, a user's or a tag's `cases`...).
+CaseFilterArg = Annotated[
+    CaseFilter | None,
+    strawberry.argument(
+        description="Filters; all given must hold (for a user's or a tag's cases: beside being theirs)."
+    ),
+]
+CaseOrderArg = Annotated[
+    CaseOrder | None,
+    strawberry.argument(description="The order (upstream default: CREATED_DESC, newest created first)."),
+]
+RelatedFirstArg = Annotated[
+    int,
+    strawberry.argument(
+        description=f"How many cases: the first `first` in `order`, 1 to {MAX_PER_PAGE} (default {DEFAULT_PER_PAGE})."
+    ),
+]
+LegacyCaseFilterArg = Annotated[
+    LegacyCaseFilter | None, strawberry.argument(description="Filters; all given must hold.")
+]
 
 
 # Input fields whose upstream name is not their Python name.

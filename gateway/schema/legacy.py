@@ -6,11 +6,12 @@ from typing import Any
 
 import strawberry
 
+from gateway.ops.config import Settings
 from gateway.schema.case import Case
 from gateway.schema.context import Context
 from gateway.schema.declarations import V2_BY_IDS, derived, fetching
 from gateway.schema.node import Node, global_id
-from gateway.schema.page import PageInfo
+from gateway.schema.page import PageNumberInfo
 from gateway.schema.scalars import Date, DateTime
 from gateway.upstream.links import REFERENCES, reference_labels, v2_id_of
 from gateway.upstream.loaders import now_or_later
@@ -19,17 +20,17 @@ Parent = strawberry.Parent[dict[str, Any]]
 Info = strawberry.Info[Context]
 
 
-def legacy_global_id(case: dict[str, Any], context: Context) -> str:
+def legacy_global_id(case: dict[str, Any], settings: Settings) -> str:
     """`LegacyCase.id`: the global id of a v1 case."""
     return global_id("LegacyCase", case.get("id"))  # type: ignore[arg-type]
 
 
-def legacy_id(case: dict[str, Any], context: Context) -> int:
+def legacy_id(case: dict[str, Any], settings: Settings) -> int:
     """`LegacyCase.legacyId`."""
     return case.get("id")  # type: ignore[no-any-return]  # missing: the upstream's error (non-null)
 
 
-def references(case: dict[str, Any], context: Context) -> list[dict[str, Any]]:
+def references(case: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
     """`LegacyCase.references`: the references in use, each with its label."""
     labels = reference_labels(case)
     out = []
@@ -50,17 +51,70 @@ def linked_case(case: dict[str, Any], context: Context) -> Any:
     return now_or_later(context.loaders.case, v2_id)
 
 
-@strawberry.type(
-    description="A v1 record referenced by a case (client, location, region, status, person...)."
-)
-class NamedRef:
-    id: int = strawberry.field(description="Its ID: the value the matching v1 filter takes.")
+# The records a v1 case points at. The v1 API numbers each kind in its own table (client 4, region 4 and
+# status 4 are three records), so each kind is a type of its own: `__typename` and `id` together name one
+# record, as normalized client caches (Apollo Client, urql, Relay) key them. The investigator, manager and
+# salesperson are Trackops users, one table: one type. Each type says which filter takes its `id`.
+@strawberry.type(description="A record of the v1 API that a case points at: its number and name.")
+class V1Record:
+    id: int = strawberry.field(
+        description="The v1 ID of this record in its own table (clients, locations, regions... are each numbered "
+        "on their own): unique within this type, and the value the v1 filter named in the type's description "
+        "takes."
+    )
     name: str | None = strawberry.field(description="Its name.")
+
+
+@strawberry.type(
+    description="A v1 client: the root (parent) client a case is assigned to. Its `id` is what "
+    "`LegacyCaseFilter.client` takes."
+)
+class LegacyClient(V1Record):
+    pass
+
+
+@strawberry.type(description="A v1 client location. Its `id` is what `LegacyCaseFilter.location` takes.")
+class LegacyLocation(V1Record):
+    pass
+
+
+@strawberry.type(description="A v1 case region. Its `id` is what `LegacyCaseFilter.caseRegion` takes.")
+class LegacyCaseRegion(V1Record):
+    pass
+
+
+@strawberry.type(
+    description="A v1 case status (the v1 API's own statuses, not the v2 `CaseStatus`). Its `id` is what "
+    "`LegacyCaseFilter.caseStatus` takes."
+)
+class LegacyCaseStatus(V1Record):
+    pass
+
+
+@strawberry.type(description="A v1 client contact. Its `id` is what `LegacyCaseFilter.primaryContact` takes.")
+class LegacyContact(V1Record):
+    pass
+
+
+@strawberry.type(
+    description="A v1 (Trackops) user: a case's investigator, manager or salesperson (one table of users). "
+    "Its `id` is what `LegacyCaseFilter.primaryInvestigator`, `primaryManager` and `primarySalesperson` take."
+)
+class LegacyUser(V1Record):
+    pass
+
+
+@strawberry.type(
+    description="A v1 subject (a person or entity under investigation). Its `id` is what "
+    "`LegacyCaseFilter.primarySubject` takes."
+)
+class LegacySubject(V1Record):
+    pass
 
 
 @strawberry.type(description="The case type: its name and the labels of the case's three references.")
 class CaseType:
-    id: int = strawberry.field(description="The case type ID.")
+    id: int = strawberry.field(description="The v1 case type ID, unique among case types.")
     name: str | None = strawberry.field(description="The case type name.")
     reference_labels: list[str | None] | None = strawberry.field(
         description="Labels of reference_value_1..3, in order (null where a reference is not in use)."
@@ -85,11 +139,11 @@ class LegacyCase(Node):
 
     @derived("The global ID of the case (see `Query.node`).", reads=("id",), compute=legacy_global_id)
     def id(self, parent: Parent, info: Info) -> strawberry.ID:
-        return legacy_global_id(parent, info.context)  # type: ignore[return-value]
+        return legacy_global_id(parent, info.context.settings)  # type: ignore[return-value]
 
     @derived("The numeric v1 ID of the case.", name="legacyId", reads=("id",), compute=legacy_id)
     def legacy_id(self, parent: Parent, info: Info) -> int:
-        return legacy_id(parent, info.context)
+        return legacy_id(parent, info.context.settings)
 
     case_number: str | None = strawberry.field(
         description="The fully formatted Trackops case number, as it appears in your system."
@@ -100,12 +154,16 @@ class LegacyCase(Node):
     series_instance: int | None = strawberry.field(
         description="The series instance: incremented each time a case is re-opened (01, 02, 03...)."
     )
-    client: NamedRef | None = strawberry.field(
+    client: LegacyClient | None = strawberry.field(
         description="The root (parent) client the case is assigned to."
     )
-    location: NamedRef | None = strawberry.field(description="The client location the case is assigned to.")
-    case_region: NamedRef | None = strawberry.field(description="The case region the case is assigned to.")
-    case_status: NamedRef | None = strawberry.field(
+    location: LegacyLocation | None = strawberry.field(
+        description="The client location the case is assigned to."
+    )
+    case_region: LegacyCaseRegion | None = strawberry.field(
+        description="The case region the case is assigned to."
+    )
+    case_status: LegacyCaseStatus | None = strawberry.field(
         description="The case status the case currently resides in."
     )
     case_type: CaseType | None = strawberry.field(description="The case type, with its reference labels.")
@@ -116,11 +174,11 @@ class LegacyCase(Node):
     )
     due_on: Date | None = strawberry.field(description="The due date.")
     updated_at: DateTime | None = strawberry.field(description="When the case was last updated.")
-    primary_contact: NamedRef | None = strawberry.field(description="The primary client contact.")
-    primary_investigator: NamedRef | None = strawberry.field(description="The primary investigator.")
-    primary_manager: NamedRef | None = strawberry.field(description="The primary case manager.")
-    primary_salesperson: NamedRef | None = strawberry.field(description="The primary salesperson.")
-    primary_subject: NamedRef | None = strawberry.field(description="The primary subject.")
+    primary_contact: LegacyContact | None = strawberry.field(description="The primary client contact.")
+    primary_investigator: LegacyUser | None = strawberry.field(description="The primary investigator.")
+    primary_manager: LegacyUser | None = strawberry.field(description="The primary case manager.")
+    primary_salesperson: LegacyUser | None = strawberry.field(description="The primary salesperson.")
+    primary_subject: LegacySubject | None = strawberry.field(description="The primary subject.")
     reference_value_1: str | None = strawberry.field(
         description="Value of the 1st reference (e.g. a claim number); its label is in caseType.referenceLabels."
     )
@@ -131,7 +189,7 @@ class LegacyCase(Node):
         "The references in use, each with its label. No upstream call.", reads=REFERENCES, compute=references
     )
     def references(self, parent: Parent, info: Info) -> list[Reference]:
-        return references(parent, info.context)  # type: ignore[return-value]
+        return references(parent, info.context.settings)  # type: ignore[return-value]
 
     @fetching(
         V2_BY_IDS,
@@ -148,4 +206,6 @@ class LegacyCase(Node):
 @strawberry.type(description="A page of v1 cases.")
 class LegacyCasePage:
     items: list[LegacyCase] = strawberry.field(description="The cases on this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands (from the v1 X-* headers).")
+    page_info: PageNumberInfo = strawberry.field(
+        description="Where this page stands (from the v1 X-* headers)."
+    )

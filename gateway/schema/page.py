@@ -1,16 +1,21 @@
-"""Page info shared by every paginated list (v2 cases, v1 cases, activities, records)."""
+"""Page info shared by every page-number list (v2 cases, v1 cases, activities, records)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
 from gateway.ops.errors import BadUserInput, UpstreamBadResponse
 
+PageArg = Annotated[int, strawberry.argument(description="The page, from 1.")]
 
-@strawberry.type(description="Where a page stands in its list.")
-class PageInfo:
+
+@strawberry.type(
+    description="Where a page stands in a page-number list (`page`/`perPage`). The cursor connections' page "
+    "info is `PageInfo`, as the Relay specification names it.",
+)
+class PageNumberInfo:
     page: int = strawberry.field(description="This page's number, from 1.")
     per_page: int = strawberry.field(description="Items per page.")
     pages: int = strawberry.field(description="Number of pages.")

@@ -20,11 +20,16 @@ from gateway.schema.declarations import (
     ROOT_V2,
     fetching,
 )
-from gateway.schema.enums import CaseOrder
-from gateway.schema.filters import CaseFilter, LegacyCaseFilter, check_filter, to_upstream
+from gateway.schema.filters import (
+    CaseFilterArg,
+    CaseOrderArg,
+    LegacyCaseFilterArg,
+    check_filter,
+    to_upstream,
+)
 from gateway.schema.legacy import LegacyCase, LegacyCasePage
 from gateway.schema.node import Node, parse_global_id
-from gateway.schema.page import check_id, check_page, page_info, page_info_from_meta
+from gateway.schema.page import PageArg, check_id, check_page, page_info, page_info_from_meta
 from gateway.upstream import v1, v2
 from gateway.upstream.links import v2_id_of
 
@@ -52,9 +57,9 @@ class Query:
     async def cases(
         self,
         info: Info,
-        filter: Annotated[CaseFilter | None, arg("Filters; all given must hold.")] = None,
-        order: Annotated[CaseOrder | None, arg("The order (upstream default: newest created first).")] = None,
-        page: Annotated[int, arg("The page, from 1.")] = 1,
+        filter: CaseFilterArg = None,
+        order: CaseOrderArg = None,
+        page: PageArg = 1,
         per_page: Annotated[int, arg(f"Cases per page, 1 to {v2.MAX_PER_PAGE}.")] = v2.DEFAULT_PER_PAGE,
         team_id: Annotated[int | None, arg("Only cases of this team.")] = None,
     ) -> CasePage | None:
@@ -84,8 +89,8 @@ class Query:
     async def cases_connection(
         self,
         info: Info,
-        filter: Annotated[CaseFilter | None, arg("Filters; all given must hold.")] = None,
-        order: Annotated[CaseOrder | None, arg("The order (upstream default: newest created first).")] = None,
+        filter: CaseFilterArg = None,
+        order: CaseOrderArg = None,
         team_id: Annotated[int | None, arg("Only cases of this team.")] = None,
         first: First = None,
         after: After = None,
@@ -103,8 +108,8 @@ class Query:
     async def legacy_cases(
         self,
         info: Info,
-        filter: Annotated[LegacyCaseFilter | None, arg("Filters; all given must hold.")] = None,
-        page: Annotated[int, arg("The page, from 1.")] = 1,
+        filter: LegacyCaseFilterArg = None,
+        page: PageArg = 1,
         per_page: Annotated[int, arg(f"Cases per page, 1 to {v1.MAX_PER_PAGE}.")] = v1.DEFAULT_PER_PAGE,
     ) -> LegacyCasePage | None:
         check_page(page, per_page, v1.MAX_PER_PAGE)
@@ -131,7 +136,7 @@ class Query:
     async def legacy_cases_connection(
         self,
         info: Info,
-        filter: Annotated[LegacyCaseFilter | None, arg("Filters; all given must hold.")] = None,
+        filter: LegacyCaseFilterArg = None,
         first: First = None,
         after: After = None,
         last: Last = None,

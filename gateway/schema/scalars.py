@@ -1,8 +1,12 @@
-"""Custom scalars. Output values are upstream strings passed through unchanged (no per-field
-re-formatting) once they have the scalar's form: an upstream date that is not one is an
-UPSTREAM_BAD_RESPONSE error on its field, never served. Input values are validated when the query is
-validated, so a bad date never reaches the upstream, and normalised to the form the upstream documents.
-`JSON` (case metadata) passes any upstream JSON value nested at most `MAX_JSON_DEPTH` levels."""
+"""Custom scalars. `DateTime` and `Date` answer RFC 3339 (`date-time` with an upper-case `T` and `Z` or a
+`+hh:mm` offset; `full-date`), as their `specifiedByURL` says: an upstream string already in that form passes
+through unchanged (the compiled fast path copies it after the same check), one in another ISO 8601 form the
+upstreams are known to send (a space for `T`, no seconds, no offset meaning UTC, `+hhmm`) is rewritten to it,
+and anything else is an UPSTREAM_BAD_RESPONSE error on its field, never served. Input values are validated
+when the query is validated, so a bad date never reaches the upstream, and normalised to the form the
+upstream documents. `JSON` (case metadata) passes any upstream JSON value nested at most `MAX_JSON_DEPTH`
+levels.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,13 @@ _RELATIVE = re.compile(r"today|yesterday|[1-9]\d{0,3} (day|week|month|year)s?")
 # What an upstream may send: as an input, but any number of fraction digits
 _DATETIME_OUT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
 _DATE_OR_DATETIME_OUT = re.compile(f"{_DATE.pattern}|{_DATETIME_OUT.pattern}")
+# What DateTime and Date answer: RFC 3339 section 5.6 `date-time` (upper case) and `full-date`
+_FULL_DATE = r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+_RFC3339_DATE = re.compile(_FULL_DATE)
+_RFC3339 = re.compile(
+    _FULL_DATE + r"T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)"
+)
+RFC3339_SPEC = "https://www.rfc-editor.org/rfc/rfc3339#section-5.6"
 _TIME_RANGE = re.compile(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d")
 
 
@@ -113,6 +124,48 @@ def _output(pattern: re.Pattern[str], name: str) -> Any:
     return serialise
 
 
+def rfc3339(text: str) -> str | None:
+    """An upstream ISO 8601 timestamp in RFC 3339 form (`T`, seconds, an offset with a colon, `Z` when the
+    upstream gave none: its timestamps are UTC), or None when it is not one."""
+    if not _DATETIME_OUT.fullmatch(text):
+        return None
+    moment, zone = text[:16].replace(" ", "T"), text[16:]
+    seconds = zone[: len(zone) - len(zone.lstrip(":.0123456789"))] if zone else ""
+    zone = zone[len(seconds) :]
+    seconds = seconds or ":00"
+    if not zone:
+        zone = "Z"
+    elif zone != "Z" and ":" not in zone:
+        zone = f"{zone[:3]}:{zone[3:]}"
+    out = moment + seconds + zone
+    return out if _RFC3339.fullmatch(out) else None
+
+
+@passes_strings_matching(_RFC3339)
+def _datetime_output(value: Any) -> str:
+    """`DateTime` out: RFC 3339 as it is; another ISO 8601 form the upstreams send, rewritten to it."""
+    if isinstance(value, str):
+        if _RFC3339.fullmatch(value):
+            return value
+        out = rfc3339(value)
+        if out is not None:
+            return out
+    elif isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.isoformat().replace("+00:00", "Z")
+    raise UpstreamBadResponse("The upstream sent a DateTime that is not one.")
+
+
+@passes_strings_matching(_RFC3339_DATE)
+def _date_output(value: Any) -> str:
+    """`Date` out: an RFC 3339 `full-date`, as the upstreams send it."""
+    if isinstance(value, str) and _RFC3339_DATE.fullmatch(value):
+        return value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    raise UpstreamBadResponse("The upstream sent a Date that is not one.")
+
+
 def _json_output(value: Any) -> Any:
     """Any JSON value, unless it nests deeper than MAX_JSON_DEPTH (the answer could not be encoded)."""
     level: list[Any] = [value]
@@ -142,15 +195,19 @@ SCALARS: dict[object, ScalarDefinition] = {
     ),
     DateTime: strawberry.scalar(
         name="DateTime",
-        description="An ISO 8601 timestamp in UTC, e.g. 2024-03-25T15:40:39Z. As input, an offset is "
-        "converted to UTC and a timestamp without one is read as UTC.",
-        serialize=_output(_DATETIME_OUT, "DateTime"),
+        description="A timestamp, as RFC 3339 `date-time` (e.g. 2024-03-25T15:40:39Z): always a `T`, seconds "
+        "and an offset (`Z` or `+hh:mm`; the upstreams send UTC). As input, any ISO 8601 timestamp: an offset is "
+        "converted to UTC and a timestamp without one is read as UTC. Client code generators map it to a "
+        "string (docs/frontend.md).",
+        specified_by_url=RFC3339_SPEC,
+        serialize=_datetime_output,
         parse_value=parse_datetime,
     ),
     Date: strawberry.scalar(
         name="Date",
-        description="A calendar date, YYYY-MM-DD.",
-        serialize=_output(_DATE, "Date"),
+        description="A calendar date, YYYY-MM-DD: RFC 3339 `full-date`.",
+        specified_by_url=RFC3339_SPEC,
+        serialize=_date_output,
         parse_value=parse_date,
     ),
     DateOrDateTime: strawberry.scalar(

@@ -9,29 +9,14 @@ import { ApolloClient, HttpLink, InMemoryCache, gql } from "@apollo/client";
 import { relayStylePagination } from "@apollo/client/utilities";
 import { filter, firstValueFrom } from "rxjs";
 
+import { PAGE_ALL } from "./operations.mjs";
+
 const [url] = process.argv.slice(2);
 const token = process.env.CASEGRAPH_TOKEN;
 
-// A list's connection query: a window and the page info relayStylePagination reads.
-const connectionQuery = (field, nodeFields) =>
-  gql(`
-    query Window($first: Int, $after: String, $last: Int, $before: String) {
-      ${field}(first: $first, after: $after, last: $last, before: $before) {
-        totalCount
-        edges { cursor node { id ${nodeFields} } }
-        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-      }
-    }
-  `);
-
 const LISTS = {
-  v2: { field: "casesConnection", size: 7, key: "caseId", query: connectionQuery("casesConnection", "caseId name") },
-  v1: {
-    field: "legacyCasesConnection",
-    size: 11,
-    key: "legacyId",
-    query: connectionQuery("legacyCasesConnection", "legacyId caseNumber"),
-  },
+  v2: { field: "casesConnection", size: 7, key: "caseId", query: gql(PAGE_ALL.CasesWindow) },
+  v1: { field: "legacyCasesConnection", size: 11, key: "legacyId", query: gql(PAGE_ALL.LegacyCasesWindow) },
 };
 
 function newClient() {
