@@ -394,10 +394,12 @@ def test_dangling_links_point_at_nothing(upstream, v1_cases, v2_cases):
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({}, "a rule needs latency_ms, headers, rewrite or one of"),
+        ({}, "a rule needs latency_ms, headers, rewrite, body or one of"),
         ({"rewrite": ["cases.0.name"]}, "rewrite must be an object of paths and values"),
         ({"rewrite": {"name": 1}, "status": 500}, "rewrite changes the normal answer: no failure beside it"),
         ({"status": 503, "reset": True}, "one failure per rule"),
+        ({"body": "{}", "status": 500}, "body is a string replacing the normal answer's body"),
+        ({"body": {"cases": []}}, "body is a string replacing the normal answer's body"),
         ({"headers": {"Set-Cookie": 1}}, "headers must be an object of strings"),
         ({"headers": ["Set-Cookie: a=b"]}, "headers must be an object of strings"),
         ({"latency_ms": -1}, "latency_ms must be between"),

@@ -16,6 +16,8 @@ A rule (every key optional):
     rewrite     {"<path>": value, ...}: the normal answer, with each path's value replaced by `value` (an
                 upstream answering the wrong shape); a path is keys and list indexes joined by dots, `*` for
                 every item: {"cases.0.created_at": "not a date", "cases.*.tags": "x", "meta.per_page": "abc"}
+    body        a string: the normal answer's status and headers with this body instead, byte for byte (what
+                no JSON encoder writes: a value nested 2,000 deep, a number past 64 bits, broken JSON)
     and at most one failure:
     status      answer this HTTP status, body {"error": <`error`, default "injected fault">} (with
                 `headers`, a 302 with a Location, say)
@@ -49,7 +51,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 KINDS = ("status", "rate_limit", "malformed", "truncated", "reset", "huge_body")
-MODIFIERS = ("headers", "rewrite")  # what a rule without a failure does to the normal answer
+MODIFIERS = ("headers", "rewrite", "body")  # what a rule without a failure does to the normal answer
 HUGE_DEFAULT = 64 * 1024 * 1024
 CHUNK = 64 * 1024
 
@@ -123,8 +125,13 @@ def parse_rule(rule_id: int, spec: Any) -> Rule:
         raise ValueError("rewrite must be an object of paths and values")
     if rewrite is not None and kinds:
         raise ValueError("rewrite changes the normal answer: no failure beside it")
-    if not kinds and not latency and not headers and not rewrite:
-        raise ValueError(f"a rule needs latency_ms, headers, rewrite or one of {list(KINDS)}")
+    body = spec.get("body")
+    if body is not None and (not isinstance(body, str) or kinds or rewrite is not None):
+        raise ValueError(
+            "body is a string replacing the normal answer's body: no failure or rewrite beside it"
+        )
+    if not kinds and not latency and not headers and not rewrite and body is None:
+        raise ValueError(f"a rule needs latency_ms, headers, rewrite, body or one of {list(KINDS)}")
     if "status" in kinds and not (isinstance(spec["status"], int) and 200 <= spec["status"] <= 599):
         raise ValueError("status must be an HTTP status")
     return Rule(
@@ -209,8 +216,10 @@ class FaultInjection:
             await asyncio.sleep(rule.latency_ms / 1000)
         if rule.kind is None:
             sender = _adding_headers(send, _headers(rule))
-            if "rewrite" in rule.spec:
-                await _rewriting(self.app, scope, receive, sender, rule.spec["rewrite"])
+            if "rewrite" in rule.spec or "body" in rule.spec:
+                await _rewriting(
+                    self.app, scope, receive, sender, rule.spec.get("rewrite"), rule.spec.get("body")
+                )
             else:
                 await self.app(scope, receive, sender)
             return
@@ -266,9 +275,10 @@ def _adding_headers(send: Send, headers: dict[str, str]) -> Send:
 
 
 async def _rewriting(
-    app: ASGIApp, scope: Scope, receive: Receive, send: Send, rewrite: dict[str, Any]
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, rewrite: dict[str, Any] | None, raw: str | None
 ) -> None:
-    """The normal answer, its JSON rewritten (a 200's; any other answer goes as it is)."""
+    """The normal answer, its JSON rewritten or its body replaced by `raw` (a 200's; any other answer goes as
+    it is)."""
     start: Message = {}
     chunks: list[bytes] = []
 
@@ -281,7 +291,9 @@ async def _rewriting(
 
     await app(scope, receive, capture)
     body = b"".join(chunks)
-    if start.get("status") == 200:
+    if start.get("status") == 200 and raw is not None:
+        body = raw.encode()
+    elif start.get("status") == 200 and rewrite:
         data = orjson.loads(body)
         for path, value in rewrite.items():
             set_at(data, path.split("."), value)

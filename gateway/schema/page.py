@@ -37,7 +37,10 @@ def page_info(page: int, per_page: int, pages: int, count: int) -> dict[str, Any
 
 def page_info_from_meta(page: int, per_page: int, meta: Any) -> dict[str, Any]:
     """Page info from a v2 `meta` object (`pages`, `count`); absent numbers fall back to this page."""
-    meta = meta if isinstance(meta, dict) else {}
+    if meta is None:
+        meta = {}
+    elif not isinstance(meta, dict):
+        raise UpstreamBadResponse("The upstream sent a page meta that is not an object.")
     return page_info(
         page, meta_int(meta, "per_page", per_page), meta_int(meta, "pages", 0), meta_int(meta, "count", 0)
     )
@@ -47,7 +50,7 @@ def meta_int(meta: dict[str, Any], key: str, default: int) -> int:
     """A number of the upstream's page `meta` (`default` when absent); one that is no whole number is the
     upstream's error."""
     value = meta.get(key)
-    if not value:
+    if value is None:
         return default
     if isinstance(value, int) and not isinstance(value, bool):
         return value

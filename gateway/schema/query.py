@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import strawberry
 
+from gateway.ops.errors import UpstreamBadResponse
 from gateway.schema.case import Case, CasePage
 from gateway.schema.case_connections import cases_connection, legacy_cases_connection
 from gateway.schema.connection import After, Before, Connection, First, Last
@@ -45,7 +46,7 @@ def linked_v2_id(case: Any, label: str) -> int | None:
     reports the defect itself)."""
     try:
         return v2_id_of(case, label)
-    except (AttributeError, TypeError):
+    except (AttributeError, TypeError, UpstreamBadResponse):
         return None
 
 

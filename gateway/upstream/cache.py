@@ -40,6 +40,11 @@ SINGLE_CASE = re.compile(r"^/api/v[12]/cases/[^/]+$")
 KEPT_HEADERS = ("x-total-count", "x-page", "x-per-page", "x-total-pages")
 
 
+def _encoded(value: bytes) -> bytes:
+    """The serializer of a value encoded already (`UpstreamCache.set`)."""
+    return value
+
+
 class MsgpackSerializer(BaseSerializer):
     """Entries as MessagePack for Redis: an upstream answer's bytes are stored as they came (no JSON
     inside JSON), beside the few headers and the expiry."""
@@ -210,8 +215,20 @@ class UpstreamCache:
             if self.shared
             else Cached(data, httpx.Headers(kept), expires_at)
         )
+        dumps_fn = None
+        if self.shared:
+            # Encoded here, apart from the Redis call: a value that cannot be encoded is this entry's problem
+            # (left uncached, counted as action "encode"), not Redis being down for every caller.
+            try:
+                value = self.backend.serializer.dumps(value)
+            except Exception as exc:
+                self.stats.errors += 1
+                metrics.cache_error("encode")
+                log.warning("cache entry not kept: it cannot be encoded (%s)", type(exc).__name__)
+                return
+            dumps_fn = _encoded
         try:
-            await self.backend.set(key, value, ttl=ttl)
+            await self.backend.set(key, value, ttl=ttl, dumps_fn=dumps_fn)
         except Exception as exc:
             self._failed("write", exc)
         else:

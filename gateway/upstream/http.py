@@ -91,11 +91,11 @@ def decode_body(api: str, path: str, body: bytes, decode: Decode) -> Any:
             return decode(body)
         except msgspec.ValidationError:
             pass
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             raise _malformed(api, path, body) from None
     try:
         return json_decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: msgspec's, past ~1,000 levels of nesting
         raise _malformed(api, path, body) from None
 
 

@@ -9,27 +9,46 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.ops.errors import UpstreamBadResponse
+
 # The upstream keys of a v1 case that `v2_id_of` (and `LegacyCase.references`) read.
 REFERENCES = ("case_type", "reference_value_1", "reference_value_2", "reference_value_3")
 
 
+MAX_ID = 2**31 - 1  # ids are GraphQL Ints
+
+
 def _as_id(value: Any) -> int | None:
+    """The case id a link holds: None for no link (null, or a text that is no id); an object, a list or an id
+    past 32 bits is the upstream's error (UPSTREAM_BAD_RESPONSE), not "no link"."""
+    if isinstance(value, dict | list):
+        raise UpstreamBadResponse("The upstream sent a link to a case that is not an id.")
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value if value > 0 else None
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        number = int(value.strip())
-        return number if number > 0 else None
+        value = int(value.strip())
+    if isinstance(value, int):
+        if value > MAX_ID:
+            raise UpstreamBadResponse("The upstream sent a link to a case id out of range.")
+        return value if value > 0 else None
     return None
 
 
-def reference_labels(legacy_case: dict[str, Any]) -> list[Any]:
-    """The labels of a v1 case's references (`case_type.reference_labels`); none when the upstream sent
-    something else (the `caseType` field itself reports that)."""
+def reference_labels(legacy_case: dict[str, Any]) -> list[str | None]:
+    """The labels of a v1 case's references (`case_type.reference_labels`, strings or nulls); none without a
+    case type. A `case_type` or labels of another JSON type than the reference's is the upstream's error
+    (UPSTREAM_BAD_RESPONSE on the field reading them), never "no case type"."""
     case_type = legacy_case.get("case_type")
-    labels = case_type.get("reference_labels") if isinstance(case_type, dict) else None
-    return labels if isinstance(labels, list) else []
+    if case_type is None:
+        return []
+    if not isinstance(case_type, dict):
+        raise UpstreamBadResponse("The v1 upstream sent a case type that is not an object.")
+    labels = case_type.get("reference_labels")
+    if labels is None:
+        return []
+    if not isinstance(labels, list) or not all(label is None or isinstance(label, str) for label in labels):
+        raise UpstreamBadResponse("The v1 upstream sent reference labels that are not a list of strings.")
+    return labels
 
 
 def v2_id_of(legacy_case: dict[str, Any], label: str) -> int | None:
@@ -43,4 +62,8 @@ def v2_id_of(legacy_case: dict[str, Any], label: str) -> int | None:
 def v1_id_of(case: dict[str, Any], metadata_key: str) -> int | None:
     """The v1 case id a v2 case points back at, or None."""
     metadata = case.get("metadata")
-    return _as_id(metadata.get(metadata_key)) if isinstance(metadata, dict) else None
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise UpstreamBadResponse("The v2 upstream sent metadata that is not an object.")
+    return _as_id(metadata.get(metadata_key))

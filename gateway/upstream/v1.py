@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+
 from gateway.ops.errors import UpstreamBadResponse
 from gateway.upstream.credentials import Caller
 from gateway.upstream.decoding import Decode, json_decode
@@ -43,7 +45,9 @@ class V1API:
         """GET /api/v1/cases -> {"cases": [...], "page": n, "per_page": n, "pages": n, "count": n}."""
         query = {**params, "page": page, "per_page": per_page}
         response = await self.http.get_json(self.name, self.base, "/api/v1/cases", query, caller, decode)
-        if not isinstance(response.data, list):
+        if not isinstance(response.data, list) or not all(
+            isinstance(case, dict | msgspec.Struct) for case in response.data
+        ):
             raise UpstreamBadResponse("The v1 upstream sent an unexpected case list response.")
         headers = response.headers
         count = _header_int(headers, "X-Total-Count", len(response.data))

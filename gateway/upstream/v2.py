@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import orjson
 
 from gateway.ops.errors import UpstreamBadResponse
@@ -47,7 +48,14 @@ def list_params(
 
 
 def _expect(data: Any, key: str, what: str) -> dict[str, Any]:
-    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+    """`data` when it is an object whose `key` is a list of objects (dicts, or the answers a plan decodes them
+    straight into) and whose `meta`, if any, is an object, as the reference's list answers are."""
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get(key), list)
+        or not all(isinstance(item, dict | msgspec.Struct) for item in data[key])
+        or not isinstance(data.get("meta", {}), dict | msgspec.Struct)
+    ):
         raise UpstreamBadResponse(f"The v2 upstream sent an unexpected {what} response.")
     return data
 
