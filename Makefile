@@ -59,6 +59,7 @@ test: $(STAMP) $(CHECKOV) ## every test, as CI runs it (as root: apt-get install
 	test tests/node/node_modules/.installed -nt tests/node/package-lock.json \
 		|| (cd tests/node && npm ci --no-audit --no-fund && touch node_modules/.installed)
 	$(BIN)/ruff check gateway tests bench scripts
+	$(BIN)/lint-imports
 	CASEGRAPH_TOOLS=required $(BIN)/python -m pytest
 
 # The newest versions pyproject.toml's ranges allow, in a venv of their own (.venv-newest, checkov's too):
@@ -77,8 +78,9 @@ lock: $(STAMP) ## pin what .venv holds in constraints.txt (after adding a depend
 	$(BIN)/python scripts/lock.py write
 	touch $(STAMP)
 
-lint: $(STAMP) ## ruff check and ruff format --check
+lint: $(STAMP) ## ruff check, ruff format --check and lint-imports (the layers)
 	$(BIN)/ruff check gateway tests bench scripts
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check gateway tests bench scripts
 
 # The benchmark (bench/run.py): demo upstream and gateway as processes, load from wrk; results in bench/results/.

@@ -120,9 +120,15 @@ def summarize(results: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str
             g: {k: mean([t[k] for t in turns]) for k in ("rps", "cpu_ms")} for g, turns in by_gateway.items()
         }
         out["means"][scenario] = means
+        paired = sorted(
+            a["cpu_ms"] / b["cpu_ms"] for a, b in zip(by_gateway["after"], by_gateway["before"], strict=True)
+        )
         out["ratios"][scenario] = {
             "cpu_ms": means["after"]["cpu_ms"] / means["before"]["cpu_ms"],
             "rps": means["after"]["rps"] / means["before"]["rps"],
+            # each turn's after/before (measured one right after the other), their median: drift cancels
+            "cpu_ms_paired_median": paired[len(paired) // 2],
+            "cpu_ms_paired": paired,
         }
     return out
 
@@ -134,14 +140,15 @@ def report(summary: dict[str, Any], args: argparse.Namespace, stamp: str) -> str
         f"`python -m bench.edge --before {args.before} --after {args.after or 'worktree'} --duration {args.duration} --turns {args.turns} "
         f"--connections {args.connections}`: one worker each, cache off, in turns; means over the turns.",
         "",
-        "| scenario | CPU ms/request before | after | after/before | req/s before | after | after/before |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| scenario | CPU ms/request before | after | after/before | median of each turn's | req/s before | after | after/before |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for scenario, means in summary["means"].items():
         ratio = summary["ratios"][scenario]
         lines.append(
             f"| {scenario} | {means['before']['cpu_ms']:.3f} | {means['after']['cpu_ms']:.3f} | "
-            f"{ratio['cpu_ms']:.2f} | {means['before']['rps']:.0f} | {means['after']['rps']:.0f} | "
+            f"{ratio['cpu_ms']:.2f} | {ratio['cpu_ms_paired_median']:.2f} "
+            f"({', '.join(f'{r:.2f}' for r in ratio['cpu_ms_paired'])}) | {means['before']['rps']:.0f} | {means['after']['rps']:.0f} | "
             f"{ratio['rps']:.2f} |"
         )
     return "\n".join(lines) + "\n"

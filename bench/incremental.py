@@ -156,9 +156,9 @@ def proof(gateway: Process, upstream: str, samples: int) -> list[dict[str, float
 def in_process(rounds: int) -> dict[str, dict[str, float]]:
     """Execution CPU ms (median) without and with the directives declared, same code otherwise."""
     from bench.plan import record, services_with
-    from gateway.http.endpoint import encode_answer
+    from gateway.http.answer import encode_answer
+    from gateway.planning.context import RequestContext
     from gateway.planning.executable import build_schema
-    from gateway.schema.context import Context
     from gateway.upstream.credentials import Caller, credential_for
     from gateway.upstream.http import UpstreamResponse, decode_body
 
@@ -177,7 +177,7 @@ def in_process(rounds: int) -> dict[str, dict[str, float]]:
 
     async def one(label: str, name: str) -> float:
         current[0] = recorded[name]
-        context = Context(services, Caller(credential_for(services.settings, "Bearer demo-token")))
+        context = RequestContext(services, Caller(credential_for(services.settings, "Bearer demo-token")))
         started = time.process_time()
         result = await schemas[label].execute(queries[name], context_value=context)
         encode_answer({"data": result.data})

@@ -67,8 +67,8 @@ class Recorded:
 async def record(query: str) -> Recorded:
     """Run `query` once against the demo upstream in process, keeping each upstream answer's bytes."""
     from gateway.demo import create_app as create_demo
+    from gateway.planning.context import RequestContext
     from gateway.planning.executable import schema
-    from gateway.schema.context import Context
     from gateway.upstream.credentials import Caller, credential_for
 
     answers: dict[tuple[str, str], tuple[bytes, httpx.Headers]] = {}
@@ -85,7 +85,7 @@ async def record(query: str) -> Recorded:
     services = services_with(Recording())
     try:
         caller = Caller(credential_for(services.settings, "Bearer demo-token"))
-        result = await schema.execute(query, context_value=Context(services, caller))
+        result = await schema.execute(query, context_value=RequestContext(services, caller))
         assert result.data, result.errors
     finally:
         await services.aclose()
@@ -93,8 +93,8 @@ async def record(query: str) -> Recorded:
 
 
 def services_with(transport: httpx.AsyncBaseTransport | None = None) -> Any:
+    from gateway.http.services import Services
     from gateway.ops.config import load_settings
-    from gateway.schema.context import Services
     from gateway.upstream.cache import UpstreamCache
     from gateway.upstream.http import UpstreamHTTP
     from gateway.upstream.v1 import V1API
@@ -108,10 +108,10 @@ def services_with(transport: httpx.AsyncBaseTransport | None = None) -> Any:
 
 def data_path(query_for: Any, pages: int, rounds: int) -> dict[str, Any]:
     """Planned, fully decoded and floor, in turns over `pages` recorded upstream answers."""
-    from gateway.http.endpoint import encode_answer
+    from gateway.http.answer import encode_answer
     from gateway.ops.tuning import tune_process
+    from gateway.planning.context import RequestContext
     from gateway.planning.executable import schema
-    from gateway.schema.context import Context
     from gateway.upstream.credentials import Caller, credential_for
     from gateway.upstream.decoding import FULL, Decoders
     from gateway.upstream.http import UpstreamResponse, decode_body
@@ -126,7 +126,7 @@ def data_path(query_for: Any, pages: int, rounds: int) -> dict[str, Any]:
 
     services.http.get_json = get_json  # type: ignore[method-assign]
 
-    class FullyDecoded(Context):
+    class FullyDecoded(RequestContext):
         @property
         def decoders(self) -> Decoders:
             return FULL
@@ -139,7 +139,7 @@ def data_path(query_for: Any, pages: int, rounds: int) -> dict[str, Any]:
             for body, _ in current[0].answers.values():
                 orjson.dumps(orjson.loads(body))
         else:
-            context = (Context if kind == "planned" else FullyDecoded)(
+            context = (RequestContext if kind == "planned" else FullyDecoded)(
                 services, Caller(credential_for(services.settings, "Bearer demo-token"))
             )
             result = await schema.execute(query, context_value=context)
@@ -150,7 +150,7 @@ def data_path(query_for: Any, pages: int, rounds: int) -> dict[str, Any]:
 
     async def peak(kind: str) -> float:
         current[0] = recorded[1 % pages]
-        context = (Context if kind == "planned" else FullyDecoded)(
+        context = (RequestContext if kind == "planned" else FullyDecoded)(
             services, Caller(credential_for(services.settings, "Bearer demo-token"))
         )
         tracemalloc.start()
@@ -350,10 +350,9 @@ def transports(upstream: str, path: str, rounds: int = 6, gets: int = 200) -> di
 def doubling_query_ms(rounds: int = 20) -> float:
     """CPU ms to parse, validate, plan and check the 2^19-path doubling fragment query (a new text each round,
     so nothing is reused): the median."""
-    from gateway.planning.checks import check
-    from gateway.planning.documents import document_for
     from gateway.planning.executable import schema
     from gateway.planning.limits import Limits
+    from gateway.planning.plan import check, document_for
 
     query = "{ case(id: 3) { ...F19 } } fragment F0 on Case { caseId name } " + " ".join(
         f"fragment F{i} on Case {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, 20)

@@ -422,11 +422,12 @@ def execution_cpu(rounds: int) -> dict[str, float]:
     """
     import orjson
 
-    from gateway.http.endpoint import encode_answer
+    from gateway.http.answer import encode_answer
+    from gateway.http.services import Services
     from gateway.ops.config import load_settings
     from gateway.ops.tuning import tune_process
+    from gateway.planning.context import RequestContext
     from gateway.planning.executable import build_schema
-    from gateway.schema.context import Context, Services
     from gateway.upstream.credentials import Caller, credential_for
     from gateway.upstream.decoding import json_decode
     from gateway.upstream.http import decode_body
@@ -451,7 +452,7 @@ def execution_cpu(rounds: int) -> dict[str, float]:
         for i in range(n):
             if fresh:
                 page[0] = bodies[i % len(bodies)]
-            context = Context(services, Caller(credential_for(settings, "Bearer demo-token")))
+            context = RequestContext(services, Caller(credential_for(settings, "Bearer demo-token")))
             result = await schema.execute(FULL_50, context_value=context)
             assert not result.errors
             encode_answer({"data": result.data})

@@ -65,6 +65,7 @@ def serve(args: argparse.Namespace) -> int:
     elif os.environ.get(MULTIPROC_ENV):
         empty_metrics_dir(os.environ[MULTIPROC_ENV])
     from gateway.http.app import create_app
+    from gateway.http.server import bounded_protocol
     from gateway.ops import tracing
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
@@ -78,6 +79,8 @@ def serve(args: argparse.Namespace) -> int:
         "access_log": False,  # the gateway writes its own line per request (gateway/http/observe.py)
         "log_config": logging_config(settings.log_level, settings.log_format),  # in every worker too
         "timeout_graceful_shutdown": settings.shutdown_timeout,  # requests in flight may finish
+        # httptools' protocol with the request head bounded in time and size (gateway/http/server.py)
+        "http": bounded_protocol(settings.header_timeout, settings.max_header_bytes),
     }
     # uvicorn handles SIGTERM itself (the graceful stop above), then raises it again once it has stopped so
     # that the signal's default action follows: the process would die by SIGTERM (exit status -15 / 143) after

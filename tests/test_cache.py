@@ -607,16 +607,16 @@ def test_a_cache_entry_that_cannot_be_encoded_is_not_a_redis_failure():
     """Encoding is the entry's problem (left uncached, counted as `encode`); only a failed Redis call turns the
     shared cache off for RETRY_AFTER seconds. Nothing listens on the port: the Redis call itself fails."""
 
-    async def scenario() -> list[tuple[int, bool]]:
+    async def scenario() -> list[tuple[int, str]]:
         cache = UpstreamCache(
             load_settings(cache_url=f"redis://127.0.0.1:{free_port()}/0", cache_timeout=0.2)
         )
         seen = []
         await cache.set("k1", "\ud800 cannot be UTF-8", {}, 30)  # a lone surrogate: msgpack refuses it
-        seen.append((cache.stats.errors, cache._failing))
+        seen.append((cache.stats.errors, cache.breaker.state))
         await cache.set("k2", b"an upstream body", {}, 30)  # encodable: the Redis call fails
-        seen.append((cache.stats.errors, cache._failing))
+        seen.append((cache.stats.errors, cache.breaker.state))
         await cache.aclose()
         return seen
 
-    assert asyncio.run(scenario()) == [(1, False), (2, True)]
+    assert asyncio.run(scenario()) == [(1, "closed"), (2, "open")]  # the cache's breaker (skipped while open)

@@ -98,6 +98,8 @@ def test_healthz(gateway):
     upstreams = health.pop("upstreams")
     persisted = health.pop("persistedQueries")  # APQ: tests/test_graphql_http.py
     assert persisted["enabled"] is True
+    trusted = health.pop("trustedDocuments")  # TRUSTED_DOCUMENTS: tests/test_trusted_documents.py
+    assert trusted == {"documents": 0, "mode": "off", "source": None}
     assert health == {"ok": True}
     assert set(upstreams) == {"v1", "v2"}  # breaker states and retry counts: tests/test_resilience.py
     assert {u["breaker"]["state"] for u in upstreams.values()} == {"closed"}

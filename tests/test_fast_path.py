@@ -21,11 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.demo import create_app as create_demo
-from gateway.http.endpoint import encode_answer, format_error
+from gateway.http.answer import encode_answer, format_error
+from gateway.http.services import Services
 from gateway.ops.config import load_settings
+from gateway.planning.context import RequestContext
 from gateway.planning.executable import build_schema
 from gateway.planning.route import PATHS, Fallback
-from gateway.schema.context import Context, Services
 from gateway.upstream.cache import UpstreamCache
 from gateway.upstream.credentials import Caller, credential_for
 from gateway.upstream.decoding import FULL, Decoders
@@ -156,7 +157,7 @@ def services_for(transport: httpx.AsyncBaseTransport) -> Services:
     return Services(settings, cache, http, V1API(http, settings.v1_base), V2API(http, settings.v2_base))
 
 
-class FullyDecoded(Context):
+class FullyDecoded(RequestContext):
     """Plain execution's reference: every upstream answer decoded whole, whatever the plan reads."""
 
     @property
@@ -168,7 +169,7 @@ async def answer(schema: Any, services: Services, query: str, variables: dict[st
     """The JSON the gateway would send for this query (the app's own error formatting): planned on the fast
     schema, plain and fully decoded on the plain one."""
     caller = Caller(credential_for(services.settings, "Bearer demo-token"))
-    context = (Context if schema is FAST else FullyDecoded)(services, caller)
+    context = (RequestContext if schema is FAST else FullyDecoded)(services, caller)
     result = await schema.execute(query, variable_values=variables, context_value=context)
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
@@ -383,7 +384,7 @@ async def test_cases_that_copy_and_derive_are_decoded_straight_into_their_answer
     computed on them: the projection passes them through, and the bytes are plain execution's over dicts."""
     caller = Caller(credential_for(demo_services.settings, "Bearer demo-token"))
     for selected in (CASE, ZERO_COST, "{ id caseId sla { status } }"):
-        context = Context(demo_services, caller)
+        context = RequestContext(demo_services, caller)
         query = "{ cases(perPage: 50) { items %s } }" % selected
         result = await FAST.execute(query, context_value=context)
         assert context.plan is not None and len(context.plan.answers) == 1
@@ -403,7 +404,7 @@ async def test_cases_that_copy_and_derive_are_decoded_straight_into_their_answer
         ("{ cases(perPage: 5) { items { a: caseId b: caseId } } }", Fallback.SAME_KEY_TWICE),
         ("{ legacyCases(perPage: 5) { items { legacyId } } }", Fallback.NO_CASE_LIST),
     ):
-        context = Context(demo_services, caller)
+        context = RequestContext(demo_services, caller)
         await FAST.execute(other, context_value=context)
         assert context.plan is not None and context.plan.answers == {}, other
         assert (context.route.path, context.route.fallback) == ("projections", why), other
@@ -413,7 +414,9 @@ async def test_cases_that_copy_and_derive_are_decoded_straight_into_their_answer
 async def test_every_query_says_which_path_answered_it_and_why(demo_services, query, variables):
     """No silent fallback: each request records the path that answered it (`Route`), and a reason the code
     names whenever that is not the answers decoded straight from upstream."""
-    context = Context(demo_services, Caller(credential_for(demo_services.settings, "Bearer demo-token")))
+    context = RequestContext(
+        demo_services, Caller(credential_for(demo_services.settings, "Bearer demo-token"))
+    )
     await FAST.execute(query, variable_values=variables, context_value=context)
     route = context.route
     assert route.path in PATHS
@@ -461,7 +464,9 @@ async def test_a_planned_document_skips_strawberrys_pipeline(demo_services, monk
     assert first == await answer(PLAIN, demo_services, query, {"n": 3})  # another schema: planned for it
     assert len(hooks) == 2
     caller = Caller(credential_for(demo_services.settings, "Bearer demo-token"))
-    result = await FAST.execute(query, variable_values={"n": 2}, context_value=Context(demo_services, caller))
+    result = await FAST.execute(
+        query, variable_values={"n": 2}, context_value=RequestContext(demo_services, caller)
+    )
     assert result.extensions == {"upstream": {"calls": 3, "sharedCalls": 0, "cacheHits": 0}}
     # past MAX_QUERY_COST (1 listing + 40 v1 cases) the plan is not run: the pipeline refuses it
     strict = services_for(httpx.ASGITransport(app=create_demo()))

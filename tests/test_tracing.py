@@ -289,8 +289,8 @@ async def test_failed_upstream_requests_carry_their_code_and_the_breaker_state(t
     assert missing["data"] == {"case": None}
     assert [e["extensions"]["code"] for e in missing["errors"]] == ["NOT_FOUND"]
     (client,) = upstream_spans(gw.take())
-    assert client.name == "GET /api/v2/cases/{case_id}"
-    assert client.attributes["url.template"] == "/api/v2/cases/{case_id}"  # type: ignore[index]
+    assert client.name == "GET /api/v2/cases/{id}"
+    assert client.attributes["url.template"] == "/api/v2/cases/{id}"  # type: ignore[index]
     assert client.attributes["http.response.status_code"] == 404  # type: ignore[index]
     assert client.attributes["error.type"] == "NOT_FOUND"  # type: ignore[index]
     assert client.status.status_code == StatusCode.ERROR

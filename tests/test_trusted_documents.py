@@ -16,8 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.http.services import Services
 from gateway.http.trusted_documents import ManifestError, load
-from gateway.planning.executable import schema
+from gateway.ops.config import Settings
+from gateway.planning.context import RequestContext
+from gateway.planning.executable import passes_answers, schema
+from gateway.upstream.credentials import Caller, credential_for
 from tests.support import (
     AUTH,
     DEMO_TOKEN,
@@ -396,3 +400,45 @@ def test_refusals_and_request_errors_are_not_cacheable(gateways, calls):
     refused = get(gateways["enforce"], {"query": "{ cases { items { caseId } } }"})
     assert refused.status_code == 400 and refused.headers["cache-control"] == "no-store"
     assert "etag" not in refused.headers
+
+
+def test_an_answer_with_a_not_found_for_a_dangling_link_is_cacheable(gateways, calls):
+    gw = gateways["log"]
+    # v1 cases whose v2 link points at nothing: their cases come batched in one cached v2 list, without them
+    query = "query Links($page: Int!) { legacyCases(perPage: 100, page: $page) { items { legacyId case { caseId } } } }"
+    for page in range(1, 5):
+        first = get(gw, {"query": query, "variables": {"page": page}})
+        if first.json().get("errors"):
+            break
+    else:
+        raise AssertionError("no page of the demo data has a dangling link")
+    assert {e["extensions"]["code"] for e in first.json()["errors"]} == {"NOT_FOUND"}
+    assert first.json()["data"]["legacyCases"]["items"]  # partial: the data beside the errors
+    assert first.headers["cache-control"] == "private, no-cache" and "etag" in first.headers
+    again = get(gw, {"query": query, "variables": {"page": page}}, {"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+
+
+async def test_a_trusted_request_never_parses_and_reuses_the_plan_made_at_start(manifests, monkeypatch):
+    trusted = load(str(manifests), "enforce", schema._schema, passes_answers(schema))
+    found = trusted.find(OPAQUE_ID)
+    assert found is not None
+    # planned at start as requests name it: by its name, and without one (it is the document's only operation)
+    assert sorted(key[1] or "" for key in found.document.plans) == ["", "Legacy"]
+    plan = found.document.plans[(id(schema._schema), "Legacy", ())]
+
+    def no_parse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a trusted document was parsed again")
+
+    monkeypatch.setattr("gateway.planning.documents.parse", no_parse)
+    monkeypatch.setattr("strawberry.schema.schema.parse", no_parse)
+    services = Services.create(Settings())
+    try:
+        context = RequestContext(
+            services, Caller(credential_for(services.settings, None)), document=found.document
+        )
+        result = await schema.execute(found.body, context_value=context, operation_name="Legacy")
+        assert result.errors  # no upstream here: the field fails, after planning
+        assert context.plan is plan and context.plan_reused
+    finally:
+        await services.aclose()

@@ -25,6 +25,7 @@ from gateway.http.turns import ADDRESS_SHARE, CREDENTIAL_SHARE, OVERLOADED, Hold
 from tests.support import AUTH, Gateway, Metrics, Upstream, free_port, start_gateway, stop, wait_for
 
 BODY_TIMEOUT = 2.0
+HEADER_TIMEOUT = 1.5
 METRICS_PORTS: dict[str, int] = {}  # a gateway's URL -> the port of its /metrics (METRICS_PORT)
 FAST = "query Fast { legacyCases(perPage: 2) { items { legacyId caseNumber } } }"  # a v1 route
 SLOW = "query Slow { cases(perPage: 1) { items { caseId } } }"  # the v2 route made slow below
@@ -39,6 +40,8 @@ def gw(upstream: Upstream, logs_dir: Path) -> Iterator[Gateway]:
         logs_dir / "gateway-turns.log",
         CACHE_TTL="0",
         BODY_TIMEOUT=str(BODY_TIMEOUT),
+        HEADER_TIMEOUT=str(HEADER_TIMEOUT),
+        MAX_HEADER_BYTES="16384",
         FORWARDED_ALLOW_IPS="192.0.2.1",
         METRICS_PORT=str(metrics_port),
     )
@@ -146,6 +149,65 @@ def test_half_sent_bodies_hold_no_turn_and_get_408_after_body_timeout(gw, clean,
         assert closed
     assert shed(gw, "body_timeout") - before == 200
     assert [r["path"] for r in clean.requests()] == ["/api/v1/cases"]  # the normal query's only
+
+
+# --- the request head: bounded by the server protocol (gateway/http/server.py) ------------------------------
+
+
+def connect(gw: Gateway) -> socket.socket:
+    host, port = gw.url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def test_a_head_that_never_ends_gets_408_after_header_timeout(gw, clean, clients):
+    held = [connect(gw) for _ in range(50)]
+    for n, sock in enumerate(held):
+        if n % 2:
+            sock.sendall(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Ty")  # half a head
+        # the others send nothing at all
+    opened = time.monotonic()
+    try:
+        response, took = timed_post(clients["127.0.0.1"], gw, FAST, AUTH)
+        assert response.status_code == 200 and took < 0.5, (response.status_code, took)
+        with ThreadPoolExecutor(50) as pool:
+            answers = list(pool.map(answer_of, held))
+        waited = time.monotonic() - opened
+    finally:
+        for sock in held:
+            sock.close()
+    assert HEADER_TIMEOUT - 0.2 <= waited < HEADER_TIMEOUT + 10
+    for received, closed in answers:
+        assert received.startswith(b"HTTP/1.1 408 "), received[:100]
+        assert orjson.loads(received.partition(b"\r\n\r\n")[2])["errors"][0]["extensions"]["code"] == (
+            "REQUEST_TIMEOUT"
+        )
+        assert closed
+
+
+def test_a_head_larger_than_max_header_bytes_gets_431(gw, clean):
+    with connect(gw) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000)
+        received, closed = answer_of(sock)
+    assert received.startswith(b"HTTP/1.1 431 ") and closed, received[:100]
+    with connect(gw) as sock:  # a head just below the limit is served
+        sock.sendall(
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: %s\r\n\r\n" % (b"a" * 15_000)
+        )
+        received, _ = answer_of(sock)
+    assert received.startswith(b"HTTP/1.1 200 "), received[:100]
+
+
+def test_a_kept_alive_connection_gets_a_new_head_time_per_request(gw, clean):
+    with connect(gw) as sock:
+        request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        sock.sendall(request)
+        time.sleep(HEADER_TIMEOUT * 0.7)
+        sock.sendall(request)  # after most of a head time: its own time starts with it
+        time.sleep(HEADER_TIMEOUT * 0.7)
+        sock.sendall(b"GET /heal")
+        received, closed = answer_of(sock)
+    assert received.count(b"HTTP/1.1 200 ") == 2 and received.count(b"HTTP/1.1 408 ") == 1, received
+    assert closed
 
 
 # --- fair turns ------------------------------------------------------------------------------------------------

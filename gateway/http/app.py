@@ -19,12 +19,12 @@ from gateway.http import graphiql
 from gateway.http.endpoint import GraphQLEndpoint
 from gateway.http.observe import Observe
 from gateway.http.readiness import Readiness
+from gateway.http.services import Services
 from gateway.http.trusted_documents import load as load_trusted
 from gateway.ops import metrics, tracing
 from gateway.ops.config import Settings, load_settings
 from gateway.ops.tuning import tune_process
 from gateway.planning.executable import passes_answers, schema_for
-from gateway.schema.context import Services
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider

@@ -43,9 +43,6 @@ class PersistedQueryError(Exception):
         self.status = status
         self.malformed = malformed
 
-    def body(self) -> dict[str, Any]:
-        return {"errors": [{"message": self.message, "extensions": {"code": self.code}}]}
-
 
 def sha256_hex(query: str) -> str:
     return hashlib.sha256(query.encode()).hexdigest()

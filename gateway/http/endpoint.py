@@ -7,7 +7,8 @@
                   -> the operation the request names
                   -> an answer kept whole in the response cache, or execution through the schema's own API
                      (`schema.execute`); a GET's ETag, and 304 when `If-None-Match` names it
-                  -> one `Outcome`: the HTTP response, the request metrics and the one summary log line
+                  -> one `Outcome` (`gateway/http/answer.py`): the HTTP response, the request metrics and the
+                     one summary log line
 
 **Incremental answers** (`@defer`, `@stream`: `gateway/http/incremental.py`, docs/incremental.md) go out part by
 part as `multipart/mixed` to a client that accepts it, merged into one JSON answer to any other. The parts are
@@ -32,30 +33,36 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-import orjson
 import strawberry
 from graphql import ExperimentalIncrementalExecutionResults, GraphQLError
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.types.graphql import OperationType
 
 from gateway.http import graphiql
+from gateway.http.answer import (
+    Outcome,
+    encode_answer,
+    executed,
+    format_error,
+    label_of,
+    record_route,
+    result_of,
+    with_extensions,
+)
 from gateway.http.apq import HASH_MISMATCH, PersistedQueryError
 from gateway.http.graphql_http import (
-    CONTENT_TYPES,
     GRAPHQL_RESPONSE_JSON,
-    JSON,
     GraphQLRequest,
     Refusal,
     answer_media,
     bad_request,
     body_timeout,
     cache_headers,
+    check_operation,
     entity_tag,
     not_modified,
     persisted_refusal,
@@ -63,8 +70,8 @@ from gateway.http.graphql_http import (
     wants_graphiql,
 )
 from gateway.http.incremental import SENT, IncrementalAnswer, Stream
-from gateway.http.observe import Operation, operation_of
 from gateway.http.response_cache import Kept, response_key, reusable_until
+from gateway.http.services import Services
 from gateway.http.trusted_documents import (
     NOT_FOUND,
     NOT_TRUSTED,
@@ -74,18 +81,14 @@ from gateway.http.trusted_documents import (
 )
 from gateway.http.turns import BODY_TIMEOUT, CREDENTIAL_SHARE, OVERLOADED, Turns, holder_of, share
 from gateway.ops import metrics, tracing
-from gateway.ops.errors import GatewayError, is_wrong_shape
-from gateway.ops.logs import one_line
-from gateway.planning.documents import Document, document_for, operation_in
-from gateway.planning.limits import is_token_limit
-from gateway.schema.context import Context, Services
-from gateway.upstream.credentials import Caller, Credential, UnsendableCredential, credential_for
+from gateway.ops.errors import error_body
+from gateway.planning.context import RequestContext
+from gateway.planning.documents import Document, Operation, document_for, operation_in, operation_of
+from gateway.upstream.credentials import Caller, CallStats, Credential, UnsendableCredential, credential_for
 
 log = logging.getLogger("gateway.requests")
 untrusted_log = logging.getLogger("gateway.trusted")
 
-INTERNAL = {"code": "INTERNAL_SERVER_ERROR"}
-WRONG_SHAPE = "The upstream answered this field with a value of the wrong shape."
 ALLOWED = {
     "GET": frozenset({OperationType.QUERY}),
     # the schema has no mutations or subscriptions: validation says so
@@ -94,71 +97,11 @@ ALLOWED = {
 RETRY_AFTER = 1  # seconds a shed request is told to wait
 
 
-def format_error(error: GraphQLError) -> dict[str, Any]:
-    """An error as the client sees it: always an `extensions.code`, never an internal detail.
-
-    Errors without a path come from parsing, validation or variable coercion: their message is for the
-    caller. Field errors keep the message of a `GatewayError`; a value graphql-core could not complete is the
-    upstream's (UPSTREAM_BAD_RESPONSE, without the value); anything else is masked (and logged).
-    """
-    formatted: dict[str, Any] = dict(error.formatted)
-    original = error.original_error
-    if error.path is None:
-        if (error.extensions or {}).get("code"):  # a limit's own code (gateway/planning/limits.py)
-            code = error.extensions["code"]  # type: ignore[index]
-        elif is_token_limit(error):
-            code = "QUERY_TOO_LARGE"
-        elif error.message.startswith("Syntax Error"):
-            code = "GRAPHQL_PARSE_FAILED"
-        elif error.message.startswith("Variable '$"):
-            code = "BAD_USER_INPUT"
-        else:
-            code = "GRAPHQL_VALIDATION_FAILED"
-        formatted["extensions"] = {**(error.extensions or {}), "code": code}
-    elif isinstance(original, GatewayError):
-        formatted["extensions"] = original.extensions
-    elif is_wrong_shape(error):
-        formatted["message"] = WRONG_SHAPE
-        formatted["extensions"] = {"code": "UPSTREAM_BAD_RESPONSE"}
-    else:
-        formatted["message"] = "Internal server error."
-        formatted["extensions"] = INTERNAL
-    return formatted
-
-
-ENCODER = msgspec.json.Encoder()
-
-
-def encode_answer(answer: Any) -> bytes:
-    """An answer as JSON bytes, by msgspec: it writes the objects decoded straight into their answers
-    (`gateway/planning/answers.py`) and the dicts of the other paths alike (orjson would write floats past 1e16
-    differently, and refuses integers past 64 bits)."""
-    return ENCODER.encode(answer)
-
-
-def error_body(message: str, code: str, **extensions: Any) -> bytes:
-    return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code, **extensions}}]})
-
-
-def with_extensions(encoded: bytes, extensions: dict[str, Any] | None) -> bytes:
-    """An encoded answer object (`{"data": ...}`) with `extensions` added as its last entry."""
-    if not extensions:
-        return encoded
-    return b'%s,"extensions":%s}' % (encoded[:-1], orjson.dumps(extensions))
-
-
 def not_trusted(message: str) -> Refusal:
     """The one refusal of TRUSTED_DOCUMENTS_MODE=enforce: 400 under both media types."""
     return Refusal(
         400, NOT_TRUSTED, f"{message} This gateway runs only trusted documents: send a listed one's id."
     )
-
-
-def label_of(operation: Operation) -> str:
-    """The metrics' `operation` label: `invalid` when the document does not parse, `anonymous` without a name."""
-    if not operation.parsed:
-        return "invalid"
-    return metrics.operation_label(operation.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,54 +116,6 @@ def client_address(scope: Scope) -> str:
     """The client's address as the server resolved it (from trusted proxies only: FORWARDED_ALLOW_IPS)."""
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
-
-
-@dataclass
-class Outcome:
-    """What became of one request: filled in by each step of the pipeline, then turned into the response,
-    the request metrics and the summary log line."""
-
-    status: int = 500
-    body: bytes = b""
-    media: str = JSON  # the answer's media type
-    headers: dict[str, str] = field(default_factory=dict)
-    # ok, partial (field errors), rejected (refused before execution), error, shed, cancelled (the client went
-    # away during a multipart answer)
-    result: str = "error"
-    operation: str | None = None  # the operation's name as the client gave it
-    label: str = "unknown"  # the metrics' `operation`; unknown: no document read
-    upstream: dict[str, int] = field(default_factory=dict)  # calls, sharedCalls, cacheHits
-    response_cache: str | None = None  # hit / miss (None: not looked up)
-    persisted_query: str | None = None  # hit / miss / sent / registered / refused / trusted
-    document_id: str | None = None  # the trusted document's id (None: not a trusted document)
-    document_name: str | None = None  # its name in the manifest
-    page: Response | None = None  # an answer that is no GraphQL response (GraphiQL's page)
-    parts: int = 0  # the parts of an incremental answer (0: not incremental)
-    streamed: bool = False  # sent part by part as multipart/mixed (the response is gone)
-
-    @property
-    def trusted(self) -> bool:
-        return self.document_id is not None
-
-    def refused(self, refusal: Refusal, method: str) -> None:
-        self.status = refusal.status_for(self.media)
-        self.body = refusal.body()
-        self.result = "rejected"
-        self.headers.update(refusal.headers)
-        self.headers.update(cache_headers(None, False) if method == "GET" else {"Cache-Control": "no-store"})
-
-    def failed(self, exc: Exception) -> None:
-        """A bug: 500, the details in one log line only."""
-        log.error("internal error answering the request: %s", one_line(exc))
-        self.status, self.result, self.media, self.headers = 500, "error", JSON, {}
-        self.body = error_body("Internal server error.", "INTERNAL_SERVER_ERROR")
-
-    def response(self) -> Response:
-        if self.page is not None:
-            return self.page
-        if self.status == 304:
-            return Response(b"", 304, self.headers)
-        return Response(self.body, self.status, self.headers, media_type=CONTENT_TYPES[self.media])
 
 
 class GraphQLEndpoint:
@@ -269,7 +164,8 @@ class GraphQLEndpoint:
                 self.turns.release(holder)
                 metrics.IN_FLIGHT.dec()
         finally:
-            self._record(request, outcome, time.perf_counter() - started)
+            # the path from the scope, not request.url (which builds the whole URL)
+            outcome.record(request.method, request.scope["path"], time.perf_counter() - started)
 
     def _shed(self, outcome: Outcome, reason: str) -> None:
         limit = self.settings.max_concurrent_requests
@@ -427,7 +323,7 @@ class GraphQLEndpoint:
                 await self._single_part(request, outcome, stream)
                 return
             outcome.response_cache = "miss"
-        context = Context(self.services, Caller(credential), document=document)
+        context = RequestContext(self.services, Caller(credential), document=document)
         stats = context.caller.stats
         if request.method == "GET":
             outcome.headers.update(cache_headers(None, False))
@@ -446,14 +342,14 @@ class GraphQLEndpoint:
                 finally:
                     outcome.parts = answer.parts
                     outcome.upstream = stats.counts()
-                    span.executed(context, request.variables, len(answer.errors))
+                    executed(span, context, request.variables, len(answer.errors))
                     record_route(context)
                     if answer.errors:
                         self.schema.process_errors(answer.errors)
                 return
         finally:
             context.release()
-        span.executed(context, request.variables, len(result.errors or ()))
+        executed(span, context, request.variables, len(result.errors or ()))
         record_route(context)
         outcome.upstream = stats.counts()
         errors = [format_error(error) for error in result.errors] if result.errors else None
@@ -501,7 +397,7 @@ class GraphQLEndpoint:
 
             if not await _multipart(outcome, stream, parts()):
                 return
-        outcome.result = _result_of(answer.errors, answer.data_missing)
+        outcome.result = result_of(answer.errors, answer.data_missing)
 
     async def _single_part(self, request: GraphQLRequest, outcome: Outcome, stream: Stream | None) -> None:
         """An answer as the one part of a multipart/mixed body, for a client that accepts nothing else."""
@@ -514,7 +410,7 @@ class GraphQLEndpoint:
 
     def _reused(self, kept: Kept, request: GraphQLRequest, outcome: Outcome) -> None:
         outcome.status, outcome.result, outcome.response_cache = 200, kept.outcome, "hit"
-        outcome.upstream = {"calls": 0, "sharedCalls": 0, "cacheHits": kept.answers}
+        outcome.upstream = CallStats(cache_hits=kept.answers).counts()
         self._http_caching(request, outcome, kept.body, kept.expires_at or None)
         if outcome.status == 304:
             return
@@ -538,45 +434,6 @@ class GraphQLEndpoint:
         if not_modified(request.if_none_match, etag):
             outcome.status, outcome.body = 304, b""
 
-    def _record(self, request: Request, outcome: Outcome, seconds: float) -> None:
-        """The request metrics and its one summary line, from its outcome (once the answer has gone)."""
-        duration_ms = round(seconds * 1000, 2)
-        method, path = request.method, request.scope["path"]  # not request.url: it builds the whole URL
-        if outcome.page is not None:
-            log.debug("%s %s %d %.1f ms", method, path, outcome.page.status_code, duration_ms)
-            return
-        metrics.observe_request(outcome.label, outcome.result, seconds)
-        if outcome.label != "unknown":  # a document was read
-            metrics.observe_document(outcome.document_id, outcome.label, outcome.status)
-        upstream = outcome.upstream
-        fields = {
-            "method": method,
-            "path": path,
-            "status": outcome.status,
-            "operation": outcome.operation,
-            "outcome": outcome.result,
-            "duration_ms": duration_ms,
-            "upstream_calls": upstream.get("calls", 0),
-            "shared_calls": upstream.get("sharedCalls", 0),
-            "cache_hits": upstream.get("cacheHits", 0),
-            "response_cache": outcome.response_cache,
-            "persisted_query": outcome.persisted_query,
-            "parts": outcome.parts,  # of an incremental answer (0: not incremental)
-            "document_id": outcome.document_id,
-            "document_name": outcome.document_name,
-            "trusted": outcome.trusted,
-        }
-        log.info(
-            "%s %s %d %s %s %.1f ms",
-            method,
-            path,
-            outcome.status,
-            outcome.operation or "-",
-            outcome.result,
-            duration_ms,
-            extra={"fields": fields},
-        )
-
 
 async def _multipart(outcome: Outcome, stream: Stream, parts: AsyncIterator[bytes]) -> bool:
     """Send the outcome as multipart/mixed `parts`; False (and the outcome `cancelled` or `error`) when not
@@ -586,35 +443,3 @@ async def _multipart(outcome: Outcome, stream: Stream, parts: AsyncIterator[byte
     if delivery != SENT:
         outcome.result = delivery
     return delivery == SENT
-
-
-def _result_of(errors: list[GraphQLError], data_missing: bool) -> str:
-    return "ok" if not errors else ("error" if data_missing else "partial")
-
-
-def record_route(context: Context) -> None:
-    """Which path answered an executed request and why not a faster one (`gateway.plan.Route`): counted,
-    and logged at debug. A request refused before execution has no plan and is not counted."""
-    if context.plan is not None:
-        route = context.route
-        fallback = route.fallback.value if route.fallback is not None else "none"
-        metrics.observe_execution(route.path, fallback)
-        log.debug("executed by %s (fallback: %s)", route.path, fallback)
-
-
-def check_operation(operation: Operation, request: GraphQLRequest) -> None:
-    """Refuse what cannot run: a document naming no single operation to run (the GraphQL spec's GetOperation:
-    several and no `operationName`, or a name it does not define), a mutation or subscription by GET."""
-    if operation.parsed and operation.kind is None:
-        if request.operation_name is None:
-            message = "The document must contain one operation, or `operationName` must name the one to run."
-        else:
-            message = f"Unknown operation named '{request.operation_name[:100]}'."
-        raise Refusal(400, "OPERATION_RESOLUTION_FAILURE", message, well_formed=True)
-    if request.method == "GET" and operation.kind in ("mutation", "subscription"):
-        raise Refusal(
-            405,
-            "METHOD_NOT_ALLOWED",
-            f"{operation.kind.capitalize()}s are not allowed over GET: use POST.",  # type: ignore[union-attr]
-            {"Allow": "POST"},
-        )

@@ -46,6 +46,9 @@ from starlette.requests import Request
 
 from gateway.http.apq import PersistedQueryError, requested_hash
 from gateway.http.incremental import MULTIPART_MIXED
+from gateway.ops.bodies import read_capped
+from gateway.ops.errors import error_body
+from gateway.planning.documents import Operation
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
@@ -77,7 +80,7 @@ class Refusal(Exception):
         return 200 if self.well_formed and media == JSON else self.status
 
     def body(self) -> bytes:
-        return orjson.dumps({"errors": [{"message": self.message, "extensions": {"code": self.code}}]})
+        return error_body(self.message, self.code)
 
 
 def bad_request(message: str) -> Refusal:
@@ -297,17 +300,9 @@ def body_timeout(seconds: float) -> Refusal:
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The body, refused (413) past `max_bytes`: at once when Content-Length says so, else while it streams in."""
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
-        raise too_large(max_bytes)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise too_large(max_bytes)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_capped(
+        request.headers.get("content-length"), request.stream(), max_bytes, lambda size: too_large(max_bytes)
+    )
 
 
 def _typed(
@@ -397,3 +392,21 @@ def not_modified(if_none_match: str | None, etag: str) -> bool:
     if if_none_match.strip() == "*":
         return True
     return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+
+
+def check_operation(operation: Operation, request: GraphQLRequest) -> None:
+    """Refuse what cannot run: a document naming no single operation to run (the GraphQL spec's GetOperation:
+    several and no `operationName`, or a name it does not define), a mutation or subscription by GET."""
+    if operation.parsed and operation.kind is None:
+        if request.operation_name is None:
+            message = "The document must contain one operation, or `operationName` must name the one to run."
+        else:
+            message = f"Unknown operation named '{request.operation_name[:100]}'."
+        raise Refusal(400, "OPERATION_RESOLUTION_FAILURE", message, well_formed=True)
+    if request.method == "GET" and operation.kind in ("mutation", "subscription"):
+        raise Refusal(
+            405,
+            "METHOD_NOT_ALLOWED",
+            f"{operation.kind.capitalize()}s are not allowed over GET: use POST.",  # type: ignore[union-attr]
+            {"Allow": "POST"},
+        )

@@ -5,9 +5,6 @@ back in the answer's `X-Request-ID`, and keeps it in `gateway.ops.logs.request_i
 every log line and every upstream call of the request carries it. A GraphQL request's summary line and its
 `casegraph_requests_*` metrics are written by the GraphQL endpoint from the request's outcome
 (`gateway/http/endpoint.py`); any other request gets a debug line here.
-
-`operation_of` tells which operation a document and operation name select, from the documents' cache of the
-operation plans (`gateway/planning/plan.py`: one parse per document text).
 """
 
 from __future__ import annotations
@@ -18,9 +15,6 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.ops.logs import accept_request_id, request_id
-from gateway.planning.documents import Operation, operation_of
-
-__all__ = ["Observe", "Operation", "operation_of"]
 
 log = logging.getLogger("gateway.requests")
 

@@ -24,7 +24,7 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.schema.context import Services
+from gateway.http.services import Services
 from gateway.upstream.credentials import credential_for
 
 READY_CACHE_SECONDS = 1.0

@@ -195,6 +195,20 @@ class Settings(BaseSettings):
         description="Part of MAX_CONCURRENT_REQUESTS one client address may hold at once, whatever credentials "
         "its requests carry (the address as resolved from trusted proxies only: FORWARDED_ALLOW_IPS).",
     )
+    header_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Seconds a request head (request line and headers) may take to arrive, from the connection's "
+        "start or the request's first byte; past it 408 and the connection closed (casegraph serve).",
+    )
+    max_header_bytes: int = Field(
+        65_536,
+        ge=1024,
+        le=10_000_000,
+        description="Largest request head (request line and headers); a larger one gets 431 and the connection "
+        "closed (casegraph serve).",
+    )
     body_timeout: float = Field(
         10.0,
         gt=0,

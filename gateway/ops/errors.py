@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from graphql import GraphQLError
 
 NON_NULL = "Cannot return null for non-nullable field"
@@ -94,3 +95,8 @@ def is_wrong_shape(error: GraphQLError) -> bool:
 def wrong_shape_message(error: GraphQLError) -> str:
     """graphql-core's message without the value it quotes (an upstream value, a URL say, stays out of logs)."""
     return error.message.partition(":")[0][:200]
+
+
+def error_body(message: str, code: str, **extensions: Any) -> bytes:
+    """The JSON body of an answer refused as a whole: one error, its message and `extensions.code`."""
+    return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code, **extensions}}]})

@@ -17,7 +17,7 @@ own when `METRICS_PORT` is set (`serve_apart`).
     casegraph_execution_total{path, fallback}             executed requests by the path that answered them:
                                                           answers (decoded straight into them), projections
                                                           (compiled, over dicts) or graphql-core, and why not
-                                                          a faster one (`gateway.plan.Fallback`; none)
+                                                          a faster one (`gateway.planning.route.Fallback`; none)
     casegraph_documents_total{document, operation, trusted}  GraphQL requests by the document they ran:
                                                           a trusted one's id (`untrusted` for the others)
     casegraph_not_modified_total{operation}               GET answers revalidated: 304 Not Modified
@@ -51,11 +51,12 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as _multiprocess
 
+from gateway.ops.routes import api_of, route_template
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 MAX_OPERATIONS = 100  # distinct operation names labelled per process; the rest count as "other"
 BREAKER_STATES = ("closed", "open", "half_open")
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
-_ID_SEGMENT = re.compile(r"/[0-9]+(?=/|$)")
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -158,21 +159,6 @@ def operation_label(name: str | None) -> str:
             return "other"
         _operations.add(name)
     return name
-
-
-def route_template(path: str) -> str:
-    """An upstream path with its ids as `{id}`: `/api/v2/cases/12/activities` -> `/api/v2/cases/{id}/activities`.
-    A base URL's own path before `/api/` is dropped."""
-    start = path.find("/api/")
-    return _ID_SEGMENT.sub("/{id}", path[start:] if start >= 0 else path)
-
-
-def api_of(path: str) -> str:
-    if "/api/v1/" in path:
-        return "v1"
-    if "/api/v2/" in path:
-        return "v2"
-    return "other"
 
 
 def observe_request(operation: str, outcome: str, seconds: float) -> None:

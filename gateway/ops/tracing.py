@@ -29,7 +29,6 @@ only the names and values set here.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, MutableMapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Self
@@ -41,7 +40,7 @@ from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.ops.config import ConfigError
-from gateway.planning.limits import Limits
+from gateway.ops.routes import route_template
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -51,7 +50,6 @@ if TYPE_CHECKING:
 SERVICE_NAME = "casegraph"
 EXPORTERS = ("otlp", "console")
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
-_ID_SEGMENT = re.compile(r"/[0-9]+(?=/|$)")
 
 _tracer: Tracer | None = None  # set by `install`: tracing is on in this process
 
@@ -263,21 +261,22 @@ class OperationSpan(CurrentSpan):
             attributes["casegraph.response_cache"] = response_cache
         self.span.set_attributes(attributes)
 
-    def executed(self, context: Any, variables: Mapping[str, Any] | None, errors: int) -> None:
-        """What execution found: the operation plan (`context.plan`, `gateway/planning/plan.py`) reused or compiled
-        for this request and its cost for these variables (the upstream calls it may make at most), and the
-        number of errors of the answer."""
+    def executed(
+        self, path: str, fallback: str | None, plan: str | None, cost: int | None, errors: int
+    ) -> None:
+        """What execution found: the path that answered and why not a faster one (`fallback`,
+        `gateway/planning/plan.py`'s Route), whether the operation plan was `reused` or `compiled` for this
+        request (None: not planned), its cost for these variables (the upstream calls it may make at most),
+        and the number of errors of the answer."""
         if self.span is None:
             return
         attributes: dict[str, Any] = {"casegraph.graphql.errors": errors} if errors else {}
-        route = context.route
-        attributes["casegraph.execution.path"] = route.path
-        if route.fallback is not None:
-            attributes["casegraph.execution.fallback"] = route.fallback.value
-        plan = context.plan
+        attributes["casegraph.execution.path"] = path
+        if fallback is not None:
+            attributes["casegraph.execution.fallback"] = fallback
         if plan is not None:
-            attributes["casegraph.plan"] = "reused" if context.plan_reused else "compiled"
-            attributes["casegraph.cost"] = plan.cost(variables or {}, Limits.from_settings(context.settings))
+            attributes["casegraph.plan"] = plan
+            attributes["casegraph.cost"] = cost
         self.span.set_attributes(attributes)
 
 
@@ -299,12 +298,6 @@ def operation_span(name: str | None, kind: str | None) -> OperationSpan:
 
 
 # --- upstream requests ----------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=256)
-def route_template(path: str) -> str:
-    """An upstream path with its case ids as `{case_id}`: `/api/v2/cases/{case_id}/activities`."""
-    return _ID_SEGMENT.sub("/{case_id}", path)
 
 
 @lru_cache(maxsize=16)

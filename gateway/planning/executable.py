@@ -19,9 +19,9 @@ from strawberry.types.graphql import OperationType
 
 from gateway.ops.errors import GatewayError, is_wrong_shape, upstream_object, wrong_shape_message
 from gateway.ops.logs import one_line
+from gateway.planning.context import RequestContext
 from gateway.planning.execution import EarlyExecutor, FastExecutor
 from gateway.planning.planner import Planner, run_planned
-from gateway.schema.context import Context
 from gateway.schema.query import Query
 from gateway.schema.scalars import SCALARS
 
@@ -76,7 +76,12 @@ class GatewaySchema(strawberry.Schema):
         operation_extensions: dict[str, Any] | None = None,
     ) -> Any:
         allowed = frozenset(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)  # strawberry's enum
-        if query and isinstance(context_value, Context) and root_value is None and not operation_extensions:
+        if (
+            query
+            and isinstance(context_value, RequestContext)
+            and root_value is None
+            and not operation_extensions
+        ):
             result = await run_planned(
                 self._schema,
                 query,
@@ -134,7 +139,7 @@ class UpstreamReport(SchemaExtension):
 
     def get_results(self) -> dict[str, Any]:
         context = self.execution_context.context
-        return context.report() if isinstance(context, Context) else {}
+        return context.report() if isinstance(context, RequestContext) else {}
 
 
 def build_schema(fast: bool = True, incremental: bool = True) -> strawberry.Schema:

@@ -17,7 +17,6 @@ two paths give byte-identical answers.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -48,25 +47,6 @@ class ObjectProjection(NamedTuple):
 
     projection: Projection
     rest: list[tuple[str, Any]]
-
-
-def passes_strings_unchanged(serialise: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Mark a scalar serialiser that returns a string as it is: the projection then copies such strings."""
-    serialise._passes_strings_unchanged = True  # type: ignore[attr-defined]
-    return serialise
-
-
-def passes_strings_matching(
-    pattern: re.Pattern[str],
-) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
-    """Mark a scalar serialiser that returns a string matching `pattern` as it is (and refuses other strings):
-    the projection copies such strings after the same match, and leaves the others to the serialiser."""
-
-    def mark(serialise: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        serialise._string_check = pattern.fullmatch  # type: ignore[attr-defined]
-        return passes_strings_unchanged(serialise)
-
-    return mark
 
 
 class GiveUp(Exception):
@@ -263,7 +243,7 @@ class EarlyExecutor(StrawberryGraphQLCoreExecutionContext):
 class FastExecutor(EarlyExecutor):
     """graphql-core's executor, with objects' plain fields completed by compiled projections, and objects
     decoded straight into their answers (`gateway/planning/answers.py`) passed through as they are. The request's
-    context (`gateway/schema/context.Context`) brings the operation's plan and records the path taken (`Route`)."""
+    context (`gateway/planning/context.RequestContext`) brings the operation's plan and records the path taken (`Route`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

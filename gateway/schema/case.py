@@ -94,6 +94,29 @@ PAGE_ONE = {
 }  # the upstream key of a case telling whose it is
 
 
+def related_cases_field(kind: str, id_key: str, description: str) -> Any:
+    """`Assignee.cases` and `Tag.cases`: the first cases of the parent (its `id_key` names it to the upstream),
+    every parent asking with the same arguments served by one any-of listing."""
+
+    async def resolve(
+        parent: Parent,
+        info: Info,
+        filter: CaseFilterArg = None,
+        order: CaseOrderArg = None,
+        first: RelatedFirstArg = DEFAULT_PER_PAGE,
+    ) -> list[Case] | None:
+        return await related_cases(info, kind, str(upstream_object(parent)[id_key]), filter, order, first)
+
+    return fetching(
+        RELATED,
+        description,
+        resolver=resolve,
+        reads=(id_key,),
+        returns="v2.case",
+        result_reads=(RELATED_KEYS[kind],),
+    )
+
+
 def related_cases_connection(kind: str, id_key: str, what: str) -> Any:
     """`Assignee.casesConnection` and `Tag.casesConnection`: the parent's cases (the parent's `id_key`
     names it to the upstream) as a cursor connection."""
@@ -150,23 +173,11 @@ class Assignee:
         description="Whether the user is a service account (automation) rather than a person."
     )
 
-    @fetching(
-        RELATED,
+    cases = related_cases_field(
+        "assignee",
+        "user_id",
         "The cases assigned to this user: the first `first` in `order` (the any-of filter is `assignees`).",
-        reads=("user_id",),
-        returns="v2.case",
-        result_reads=("assignees",),
     )
-    async def cases(
-        self,
-        parent: Parent,
-        info: Info,
-        filter: CaseFilterArg = None,
-        order: CaseOrderArg = None,
-        first: RelatedFirstArg = DEFAULT_PER_PAGE,
-    ) -> list[Case] | None:
-        user = str(upstream_object(parent)["user_id"])
-        return await related_cases(info, "assignee", user, filter, order, first)
 
     cases_connection = related_cases_connection("assignee", "user_id", "The cases assigned to this user")
 
@@ -176,22 +187,11 @@ class Tag:
     id: int = strawberry.field(description="The tag's ID, unique among tags.")
     name: str = strawberry.field(description="The tag's name.")
 
-    @fetching(
-        RELATED,
+    cases = related_cases_field(
+        "tag",
+        "name",
         "The cases with this tag: the first `first` in `order` (the any-of filter is `or_tags`).",
-        reads=("name",),
-        returns="v2.case",
-        result_reads=("tags",),
     )
-    async def cases(
-        self,
-        parent: Parent,
-        info: Info,
-        filter: CaseFilterArg = None,
-        order: CaseOrderArg = None,
-        first: RelatedFirstArg = DEFAULT_PER_PAGE,
-    ) -> list[Case] | None:
-        return await related_cases(info, "tag", str(upstream_object(parent)["name"]), filter, order, first)
 
     cases_connection = related_cases_connection("tag", "name", "The cases with this tag")
 

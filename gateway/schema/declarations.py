@@ -20,6 +20,7 @@ A cost is counted for `parents` objects the field is asked on, `size` items per 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -263,3 +264,24 @@ def upstream_key(field_def: Any, graphql_name: str) -> str:
     """The upstream key a plain field reads: its Python name (`opened_by` for `openedBy`)."""
     definition = (field_def.extensions or {}).get(STRAWBERRY_FIELD)
     return getattr(definition, "python_name", None) or graphql_name
+
+
+# Scalars whose serialiser passes strings as they are: the compiled projections (`gateway/planning/execution.py`,
+# `gateway/planning/structs.py`) then copy such strings without calling it.
+def passes_strings_unchanged(serialise: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Mark a scalar serialiser that returns a string as it is: the projection then copies such strings."""
+    serialise._passes_strings_unchanged = True  # type: ignore[attr-defined]
+    return serialise
+
+
+def passes_strings_matching(
+    pattern: re.Pattern[str],
+) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
+    """Mark a scalar serialiser that returns a string matching `pattern` as it is (and refuses other strings):
+    the projection copies such strings after the same match, and leaves the others to the serialiser."""
+
+    def mark(serialise: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        serialise._string_check = pattern.fullmatch  # type: ignore[attr-defined]
+        return passes_strings_unchanged(serialise)
+
+    return mark

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
 from gateway.ops.config import Settings
-from gateway.schema.case import Case
 from gateway.schema.context import Context
 from gateway.schema.declarations import V2_BY_IDS, derived, fetching
 from gateway.schema.node import Node, global_id
@@ -15,6 +14,9 @@ from gateway.schema.page import PageNumberInfo
 from gateway.schema.scalars import Date, DateTime
 from gateway.upstream.links import REFERENCES, reference_labels, v2_id_of
 from gateway.upstream.loaders import now_or_later
+
+if TYPE_CHECKING:
+    from gateway.schema.case import Case
 
 Parent = strawberry.Parent[dict[str, Any]]
 Info = strawberry.Info[Context]
@@ -199,7 +201,9 @@ class LegacyCase(Node):
         returns="v2.case",
         compute=linked_case,
     )
-    def case(self, parent: Parent, info: Info) -> Case | None:
+    def case(
+        self, parent: Parent, info: Info
+    ) -> Annotated[Case, strawberry.lazy("gateway.schema.case")] | None:
         return linked_case(parent, info.context)  # type: ignore[no-any-return]
 
 

@@ -19,7 +19,7 @@ from strawberry.scalars import JSON
 from strawberry.types.scalar import ScalarDefinition
 
 from gateway.ops.errors import UpstreamBadResponse
-from gateway.planning.execution import passes_strings_matching
+from gateway.schema.declarations import passes_strings_matching
 
 DateTime = NewType("DateTime", str)
 Date = NewType("Date", str)

@@ -5,7 +5,8 @@ Keys are made in one place, `cache_key`: API, upstream base URL, path, the query
 different credentials never share an entry, and no token is ever stored in clear.
 
 A cache failure is never a query failure: Redis errors and timeouts are logged (at most once per
-`RETRY_AFTER` seconds) and the cache is skipped until then. `stats` counts hits, misses and errors
+`RETRY_AFTER` seconds) and the cache is skipped until then: a circuit breaker (`gateway/upstream/resilience.py`)
+that opens on one failure and lets one probe through after `RETRY_AFTER` seconds. `stats` counts hits, misses and errors
 for /healthz; every lookup and error is also counted in /metrics (`gateway/ops/metrics.py`), under its
 `CacheStats.name` (upstream, response, apq).
 """
@@ -31,6 +32,7 @@ from aiocache.serializers import BaseSerializer, NullSerializer
 from gateway.ops import metrics
 from gateway.ops.config import Settings
 from gateway.upstream.credentials import Credential
+from gateway.upstream.resilience import BreakerState, CircuitBreaker
 
 log = logging.getLogger("gateway.cache")
 
@@ -129,8 +131,8 @@ class UpstreamCache:
             # In process: entries are kept as they are given (an upstream answer's bytes), never copied.
             self.backend = SimpleMemoryCache(serializer=NullSerializer(), timeout=0)
         self.stats = CacheStats()
-        self._skip_until = 0.0
-        self._failing = False
+        # skipped for RETRY_AFTER seconds after a failure (its clock read through this module's `time`)
+        self.breaker = CircuitBreaker("cache", 1, RETRY_AFTER, clock=lambda: time.monotonic(), logger=None)
 
     @property
     def kind(self) -> str:
@@ -152,21 +154,19 @@ class UpstreamCache:
     def _failed(self, action: str, exc: BaseException) -> None:
         self.stats.errors += 1
         metrics.cache_error(action)
-        now = time.monotonic()
-        if now >= self._skip_until:
+        if self.breaker.state is not BreakerState.OPEN:  # the first failure since the cache last worked
             log.warning(
                 "cache %s failed (%s); serving without the cache for %.0fs",
                 action,
                 type(exc).__name__,
                 RETRY_AFTER,
             )
-        self._skip_until = now + RETRY_AFTER
-        self._failing = True
+        self.breaker.failure()
 
     def _worked(self) -> None:
-        if self._failing:
-            self._failing = False
+        if self.breaker.state is not BreakerState.CLOSED:
             log.info("cache is working again")
+        self.breaker.success()
 
     async def get(self, key: str, stats: CacheStats | None = None) -> Cached | None:
         """The entry under `key`, counted in `stats` (the upstream counters unless others are given)."""
@@ -176,7 +176,7 @@ class UpstreamCache:
         return found
 
     async def _lookup(self, key: str, stats: CacheStats) -> Cached | None:
-        if time.monotonic() < self._skip_until:
+        if not self.breaker.allow():
             stats.misses += 1
             return None
         try:
@@ -206,7 +206,7 @@ class UpstreamCache:
         return cached
 
     async def set(self, key: str, data: Any, headers: Any, ttl: float) -> None:
-        if time.monotonic() < self._skip_until:
+        if not self.breaker.allow():
             return
         kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
         expires_at = time.time() + ttl
@@ -225,6 +225,7 @@ class UpstreamCache:
                 self.stats.errors += 1
                 metrics.cache_error("encode")
                 log.warning("cache entry not kept: it cannot be encoded (%s)", type(exc).__name__)
+                self.breaker.release()  # no verdict on Redis
                 return
             dumps_fn = _encoded
         try:

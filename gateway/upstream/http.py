@@ -32,6 +32,7 @@ import msgspec
 import orjson
 
 from gateway.ops import metrics, tracing
+from gateway.ops.bodies import read_capped
 from gateway.ops.config import Settings
 from gateway.ops.errors import (
     BadUserInput,
@@ -177,8 +178,6 @@ class UpstreamHTTP:
         )
         self.cache = cache
         self.settings = settings
-        self.calls = 0  # logical upstream requests sent (a retried request counts once)
-        self.attempts = 0  # HTTP requests sent, retries included
         self.max_body = settings.max_upstream_body_bytes
         self.attempt_timeout = settings.attempt_timeout
         self.guards = {api: UpstreamGuard(api, settings) for api in ("v1", "v2")}
@@ -191,6 +190,16 @@ class UpstreamHTTP:
         if guard is None:
             guard = self.guards[api] = UpstreamGuard(api, self.settings)
         return guard
+
+    @property
+    def calls(self) -> int:
+        """Logical upstream requests sent (a retried request counts once), as the guards counted them."""
+        return sum(guard.stats.requests for guard in self.guards.values())
+
+    @property
+    def attempts(self) -> int:
+        """HTTP requests sent, retries included, as the guards counted them."""
+        return sum(guard.stats.attempts for guard in self.guards.values())
 
     def report(self) -> dict[str, Any]:
         """Each upstream's breaker state, requests, attempts and retries (for /healthz and metrics)."""
@@ -294,7 +303,6 @@ class UpstreamHTTP:
         rid = request_id.get()  # the GraphQL request's id (a joined call carries its first caller's)
         if rid:
             headers["X-Request-ID"] = rid
-        self.calls += 1
         guard = self.guard(api)
         sent = 0
 
@@ -315,7 +323,6 @@ class UpstreamHTTP:
     ) -> tuple[bytes, httpx.Headers]:
         """One HTTP request, bounded in time (ATTEMPT_TIMEOUT in all) and in body size."""
         started = time.perf_counter()
-        self.attempts += 1
         outcome = "error"  # for the metrics: the HTTP status once one came, "timeout", or "cancelled"
         try:
             async with asyncio.timeout(self.attempt_timeout):
@@ -359,20 +366,13 @@ class UpstreamHTTP:
     ) -> bytes:
         """The body, read as it streams in; past `limit` bytes reading stops (and the connection is
         dropped): an error, or for an error answer (`truncate`) just the first `limit` bytes."""
-        declared = response.headers.get("content-length", "")
-        if not truncate and declared.isascii() and declared.isdigit() and int(declared) > limit:
-            raise self._too_large(api, path, int(declared), limit)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > limit:
-                if truncate:
-                    chunks.append(chunk[: limit - size + len(chunk)])
-                    break
-                raise self._too_large(api, path, size, limit)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await read_capped(
+            response.headers.get("content-length"),
+            response.aiter_bytes(),
+            limit,
+            lambda size: self._too_large(api, path, size, limit),
+            truncate,
+        )
 
     @staticmethod
     def _too_large(api: str, path: str, size: int, limit: int) -> UpstreamBadResponse:

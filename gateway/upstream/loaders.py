@@ -19,15 +19,17 @@ from strawberry.dataloader import DataLoader
 
 from gateway.ops import tracing
 from gateway.ops.errors import NotFound
-from gateway.schema.declarations import RELATED as RELATED_COST
-from gateway.schema.declarations import V2_BY_IDS
 from gateway.upstream import v2 as v2api
 from gateway.upstream.credentials import Caller
 from gateway.upstream.decoding import FULL, Decoders
 from gateway.upstream.v1 import V1API
 
-Case = dict[str, Any]
+UpstreamCase = dict[str, Any]  # a v1 or v2 case as the upstream sent it (the schema's `Case` reads one)
 PageKey = tuple[int, int, int]  # case_id, page, per_page
+# v2 cases per call: ids per `case_ids` listing, and cases per page of a related (any-of) listing. The field
+# declarations count the same (`gateway/schema/declarations.py`: V2_BY_IDS, RELATED).
+IDS_PER_CALL = v2api.MAX_PER_PAGE
+CASES_PER_LISTING = v2api.MAX_PER_PAGE
 # Whose cases: ("assignee", user id) or ("tag", tag name), with the caller's filters (canonical JSON),
 # order and how many cases per parent.
 RelatedKey = tuple[str, str, str, str | None, int]
@@ -86,16 +88,16 @@ class Loaders:
         self.v1_concurrency = v1_concurrency
         self.decoders = decoders  # the operation plan's: each upstream answer decoded for what it reads
         # v2 cases seen in this request's list answers, and the list calls still in flight.
-        self._known: dict[int, Case] = {}
+        self._known: dict[int, UpstreamCase] = {}
         self._listings: set[asyncio.Future[Any]] = set()
 
     @cached_property
-    def case(self) -> DataLoader[int, Case]:
+    def case(self) -> DataLoader[int, UpstreamCase]:
         """v2 cases by id: one `case_ids` list call per batch of distinct ids (a single GET for one id)."""
-        return DataLoader(self._load_cases, max_batch_size=V2_BY_IDS.batch)
+        return DataLoader(self._load_cases, max_batch_size=IDS_PER_CALL)
 
     @cached_property
-    def legacy_case(self) -> DataLoader[int, Case]:
+    def legacy_case(self) -> DataLoader[int, UpstreamCase]:
         """v1 cases by id: the v1 API cannot batch, so one GET per distinct id, at most v1_concurrency at
         once."""
         return DataLoader(self._load_legacy_cases)
@@ -115,7 +117,7 @@ class Loaders:
         return DataLoader(self._load_records)
 
     @cached_property
-    def related(self) -> DataLoader[RelatedKey, list[Case]]:
+    def related(self) -> DataLoader[RelatedKey, list[UpstreamCase]]:
         """The cases of users / tags: parents sharing filters are served by combined any-of calls."""
         return DataLoader(self._load_related)
 
@@ -155,7 +157,7 @@ class Loaders:
         if wanted:
             await asyncio.gather(*(self.case.load(i) for i in wanted), return_exceptions=True)
 
-    def prime_cases(self, cases: Sequence[Case]) -> None:
+    def prime_cases(self, cases: Sequence[UpstreamCase]) -> None:
         """Cases already fetched by a list answer later lookups of the same ids for free."""
         for case in cases:
             if case.__class__ is not dict:
@@ -165,13 +167,13 @@ class Loaders:
                 self._known[case_id] = case
                 self.case.prime(case_id, case)
 
-    def prime_legacy_cases(self, cases: Sequence[Case]) -> None:
+    def prime_legacy_cases(self, cases: Sequence[UpstreamCase]) -> None:
         for case in cases:
             case_id = case.get("id")
             if isinstance(case_id, int):
                 self.legacy_case.prime(case_id, case)
 
-    async def _load_cases(self, ids: list[int]) -> list[Case | BaseException]:
+    async def _load_cases(self, ids: list[int]) -> list[UpstreamCase | BaseException]:
         tracing.batch_event("case", len(ids))
         if self._listings:
             await asyncio.wait(list(self._listings))
@@ -183,15 +185,15 @@ class Loaders:
                 )
         elif missing:
             page = await self.v2.list_cases(
-                self.caller, self.decoders.v2_list, filters={"case_ids": missing}, per_page=V2_BY_IDS.batch
+                self.caller, self.decoders.v2_list, filters={"case_ids": missing}, per_page=IDS_PER_CALL
             )
             self.prime_cases(page["cases"])
         return [self._known.get(i) or NotFound(f"No v2 case {i}.", caseId=i) for i in ids]
 
-    async def _load_legacy_cases(self, ids: list[int]) -> list[Case | BaseException]:
+    async def _load_legacy_cases(self, ids: list[int]) -> list[UpstreamCase | BaseException]:
         tracing.batch_event("legacy_case", len(ids))
 
-        async def one(case_id: int) -> Case:
+        async def one(case_id: int) -> UpstreamCase:
             async with self.v1_limit:
                 return await self.v1.get_case(self.caller, case_id, self.decoders.v1_case)
 
@@ -218,12 +220,12 @@ class Loaders:
 
         return await asyncio.gather(*(one(key) for key in keys), return_exceptions=True)
 
-    async def _load_related(self, keys: list[RelatedKey]) -> list[list[Case] | BaseException]:
+    async def _load_related(self, keys: list[RelatedKey]) -> list[list[UpstreamCase] | BaseException]:
         tracing.batch_event("related", len(keys))
         groups: dict[tuple[str, str, str | None, int], list[str]] = {}
         for kind, parent, filters, order, first in keys:
             groups.setdefault((kind, filters, order, first), []).append(parent)
-        found: dict[RelatedKey, list[Case] | BaseException] = {}
+        found: dict[RelatedKey, list[UpstreamCase] | BaseException] = {}
 
         async def serve(group: tuple[str, str, str | None, int], parents: list[str]) -> None:
             kind, filters, order, first = group
@@ -245,11 +247,11 @@ class Loaders:
         on the smaller set, so a parent served once is never asked for again. Parents still short after a
         bounded number of calls (or when the caller's own filter uses the any-of key) get a call of their own."""
         any_key, all_key, owners_of = RELATED[kind]
-        result: dict[str, list[Case]] = {parent: [] for parent in parents}
+        result: dict[str, list[UpstreamCase]] = {parent: [] for parent in parents}
         short = list(parents) if any_key not in filters else []
         asked: list[str] = []
         page, calls = 1, 0
-        max_calls = math.ceil(len(parents) * first / RELATED_COST.batch) + 1
+        max_calls = math.ceil(len(parents) * first / CASES_PER_LISTING) + 1
         while len(short) > 1 and calls < max_calls:
             if short != asked:
                 asked, page = short, 1
@@ -261,7 +263,7 @@ class Loaders:
                 filters={**filters, any_key: asked},
                 order=order,
                 page=page,
-                per_page=RELATED_COST.batch,
+                per_page=CASES_PER_LISTING,
             )
             calls += 1
             self.prime_cases(data["cases"])

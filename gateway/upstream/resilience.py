@@ -61,8 +61,16 @@ class CircuitBreaker:
     HALF_OPEN -> CLOSED when the probe succeeds, -> OPEN again (for another `reset`) when it fails.
     """
 
-    def __init__(self, name: str, failures: int, reset: float, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        name: str,
+        failures: int,
+        reset: float,
+        clock: Clock = time.monotonic,
+        logger: logging.Logger | None = log,
+    ) -> None:
         self.name = name
+        self.log = logger  # None: the owner logs the changes in its own words (the cache)
         self.threshold = failures
         self.reset = reset
         self.clock = clock
@@ -88,14 +96,15 @@ class CircuitBreaker:
         if state is BreakerState.HALF_OPEN and not self._probing:
             self._state = BreakerState.HALF_OPEN
             self._probing = True
-            log.info("%s circuit breaker half-open: sending one probe", self.name)
+            if self.log is not None:
+                self.log.info("%s circuit breaker half-open: sending one probe", self.name)
             return True
         self.rejected += 1
         return False
 
     def success(self) -> None:
-        if self._state is not BreakerState.CLOSED:
-            log.warning("%s circuit breaker closed: the probe succeeded", self.name)
+        if self._state is not BreakerState.CLOSED and self.log is not None:
+            self.log.warning("%s circuit breaker closed: the probe succeeded", self.name)
         self._state = BreakerState.CLOSED
         self.consecutive_failures = 0
         self._probing = False
@@ -116,7 +125,9 @@ class CircuitBreaker:
         self.opened_at = self.clock()
         self.times_opened += 1
         self._probing = False
-        log.warning(
+        if self.log is None:
+            return
+        self.log.warning(
             "%s circuit breaker open after %d failed attempts: failing fast for %.1fs",
             self.name,
             self.consecutive_failures,

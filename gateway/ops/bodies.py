@@ -1,0 +1,31 @@
+"""Reading a body with a cap: the one reader of the GraphQL requests' bodies (`gateway/http/graphql_http.py`)
+and of the upstream answers (`gateway/upstream/http.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Callable
+
+
+async def read_capped(
+    declared: str | None,
+    chunks: AsyncIterable[bytes],
+    limit: int,
+    too_large: Callable[[int], BaseException],
+    truncate: bool = False,
+) -> bytes:
+    """The body, read as it streams in, at most `limit` bytes. Past them `too_large(size)` is raised: at once
+    when the Content-Length (`declared`) says so, else as soon as the bytes read exceed it. With `truncate`,
+    the first `limit` bytes are the body instead (and reading stops)."""
+    if not truncate and declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise too_large(int(declared))
+    read: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            if truncate:
+                read.append(chunk[: limit - size + len(chunk)])
+                break
+            raise too_large(size)
+        read.append(chunk)
+    return b"".join(read)
