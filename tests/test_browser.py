@@ -237,6 +237,11 @@ def test_a_deferred_part_is_shown_when_it_arrives(graphiql: Visit, upstream_port
     upstream = httpx.Client(base_url=f"http://127.0.0.1:{upstream_port}", timeout=10)
     page = graphiql.page
     page.eval_on_selector(".graphiql-query-editor .CodeMirror", f"e => e.CodeMirror.setValue({DEFERRED!r})")
+    # GraphiQL takes an edit in after a debounce: until then it would still send the example's operation name
+    # (OpenHighPriorityCases, which the new text does not hold). The tab's title is that name, or <untitled>.
+    from playwright.sync_api import expect
+
+    expect(page.locator(".graphiql-tab-active")).to_have_text("<untitled>")
     upstream.delete("/_demo/requests").raise_for_status()
     upstream.post("/_demo/faults", json={"paths": ["/api/v2/cases"], "latency_ms": 1500}).raise_for_status()
     try:
