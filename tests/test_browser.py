@@ -230,13 +230,20 @@ def test_the_explorer_opens_with_one_click_at_its_top_listing_cases_and_the_exam
     assert console_errors(graphiql) == []
 
 
-DEFERRED = "{ legacyCases(perPage: 20) { items { legacyId caseNumber ... @defer { case { caseId name status } } } } }"
+DEFERRED = (
+    "query DeferredCases { legacyCases(perPage: 20) "
+    "{ items { legacyId caseNumber ... @defer { case { caseId name status } } } } }"
+)
 
 
 def test_a_deferred_part_is_shown_when_it_arrives(graphiql: Visit, upstream_port: int):
     upstream = httpx.Client(base_url=f"http://127.0.0.1:{upstream_port}", timeout=10)
     page = graphiql.page
     page.eval_on_selector(".graphiql-query-editor .CodeMirror", f"e => e.CodeMirror.setValue({DEFERRED!r})")
+    # GraphiQL sends the operation name it has parsed from the editor: wait until it names this one (its tab)
+    page.wait_for_function(
+        "() => document.querySelector('.graphiql-tab').textContent.includes('DeferredCases')"
+    )
     upstream.delete("/_demo/requests").raise_for_status()
     upstream.post("/_demo/faults", json={"paths": ["/api/v2/cases"], "latency_ms": 1500}).raise_for_status()
     try:
