@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: help demo serve test lint schema bench rehearsal
+.PHONY: help demo serve test upgrade lock lint schema bench rehearsal
 .DEFAULT_GOAL := help
 
 # `make help` lists the targets with the text after their `##`, in one column as wide as the longest name.
@@ -12,11 +12,15 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {n++; name[n] = $$1; text[n] = $$2; if (length($$1) > w) w = length($$1)} \
 		END {for (i = 1; i <= n; i++) printf "  make %-" w "s  %s\n", name[i], text[i]}' $(MAKEFILE_LIST)
 
-# A virtual environment with the package and its test tools, rebuilt when pyproject.toml changes.
-$(STAMP): pyproject.toml
+# A virtual environment with the package and its test tools at the versions of the lock, constraints.txt
+# (scripts/lock.py says how it is made), so a fresh clone installs what CI tested; rebuilt when pyproject.toml
+# or the lock changes. `make upgrade` builds one without the lock (CONSTRAINTS empty).
+LOCK := constraints.txt
+CONSTRAINTS := --constraint $(LOCK)
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) --upgrade pip
+	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e ".[test]"
 	touch $(STAMP)
 
 # checkov (tests/test_k8s.py) in a venv of its own: its pins (packaging<24, networkx<2.7, an exact boto3...)
@@ -57,6 +61,22 @@ test: $(STAMP) $(CHECKOV) ## every test, as CI runs it (as root: apt-get install
 	$(BIN)/ruff check gateway tests bench scripts
 	$(BIN)/lint-imports
 	CASEGRAPH_TOOLS=required $(BIN)/python -m pytest
+
+# The newest versions pyproject.toml's ranges allow, in a venv of their own (.venv-newest, checkov's too):
+# `make test` on them (CASEGRAPH_LOCK=newest: tests/test_lock.py does not hold them to the lock) and, only
+# when it passes, the lock rewritten from them and .venv rebuilt on it. Commit constraints.txt afterwards.
+NEWEST := .venv-newest
+upgrade: ## run every test on the newest versions pyproject.toml allows; when they pass, write them to constraints.txt
+	rm -rf $(NEWEST)
+	CASEGRAPH_LOCK=newest $(MAKE) --no-print-directory test VENV=$(NEWEST) CONSTRAINTS=
+	$(NEWEST)/bin/python scripts/lock.py write
+	rm -rf $(NEWEST)
+	$(MAKE) --no-print-directory $(STAMP)
+
+# After adding a dependency to pyproject.toml: .venv got its newest version (every other stays locked).
+lock: $(STAMP) ## pin what .venv holds in constraints.txt (after adding a dependency to pyproject.toml)
+	$(BIN)/python scripts/lock.py write
+	touch $(STAMP)
 
 lint: $(STAMP) ## ruff check, ruff format --check and lint-imports (the layers)
 	$(BIN)/ruff check gateway tests bench scripts

@@ -350,9 +350,10 @@ def transports(upstream: str, path: str, rounds: int = 6, gets: int = 200) -> di
 def doubling_query_ms(rounds: int = 20) -> float:
     """CPU ms to parse, validate, plan and check the 2^19-path doubling fragment query (a new text each round,
     so nothing is reused): the median."""
+    from gateway.planning.checks import check
+    from gateway.planning.documents import document_for
     from gateway.planning.executable import schema
     from gateway.planning.limits import Limits
-    from gateway.planning.plan import check, document_for
 
     query = "{ case(id: 3) { ...F19 } } fragment F0 on Case { caseId name } " + " ".join(
         f"fragment F{i} on Case {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, 20)

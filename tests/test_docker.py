@@ -273,10 +273,12 @@ def test_the_build_context_holds_only_what_the_wheel_is_made_of():
         if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo")
     )
     assert "gateway/demo/data.py" in package
-    assert context == sorted([".dockerignore", "README.md", "docker/Dockerfile", "pyproject.toml", *package])
+    assert context == sorted(
+        [".dockerignore", "README.md", "constraints.txt", "docker/Dockerfile", "pyproject.toml", *package]
+    )
     # everything the builder copies is in it
     copied = copies(dockerfile()[1][0], context)
-    assert set(copied) == {"pyproject.toml", "README.md", "gateway"}
+    assert set(copied) == {"pyproject.toml", "README.md", "constraints.txt", "gateway"}
     assert all(copied.values()), [source for source, pairs in copied.items() if not pairs]
 
 
@@ -328,11 +330,24 @@ def manylinux(arch: str) -> list[str]:
     return [f"manylinux_2_{minor}_{arch}" for minor in range(36, 4, -1)] + [f"{tag}_{arch}" for tag in legacy]
 
 
+def install_constraints() -> list[str]:
+    """The `--constraint` options of the builder's `pip install` of the wheel, with the file's path here."""
+    builder = dockerfile()[1][0]
+    steps = [part.strip() for rest in builder.all("RUN") for part in rest.split("&&")]
+    (step,) = [s for s in steps if re.search(r"\bpip install\b", s)]
+    argv = shlex.split(step)
+    files = [argv[i + 1] for i, a in enumerate(argv) if a in ("--constraint", "-c")]
+    assert files == ["constraints.txt"], step  # the lock, copied beside pyproject.toml
+    return ["--constraint", str(ROOT / "constraints.txt")]
+
+
 @pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
-def test_every_dependency_installs_from_a_binary_wheel(wheel, arch, tmp_path):
-    """No source distribution in the dependency tree: the builder needs no compiler, on either platform."""
+def test_every_dependency_installs_from_a_binary_wheel_at_the_locked_version(wheel, arch, tmp_path):
+    """No source distribution in the dependency tree: the builder needs no compiler, on either platform; and
+    the image gets the versions of the lock (constraints.txt), the ones the tests ran with."""
     report = tmp_path / "report.json"
     argv = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet"]
+    argv += install_constraints()
     argv += ["--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp"]
     argv += ["--abi", "cp311", "--abi", "abi3", "--abi", "none", "--report", str(report)]
     for tag in [*manylinux(arch), "any"]:
@@ -349,6 +364,20 @@ def test_every_dependency_installs_from_a_binary_wheel(wheel, arch, tmp_path):
     assert all(name.endswith(".whl") for name in files.values()), files
     assert {"uvicorn", "uvloop", "httptools", "orjson", "pydantic-core", "redis"} <= files.keys()
     assert arch in files["orjson"] and arch in files["uvloop"]
+    versions = {
+        re.sub(r"[-_.]+", "-", item["metadata"]["name"]).lower(): item["metadata"]["version"]
+        for item in installs
+        if item["metadata"]["name"] != "casegraph"
+    }
+    lock = {
+        re.sub(r"[-_.]+", "-", name).lower(): version
+        for name, _, version in (
+            line.partition("==")
+            for line in (ROOT / "constraints.txt").read_text().splitlines()
+            if line and not line.startswith("#")
+        )
+    }
+    assert {name: lock.get(name) for name in versions} == versions
 
 
 # --- the compose file ----------------------------------------------------------------------------------

@@ -3,13 +3,18 @@ lead somewhere real, and what it says about the demo and the test command matche
 
 from __future__ import annotations
 
+import ast
 import re
 from datetime import timedelta
+from http import HTTPMethod
 from pathlib import Path
+
+from graphql import GraphQLEnumType
 
 from gateway.demo import DEMO_TOKEN
 from gateway.demo.data import DEMO_NOW, generate
 from gateway.ops.config import Settings
+from gateway.planning.executable import schema
 from gateway.upstream.links import v2_id_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,3 +121,47 @@ def test_the_readme_says_how_to_run_against_your_own_apis():
     assert command.endswith("make serve")
     assert re.search(r"^serve: .*## ", (ROOT / "Makefile").read_text(), re.M)
     assert "[docs/configuration.md](docs/configuration.md)" in own
+
+
+# Upper-case string constants in the gateway's code that are not error codes: environment variables read
+# outside Settings, a TypeVar's name, the UTC designator. (HTTP methods, the schema's type and enum value
+# names and the settings' variables are recognised below.)
+NOT_CODES = {"UPSTREAM_PORT", "PROMETHEUS_MULTIPROC_DIR", "T", "Z"}
+
+
+def codes_in_the_code() -> set[str]:
+    """Every string constant of the gateway (not its demo upstream) that looks like an error code and is
+    nothing else: what `extensions.code` can hold, however the module builds the error."""
+    graphql_schema = schema._schema
+    names = set(graphql_schema.type_map) | {
+        value
+        for kind in graphql_schema.type_map.values()
+        if isinstance(kind, GraphQLEnumType)
+        for value in kind.values
+    }
+    names |= {method.value for method in HTTPMethod} | {field.upper() for field in Settings.model_fields}
+    found = set()
+    for path in (ROOT / "gateway").rglob("*.py"):
+        if "demo" in path.relative_to(ROOT).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
+            if is_text and re.fullmatch(r"[A-Z]+(?:_[A-Z]+)*", node.value):
+                found.add(node.value)
+    return {code for code in found - names - NOT_CODES if not code.startswith("OTEL_")}
+
+
+def test_the_readme_error_table_holds_every_code_the_gateway_can_answer_and_no_other():
+    errors = README.read_text().split("\n### Errors\n")[1].split("\n## ")[0]
+    table = {
+        code for row in re.findall(r"^\| (.*?) \|", errors, re.M) for code in re.findall(r"`([A-Z_]+)`", row)
+    }
+    emitted = codes_in_the_code()
+    assert {
+        "OPERATION_RESOLUTION_FAILURE",
+        "NOT_FOUND",
+        "OVERLOADED",
+        "BAD_REQUEST",
+    } <= emitted  # the scan works
+    assert sorted(emitted - table) == [], "codes the gateway answers that the README's error table lacks"
+    assert sorted(table - emitted) == [], "codes in the README's error table the gateway never answers"
