@@ -147,6 +147,16 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
         "d: casesConnection(first: 2, order: PRIORITY_DESC) { edges { node { caseId priority } } } }",
         {"a": "YzE6MDAwMDAwMDAwMDAwOjM6MzAw", "b": "not a cursor"},
     ),
+    # only `__typename` on the root: answered from the plan, without graphql-core (path `constant`)
+    ("{ __typename }", {}),
+    ("{ a: __typename __typename b: __typename }", {}),
+    (
+        "query Q { ...R __typename @include(if: true) x: __typename @skip(if: true) ... on Query { y: __typename } } "
+        "fragment R on Query { r: __typename }",
+        {},
+    ),
+    # variables: graphql-core checks their values
+    ("query($x: Boolean!) { __typename @include(if: $x) a: __typename @skip(if: $x) }", {"x": True}),
 ]
 
 
@@ -429,9 +439,49 @@ async def test_every_query_says_which_path_answered_it_and_why(demo_services, qu
     await FAST.execute(query, variable_values=variables, context_value=context)
     route = context.route
     assert route.path in PATHS
-    assert (route.fallback is None) == (route.path == "answers"), route
+    assert (route.fallback is None) == (route.path in ("constant", "answers")), route
     assert route.fallback is None or isinstance(route.fallback, Fallback)
     assert route.fallback not in (Fallback.NOT_PLANNED, Fallback.UNDECLARED, Fallback.PLAIN_EXECUTOR)
+
+
+async def test_an_operation_of_only_root_typenames_is_answered_from_its_plan(demo_services, monkeypatch):
+    """`{ __typename }` (aliases, fragments and literal switches resolved) is answered from the plan, its `data`
+    known once; graphql-core's executor is not called, and the route names the path. An operation with
+    variables, or with any other field, is executed as usual."""
+    import gateway.planning.planner as planner
+
+    def no_execute(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("graphql-core executed a constant operation")
+
+    caller = Caller(credential_for(demo_services.settings, "Bearer demo-token"))
+    with monkeypatch.context() as patched:
+        patched.setattr(planner, "execute", no_execute)
+        for query in (
+            "{ __typename }",
+            "{ a: __typename __typename b: __typename }",
+            "query Q { ...R x: __typename @skip(if: true) } fragment R on Query { r: __typename }",
+        ):
+            for _ in range(2):  # planned, then reused
+                context = RequestContext(demo_services, caller)
+                result = await FAST.execute(query, context_value=context)
+                assert result.errors is None and (context.route.path, context.route.fallback) == (
+                    "constant",
+                    None,
+                ), query
+        result = await FAST.execute("{ a: __typename b: __typename }", context_value=context)
+        assert result.data == {"a": "Query", "b": "Query"}
+    for query, variables in (
+        ("query($x: Boolean!) { __typename @include(if: $x) }", {"x": True}),
+        ("{ __typename case(id: 1) { caseId } }", {}),
+    ):
+        context = RequestContext(demo_services, caller)
+        await FAST.execute(query, variable_values=variables, context_value=context)
+        assert context.route.path == "projections", query
+    # a required variable not given: graphql-core's own request error, not a constant answer
+    context = RequestContext(demo_services, caller)
+    result = await FAST.execute("query($x: Boolean!) { __typename @skip(if: $x) }", context_value=context)
+    assert result.data is None and result.errors
+    assert result.errors[0].message.startswith("Variable '$x' ")
 
 
 async def test_answers_met_by_graphql_core_are_not_executed_again():

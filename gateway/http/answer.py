@@ -186,7 +186,9 @@ def executed(
     span: tracing.OperationSpan, context: RequestContext, variables: dict[str, Any] | None, errors: int
 ) -> None:
     """The operation's span learns the path that answered, how it was planned, what it costs for these
-    variables, and its errors."""
+    variables, and its errors (nothing to compute when tracing is off)."""
+    if not span.recording:
+        return
     route, plan = context.route, context.plan
     fallback = route.fallback.value if route.fallback is not None else None
     if plan is None:

@@ -15,7 +15,7 @@ own when `METRICS_PORT` is set (`serve_apart`).
                                                           persisted-query caches: hit or miss
     casegraph_cache_errors_total{action}                  failed cache (Redis) operations
     casegraph_execution_total{path, fallback}             executed requests by the path that answered them:
-                                                          answers (decoded straight into them), projections
+                                                          constant (only `__typename` on the root), answers (decoded straight into them), projections
                                                           (compiled, over dicts) or graphql-core, and why not
                                                           a faster one (`gateway.planning.route.Fallback`; none)
     casegraph_documents_total{document, operation, trusted}  GraphQL requests by the document they ran:
@@ -124,7 +124,7 @@ CACHE_ERRORS = Counter(
 
 EXECUTIONS = Counter(
     "casegraph_execution_total",
-    "Executed GraphQL requests by the path that answered them (answers: decoded straight into their answers, "
+    "Executed GraphQL requests by the path that answered them (constant: only __typename on the root, answers: decoded straight into their answers, "
     "projections: compiled over dicts, graphql-core) and why not a faster one (fallback; none)",
     ["path", "fallback"],
 )

@@ -222,6 +222,11 @@ class CurrentSpan:
         self.span = span
         self.token: object = None
 
+    @property
+    def recording(self) -> bool:
+        """Whether there is a span to write on (False: tracing off, every method a no-op)."""
+        return self.span is not None
+
     def __enter__(self) -> Self:
         if self.span is not None:
             self.token = otel_context.attach(trace.set_span_in_context(self.span))

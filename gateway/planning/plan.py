@@ -12,6 +12,8 @@ that `@include`/`@skip` read (`OperationPlan`, kept with its document). A plan h
   decoder of exactly the keys the operation reads (`Decoders`); anything else in the body is skipped unread;
 - for a v2 case list whose cases' selection only copies, the decoder that makes each case its answer and the
   answer's class (`gateway/planning/answers.py`), which the fast path passes through;
+- for an operation that selects only `__typename` on the root type (no variables, nothing deferred), its
+  whole `data`, known once (`constant`): it is answered without graphql-core (path `constant`);
 - the compiled projections of the fast execution path (`gateway/planning/execution.py`);
 - lookaheads for resolvers (`reaches`): whether a field below this one is selected for the same part of the
   answer, so a list can fetch its links in one go (a field selected only under `@defer`, or below a `@stream`ed
@@ -41,6 +43,7 @@ from gateway.planning.limits import Limits
 from gateway.planning.reads import Reads
 from gateway.planning.route import Fallback
 from gateway.planning.tree import Selected, TooComplex, TreeBuilder
+from gateway.schema.declarations import Kind
 from gateway.upstream.decoding import FULL, Decoders
 
 if TYPE_CHECKING:
@@ -93,6 +96,7 @@ class OperationPlan:
         self.answer_decoder: AnswerDecoder | None = None
         self._bound: LRUCache[int, tuple[Settings, Decoders]] = LRUCache(4)
         self.decoders = self._decoders()
+        self.constant = self._constant(operation)
         self.projections: dict[tuple[Any, ...], Any] = {}  # the fast path's, compiled on first use
 
     def _decoders(self) -> Decoders:
@@ -122,6 +126,23 @@ class OperationPlan:
             else:
                 self.answers[frozenset(map(id, items.nodes))] = self.answer_decoder.answer
         return decoders
+
+    def _constant(self, operation: OperationDefinitionNode) -> dict[str, str] | None:
+        """The operation's `data` when it selects only `__typename` on the root type (under any aliases) and
+        declares no variables (graphql-core would check their values): the same for every request, so no
+        executor is needed. None for any other operation."""
+        if (
+            self.fallback is Fallback.NOT_PLANNED
+            or not self.answers_allowed
+            or self.incremental
+            or operation.variable_definitions
+            or list(self.tree) != [self.root_type]
+        ):
+            return None
+        selected = self.tree[self.root_type]
+        if not selected or any(s.kind is not Kind.TYPENAME or s.later for s in selected.values()):
+            return None
+        return {key: self.root_type for key in selected}
 
     def decoders_for(self, settings: Settings) -> Decoders:
         """The decoders of this plan for a process's settings (the answer decoder computes derived fields,

@@ -15,6 +15,7 @@ from functools import cached_property, partial
 from typing import Any, Protocol
 
 from graphql import (
+    ExecutionResult,
     GraphQLError,
     GraphQLSchema,
     execute,
@@ -70,6 +71,8 @@ async def run_planned(
     if plan is None or plan.kind not in allowed or check(plan, variables, limits):
         return None
     requester.use_plan(plan, reused)
+    if plan.constant is not None:  # only `__typename` on the root: the answer is known, nothing to execute
+        return ExecutionResult(dict(plan.constant))
     run = experimental_execute_incrementally if incremental else execute
     result = run(
         schema,

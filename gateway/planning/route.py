@@ -2,7 +2,8 @@
 request (`Route`) and shown as `casegraph_execution_total{path, fallback}`, the span's
 `casegraph.execution.path`/`.fallback` and a debug line.
 
-The paths, fastest first: `answers` (a v2 case list decoded straight into its answers, `answers.py`),
+The paths, fastest first: `constant` (an operation of only `__typename` on the root: its `data` known once,
+in the plan, no executor), `answers` (a v2 case list decoded straight into its answers, `answers.py`),
 `projections` (compiled projections over dicts, `execution.py`; graphql-core runs only the fields that fetch)
 and `graphql-core` (its own completion, for an object a projection gave up on, or EXECUTION=plain)."""
 
@@ -41,7 +42,7 @@ class Fallback(Enum):
     GAVE_UP = "gave-up"  # a compiled projection met a value it does not expect: graphql-core completed it
 
 
-PATHS = ("answers", "projections", "graphql-core")  # fastest first
+PATHS = ("constant", "answers", "projections", "graphql-core")  # fastest first
 
 
 @dataclass
@@ -54,6 +55,8 @@ class Route:
 
     @classmethod
     def planned(cls, plan: OperationPlan) -> Route:
+        if plan.constant is not None:
+            return cls("constant", None)
         if plan.answer_decoder is not None:
             return cls("answers", None)
         if plan.fallback is Fallback.PLAIN_EXECUTOR:
