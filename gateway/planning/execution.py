@@ -191,7 +191,7 @@ class _Compiler(Source):
     def execute_fields(self, type_: GraphQLObjectType, grouped: Any) -> tuple[str, list[tuple[str, Any]]]:
         """A dict literal of the object's fields in answer order, and the fields it leaves to graphql-core
         (those that fetch, or whose value is not all plain): None placeholders in the dict, so the answer
-        keeps graphql-core's key order. Each field as its kind (`gateway/cost.kind_of`) says."""
+        keeps graphql-core's key order. Each field as its kind (`gateway/schema/declarations.kind_of`) says."""
         items, rest = [], []
         for response_name, field_details_list in grouped.items():
             field_name = field_details_list[0].node.name.value

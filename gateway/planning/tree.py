@@ -45,7 +45,7 @@ class Selected:
     field_name: str
     field_def: GraphQLField
     nodes: list[FieldNode]
-    kind: Kind  # what the gateway does for it (`gateway/cost.kind_of`), decided here once
+    kind: Kind  # what the gateway does for it (`gateway/schema/declarations.kind_of`), decided here once
     # sent in a later part than the root field: every node of it is under a `@defer` fragment or below a
     # `@stream`ed list (itself, or through the node of an ancestor that is)
     later: bool = False

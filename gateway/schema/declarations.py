@@ -267,7 +267,7 @@ def upstream_key(field_def: Any, graphql_name: str) -> str:
 
 
 # Scalars whose serialiser passes strings as they are: the compiled projections (`gateway/planning/execution.py`,
-# `gateway/planning/structs.py`) then copy such strings without calling it.
+# `gateway/planning/answers.py`) then copy such strings without calling it.
 def passes_strings_unchanged(serialise: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Mark a scalar serialiser that returns a string as it is: the projection then copies such strings."""
     serialise._passes_strings_unchanged = True  # type: ignore[attr-defined]
