@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
+from gateway.schema.scalars import json_type
 from tests.schema_walk import selection
 from tests.support import AUTH, Gateway, Upstream
 
@@ -43,18 +44,6 @@ query Every($id: Int!) {
 
 PLACEHOLDER = "\x00replaced\x00"
 VARIABLES: dict[str, Any] = {}  # the id of `one`, a case the demo has
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def paths_of(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:

@@ -248,7 +248,10 @@ STRICT_OUTPUT: dict[str, Callable[[Any], bool]] = {
 }
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The JSON type of a decoded value, in JSON's own words (null, boolean, number, string, array, object)."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int | float):
@@ -263,7 +266,7 @@ def strict_output(type_name: str, value: Any) -> None:
     (a number past 32 bits for `Int` included); other types pass."""
     accepts = STRICT_OUTPUT.get(type_name)
     if accepts is not None and not accepts(value):
-        what = _json_type(value)
+        what = json_type(value)
         if type_name == "Int" and what == "number":
             what = "number past 32 bits" if isinstance(value, int) else "fractional number"
         raise UpstreamBadResponse(f"The upstream sent a {what} for a field of type {type_name}.")
