@@ -17,6 +17,7 @@ two paths give byte-identical answers.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -38,6 +39,8 @@ from gateway.planning.codegen import Source
 from gateway.planning.route import Fallback
 from gateway.schema.declarations import COMPUTE, RESOLVE_NOW, Kind, declared, kind_of, upstream_key
 from gateway.schema.scalars import STRICT_OUTPUT, strict_output
+
+log = logging.getLogger("gateway.plan")
 
 Projection = Callable[[Any, Any], Any]  # (upstream object, the request's context) -> its answer
 
@@ -319,7 +322,15 @@ class FastExecutor(EarlyExecutor):
         projection, rest = self._projection(parent_type, grouped_field_set)
         try:
             results = projection(source_value, self.context_value)
-        except Exception:
+        except Exception as exc:
+            # Broad on purpose: a value the projection does not expect (GiveUp), a serialiser's or a derived
+            # field's error, anything: graphql-core completes the object again and reports that error exactly
+            # at its path. What it was is logged, so a fault in generated code does not pass for a bad value.
+            if log.isEnabledFor(logging.DEBUG):
+                where = path.as_list() if path is not None else []
+                log.debug(
+                    "the projection of %s gave up (%s) at %s", parent_type.name, type(exc).__name__, where
+                )
             if self.context_value is not None:
                 self.context_value.route.fell_back("graphql-core", Fallback.GAVE_UP)
             return super().execute_fields(
