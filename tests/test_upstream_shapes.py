@@ -139,17 +139,21 @@ THE_THREE = {  # the issue's first examples: (route, where, the value as JSON te
 }
 
 
-@pytest.mark.parametrize("name", THE_THREE)
-def test_the_three_shapes_found_first_are_upstream_bad_response(gateway, upstream, routes, name):
-    path, where, raw = THE_THREE[name]
-    real = routes[path][1]
+def answer_with(gateway: Gateway, upstream: Upstream, path: str, body: str) -> Any:
+    """The answer to the query reading every field while the upstream answers `path` with `body`."""
     try:
-        upstream.fault(body=replaced(real, where, raw), paths=[path])
-        answer = gateway.client.post(
+        upstream.fault(body=body, paths=[path])
+        return gateway.client.post(
             "/graphql", json={"query": EVERY, "variables": VARIABLES}, headers=AUTH
         ).json()
     finally:
         upstream.clear_faults()
+
+
+@pytest.mark.parametrize("name", THE_THREE)
+def test_the_three_shapes_found_first_are_upstream_bad_response(gateway, upstream, routes, name):
+    path, where, raw = THE_THREE[name]
+    answer = answer_with(gateway, upstream, path, replaced(routes[path][1], where, raw))
     found = codes_and_paths(answer)
     assert {code for code, _ in found} <= {"UPSTREAM_BAD_RESPONSE", "NOT_FOUND"}, found
     bad = [p for code, p in found if code == "UPSTREAM_BAD_RESPONSE"]
@@ -187,14 +191,7 @@ SCALAR_SWAPS = {  # (route, where, the value as JSON text) -> the erring field's
 def test_a_scalar_of_another_json_type_is_upstream_bad_response(gateway, upstream, routes, name):
     kind, where, raw, field = SCALAR_SWAPS[name]
     path = next(p for p in routes if "/".join("{id}" if s.isdigit() else s for s in p.split("/")) == kind)
-    real = routes[path][1]
-    try:
-        upstream.fault(body=replaced(real, where, raw), paths=[path])
-        answer = gateway.client.post(
-            "/graphql", json={"query": EVERY, "variables": VARIABLES}, headers=AUTH
-        ).json()
-    finally:
-        upstream.clear_faults()
+    answer = answer_with(gateway, upstream, path, replaced(routes[path][1], where, raw))
     found = [(code, p) for code, p in codes_and_paths(answer) if code != "NOT_FOUND"]  # the demo's own links
     assert found == [("UPSTREAM_BAD_RESPONSE", field)], answer.get("errors")
     node, nulled = answer["data"], []  # the field is null, or its nearest nullable parent (non-null fields)
