@@ -195,15 +195,21 @@ class Balancer:
         if answer.strip():
             raise RuntimeError(f"haproxy: {answer}")
 
-    def requests(self) -> dict[str, dict[str, str]]:
+    def requests(self, expected: set[str], within: float = 5.0) -> dict[str, dict[str, str]]:
         """HAProxy's log line of each request, by request id: `server`, `status`, `term` (its termination
-        state: `----` for a normal end) and `retries`."""
-        found = {}
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            if line.startswith("rid="):
-                fields = dict(part.split("=", 1) for part in line.split())
-                found[fields.pop("rid")] = fields
-        return found
+        state: `----` for a normal end) and `retries`. HAProxy writes a line once the session ends, which can
+        be just after the client has its answer: this waits (at most `within` seconds) for the lines of the
+        `expected` request ids."""
+        deadline = time.monotonic() + within
+        while True:
+            found = {}
+            for line in self.log_path.read_text(errors="replace").splitlines():
+                if line.startswith("rid="):
+                    fields = dict(part.split("=", 1) for part in line.split())
+                    found[fields.pop("rid")] = fields
+            if expected <= found.keys() or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
 
     def stop(self) -> None:
         end(self.proc)
@@ -552,7 +558,7 @@ def run(
         samples, elapsed = asyncio.run(both())
         logged = data_calls(cluster.upstream)
         after = cluster.balancer.stats()
-        lines = cluster.balancer.requests()
+        lines = cluster.balancer.requests({s.rid for s in samples if not s.failure})
     finally:
         cluster.close()
 
