@@ -247,6 +247,14 @@ FAULTS: list[tuple[dict[str, Any], bool | None]] = [
     ({"sub_status": {"id": 2.5, "name": "To do"}}, True),  # Int from a fraction
     ({"tasks": [{**SAMPLE["cases"][0]["tasks"][0], "assignees": [{"id": 123}]}]}, True),  # ID from a number
     ({"description": False}, True),  # String from a bool: not "false"
+    # DateTime values the compiled path checks together (`check_timestamps`): RFC 3339's pattern passes these
+    # as they are, though msgspec's calendar refuses the first two (graphql-core then answers)
+    ({"opened_at": "2024-02-30T10:00:00Z", "updated_at": "2016-12-31T23:59:60Z"}, False),
+    ({"opened_at": "2024-07-01T10:22:20.5-03:30", "resolved_at": None}, False),
+    ({"opened_at": "2024-07-01 10:22:20"}, False),  # another ISO 8601 form: rewritten to RFC 3339
+    ({"opened_at": "2024-07-01t10:22:20z"}, True),  # lower case: msgspec reads it, RFC 3339's form is upper
+    ({"created_at": None}, True),  # a non-null DateTime null
+    ({"opened_at": ["2024-07-01T10:22:20Z"]}, True),  # a list of one
 ]
 
 
@@ -536,3 +544,50 @@ async def test_a_planned_document_skips_strawberrys_pipeline(demo_services, monk
         await strict.aclose()
     assert [e["extensions"]["code"] for e in refused["errors"]] == ["QUERY_TOO_COMPLEX"]
     assert len(hooks) == 3
+
+
+def test_timestamps_checked_together_pass_only_what_the_datetime_serialiser_passes_as_it_is():
+    """`check_timestamps` (the compiled path's DateTime check: shapes, then msgspec's calendar, over every value
+    of a body at once) never passes a value that `DateTime`'s serialiser would not pass unchanged."""
+    from datetime import datetime
+
+    import msgspec
+
+    from gateway.planning.answers import check_timestamps
+    from gateway.schema.scalars import _RFC3339
+
+    texts = [f"2024-{n:02d}-01T10:22:20Z" for n in range(100)]
+    texts += [f"2024-02-{n:02d}T10:22:20Z" for n in range(100)]
+    texts += [f"2024-07-01T{n:02d}:{n:02d}:{n:02d}Z" for n in range(100)]
+    texts += [
+        f"2024-07-01T10:22:20{sign}{h:02d}:{m:02d}" for sign in "+-" for h in range(30) for m in (0, 59, 60)
+    ]
+    texts += [
+        "2024-07-01T10:22:20.123456789Z",
+        "0000-01-01T00:00:00Z",
+        "2024-07-01T10:22:20",
+        "2024-07-01T10:22Z",
+    ]
+    texts += [
+        "2024-07-01t10:22:20Z",
+        "2024-07-01 10:22:20Z",
+        "2024-07-01T10:22:20+0200",
+        "+2024-07-01T10:22:20Z",
+    ]
+    passed = 0
+    for text in texts:
+        raw = msgspec.Raw(msgspec.json.encode(text))
+        try:
+            check_timestamps([raw], nullable=False)
+        except ValueError:
+            continue
+        passed += 1
+        assert _RFC3339.fullmatch(text), text
+        datetime.fromisoformat(text)  # a real moment
+    assert passed > 100
+    usual = [msgspec.Raw(b'"2024-07-01T10:22:20Z"')] * 3
+    check_timestamps(usual, nullable=False)
+    check_timestamps([*usual, msgspec.Raw(b"null")], nullable=True)
+    for bad in (b"null", b"12", b'"2024-07-01T10:22:20\\u005a"', b'["2024-07-01T10:22:20Z"]'):
+        with pytest.raises(ValueError):
+            check_timestamps([*usual, msgspec.Raw(bad)], nullable=False)

@@ -44,6 +44,7 @@ from gateway.schema.declarations import (
     RELATED,
     RELATED_WINDOW,
     V2_LINKED_BY_IDS,
+    KeyValue,
     derived,
     fetching,
 )
@@ -148,9 +149,7 @@ def related_cases_connection(kind: str, id_key: str, what: str) -> Any:
     )
 
 
-def user_key(user: dict[str, Any], context: Context) -> Any:
-    """`Assignee.id`: the user's ID."""
-    return upstream_object(user).get("user_id")
+user_key = KeyValue("user_id")  # `Assignee.id`: the user's ID
 
 
 @strawberry.type(description="A user: a case author, opener, resolver, assignee or actor.")

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import strawberry
 
+from gateway.ops.errors import upstream_object
 from gateway.upstream import v2 as v2api
 
 COST = "casegraph-cost"  # metadata keys on strawberry fields
@@ -223,6 +224,17 @@ def derived(
     if compute is not None:
         metadata[COMPUTE] = compute
     return strawberry.field(description=description, metadata=metadata, **kwargs)
+
+
+class KeyValue:
+    """A derived field's compute that is the value of one upstream key under another name (`Assignee.id` is
+    `user_id`): the compiled path copies it, at a copy's cost."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __call__(self, parent: Any, settings: Any) -> Any:
+        return upstream_object(parent).get(self.key)
 
 
 STRAWBERRY_FIELD = "strawberry-definition"  # where strawberry keeps its field on a graphql-core field
