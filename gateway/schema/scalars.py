@@ -169,17 +169,17 @@ def _date_output(value: Any) -> str:
 
 def _json_output(value: Any) -> Any:
     """Any JSON value, unless it nests deeper than MAX_JSON_DEPTH (the answer could not be encoded)."""
-    level: list[Any] = [value]
+    level = [value] if isinstance(value, dict | list) else []  # the lists and objects at one depth
     for _ in range(MAX_JSON_DEPTH):
+        if not level:
+            return value
         level = [
             child
             for item in level
-            if isinstance(item, dict | list)
             for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
         ]
-        if not level:
-            return value
-    if any(isinstance(item, dict | list) for item in level):
+    if level:
         raise UpstreamBadResponse(
             f"The upstream sent a JSON value nested deeper than {MAX_JSON_DEPTH} levels."
         )
