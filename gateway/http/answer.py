@@ -11,6 +11,7 @@ import msgspec
 import orjson
 from graphql import GraphQLError
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from gateway.http.graphql_http import CONTENT_TYPES, JSON, Refusal, cache_headers
 from gateway.ops import metrics, tracing
@@ -18,11 +19,12 @@ from gateway.ops.errors import GatewayError, error_body, is_wrong_shape
 from gateway.ops.logs import one_line
 from gateway.planning.context import RequestContext
 from gateway.planning.documents import Operation
-from gateway.planning.limits import Limits, is_token_limit
+from gateway.planning.limits import is_token_limit
 
 log = logging.getLogger("gateway.requests")
 
 INTERNAL = {"code": "INTERNAL_SERVER_ERROR"}
+RAW_CONTENT_TYPES = {media: value.encode("latin-1") for media, value in CONTENT_TYPES.items()}
 WRONG_SHAPE = "The upstream answered this field with a value of the wrong shape."
 
 
@@ -122,12 +124,22 @@ class Outcome:
         self.status, self.result, self.media, self.headers = 500, "error", JSON, {}
         self.body = error_body("Internal server error.", "INTERNAL_SERVER_ERROR")
 
-    def response(self) -> Response:
+    async def respond(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the response: its two ASGI messages, with the headers Starlette's `Response` would give (no
+        body, length or type for a 304)."""
         if self.page is not None:
-            return self.page
-        if self.status == 304:
-            return Response(b"", 304, self.headers)
-        return Response(self.body, self.status, self.headers, media_type=CONTENT_TYPES[self.media])
+            await self.page(scope, receive, send)
+            return
+        headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in self.headers.items()
+        ]
+        body = b""
+        if self.status != 304:
+            body = self.body
+            headers.append((b"content-length", b"%d" % len(body)))
+            headers.append((b"content-type", RAW_CONTENT_TYPES[self.media]))
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     def record(self, method: str, path: str, seconds: float) -> None:
         """The request metrics and its one summary line, from its outcome (once the answer has gone)."""
@@ -194,5 +206,5 @@ def executed(
     if plan is None:
         span.executed(route.path, fallback, None, None, errors)
         return
-    cost = plan.cost(variables or {}, Limits.from_settings(context.settings))
+    cost = plan.cost(variables or {}, context.limits)
     span.executed(route.path, fallback, "reused" if context.plan_reused else "compiled", cost, errors)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,10 +14,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.http import graphiql
 from gateway.http.endpoint import GraphQLEndpoint
-from gateway.http.observe import Observe
+from gateway.http.observe import GRAPHQL_PATH, Observe
 from gateway.http.readiness import Readiness
 from gateway.http.services import Services
 from gateway.http.trusted_documents import load as load_trusted
@@ -56,6 +57,39 @@ async def metrics_endpoint(request: Request) -> Response:
         metrics.observe_breaker(api, guard.breaker)
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type)
+
+
+class Gateway(Starlette):
+    """The Starlette app, with one shortcut: a request to /graphql goes to its endpoint through the gateway's
+    own middleware only (`Observe`, CORS and tracing when configured), not through Starlette's error and
+    exception middleware and router, which it never needs (the endpoint answers every failure itself). Every
+    other request, and the lifespan, take Starlette's whole stack."""
+
+    def __init__(self, graphql: ASGIApp, **kwargs: Any) -> None:
+        self.graphql = graphql
+        super().__init__(**kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        graphql = self.graphql
+        for cls, args, kwargs in reversed(self.user_middleware):
+            graphql = cls(graphql, *args, **kwargs)
+        return GraphQLFirst(graphql, super().build_middleware_stack())
+
+
+class GraphQLFirst:
+    """ASGI: HTTP requests for GRAPHQL_PATH (below the root path, as Starlette's router reads it) to `graphql`,
+    everything else to `rest`."""
+
+    def __init__(self, graphql: ASGIApp, rest: ASGIApp) -> None:
+        self.graphql, self.rest = graphql, rest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path, root = scope["path"], scope.get("root_path", "")
+            if (path[len(root) :] if root and path.startswith(root) else path) == GRAPHQL_PATH:
+                await self.graphql(scope, receive, send)
+                return
+        await self.rest(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, tracer_provider: TracerProvider | None = None) -> Starlette:
@@ -104,10 +138,12 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
                 max_age=600,
             )
         )
-    app = Starlette(
+    endpoint = GraphQLEndpoint(services, schema, trusted)
+    app = Gateway(
+        endpoint,
         routes=[
             # every method reaches the endpoint, which answers others than GET and POST with 405 itself
-            Route("/graphql", GraphQLEndpoint(services, schema, trusted)),
+            Route(GRAPHQL_PATH, endpoint),  # for the router: its redirect of "/graphql/" finds it
             Route("/healthz", healthz),
             Route("/readyz", Readiness().endpoint, methods=["GET"]),
             *([] if settings.metrics_port else [Route("/metrics", metrics_endpoint, methods=["GET"])]),

@@ -38,7 +38,6 @@ from typing import Any
 
 import strawberry
 from graphql import ExperimentalIncrementalExecutionResults, GraphQLError
-from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 from strawberry.types.graphql import OperationType
 
@@ -57,6 +56,7 @@ from gateway.http.apq import HASH_MISMATCH, PersistedQueryError
 from gateway.http.graphql_http import (
     GRAPHQL_RESPONSE_JSON,
     GraphQLRequest,
+    Incoming,
     Refusal,
     answer_media,
     bad_request,
@@ -84,6 +84,7 @@ from gateway.ops import metrics, tracing
 from gateway.ops.errors import error_body
 from gateway.planning.context import RequestContext
 from gateway.planning.documents import Document, Operation, document_for, operation_in, operation_of
+from gateway.planning.limits import Limits
 from gateway.upstream.credentials import Caller, CallStats, Credential, UnsendableCredential, credential_for
 
 log = logging.getLogger("gateway.requests")
@@ -128,13 +129,14 @@ class GraphQLEndpoint:
         self.settings = services.settings
         self.schema = schema
         self.trusted = trusted if trusted is not None else TrustedDocuments()
+        self.limits = Limits.from_settings(self.settings)
         total = self.settings.max_concurrent_requests
         self.turns = Turns(
             total, share(total, self.settings.caller_share), share(total, self.settings.address_share)
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
+        request = Incoming(scope, receive)
         started = time.perf_counter()
         outcome = Outcome()
         try:
@@ -144,13 +146,13 @@ class GraphQLEndpoint:
                 outcome.failed(exc)
                 read = None
             if read is None:
-                await outcome.response()(scope, receive, send)
+                await outcome.respond(scope, receive, send)
                 return
-            holder = holder_of(request.headers.get("authorization"), client_address(scope))
+            holder = holder_of(request.header.get("authorization"), client_address(scope))
             shed = await self.turns.take(holder, self.settings.queue_timeout)
             if shed is not None:
                 self._shed(outcome, shed)
-                await outcome.response()(scope, receive, send)
+                await outcome.respond(scope, receive, send)
                 return
             metrics.IN_FLIGHT.inc()
             try:
@@ -159,7 +161,7 @@ class GraphQLEndpoint:
                 except Exception as exc:
                     outcome.failed(exc)
                 if not outcome.streamed:
-                    await outcome.response()(scope, receive, send)
+                    await outcome.respond(scope, receive, send)
             finally:
                 self.turns.release(holder)
                 metrics.IN_FLIGHT.dec()
@@ -186,7 +188,7 @@ class GraphQLEndpoint:
             reason=reason,
         )
 
-    async def _read(self, request: Request, outcome: Outcome) -> Read | None:
+    async def _read(self, request: Incoming, outcome: Outcome) -> Read | None:
         """The request as read from HTTP, its body within BODY_TIMEOUT; None when it is answered already
         (GraphiQL's page, a refusal)."""
         if self.settings.graphiql and wants_graphiql(request):
@@ -196,7 +198,7 @@ class GraphQLEndpoint:
             outcome.media = answer_media(request)
             async with asyncio.timeout(self.settings.body_timeout):  # a GET has no body: nothing to wait on
                 graphql_request = await read_request(request, outcome.media, self.settings.max_request_bytes)
-            credential = credential_for(self.settings, request.headers.get("authorization"))
+            credential = credential_for(self.settings, request.header.get("authorization"))
         except UnsendableCredential as exc:
             outcome.refused(Refusal(400, exc.code, exc.message), request.method)
             return None
@@ -210,7 +212,7 @@ class GraphQLEndpoint:
             return None
         return Read(graphql_request, credential)
 
-    async def _answer(self, request: Request, read: Read, outcome: Outcome, send: Send) -> None:
+    async def _answer(self, request: Incoming, read: Read, outcome: Outcome, send: Send) -> None:
         graphql_request, credential = read.request, read.credential
         try:
             query, trusted = await self._query(graphql_request, outcome)
@@ -323,7 +325,7 @@ class GraphQLEndpoint:
                 await self._single_part(request, outcome, stream)
                 return
             outcome.response_cache = "miss"
-        context = RequestContext(self.services, Caller(credential), document=document)
+        context = RequestContext(self.services, Caller(credential), document=document, limits=self.limits)
         stats = context.caller.stats
         if request.method == "GET":
             outcome.headers.update(cache_headers(None, False))

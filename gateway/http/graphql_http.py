@@ -39,10 +39,12 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
 from starlette.requests import Request
+from starlette.types import Receive, Scope
 
 from gateway.http.apq import PersistedQueryError, requested_hash
 from gateway.http.incremental import MULTIPART_MIXED
@@ -146,6 +148,20 @@ def negotiate(accept: str | None) -> str | None:
     return chosen
 
 
+@lru_cache(maxsize=256)
+def _accepting(accept: str | None) -> tuple[str | None, bool]:
+    """(`negotiate(accept)`, `accepts_multipart(accept)`): clients send a few `Accept` values, again and again."""
+    return negotiate(accept), accepts_multipart(accept)
+
+
+def accepting(accept: str | None) -> tuple[str | None, bool]:
+    """The media type chosen for `Accept` and whether it lists `multipart/mixed` (remembered for the usual
+    short values)."""
+    if accept is not None and len(accept) > 200:
+        return negotiate(accept), accepts_multipart(accept)
+    return _accepting(accept)
+
+
 def accepts_multipart(accept: str | None) -> bool:
     """Whether `Accept` lists `multipart/mixed` (whatever its parameters) with a quality above 0."""
     for item in (accept or "").split(","):
@@ -165,17 +181,29 @@ def accepts_multipart(accept: str | None) -> bool:
 
 def multipart_delivery(accept: str | None) -> str | None:
     """How `multipart/mixed` may be used for this `Accept` (see `GraphQLRequest.multipart`)."""
-    if not accepts_multipart(accept):
+    media, multipart = accepting(accept)
+    if not multipart:
         return None
-    return "incremental" if negotiate(accept) is not None else "always"
+    return "incremental" if media is not None else "always"
 
 
-def wants_graphiql(request: Request) -> bool:
+class Incoming(Request):
+    """Starlette's request with its headers read once into `header` (lower-case name -> the first value, as
+    Starlette's `Headers.get` gives it): reading a GraphQL request asks for up to six of them."""
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        super().__init__(scope, receive)
+        self.header = {
+            name.decode("latin-1"): value.decode("latin-1") for name, value in reversed(scope["headers"])
+        }
+
+
+def wants_graphiql(request: Incoming) -> bool:
     """A browser's GET of /graphql without a query (nor a persisted query's `extensions`)."""
     if request.method != "GET":
         return False  # told before the query string is parsed (the request that does nothing pays for it)
     params = request.query_params
-    accept = request.headers.get("accept", "")
+    accept = request.header.get("accept", "")
     return (
         not params.get("query")
         and not params.get("extensions")
@@ -184,7 +212,7 @@ def wants_graphiql(request: Request) -> bool:
     )
 
 
-def answer_media(request: Request) -> str:
+def answer_media(request: Incoming) -> str:
     """The media type to answer in; a refusal for another method than GET and POST, or an `Accept` that allows
     neither supported type."""
     if request.method not in METHODS:
@@ -194,9 +222,8 @@ def answer_media(request: Request) -> str:
             f"{request.method[:20]} is not allowed: /graphql answers GET and POST.",
             {"Allow": "GET, POST"},
         )
-    accept = request.headers.get("accept")
-    media = negotiate(accept)
-    if media is None and accepts_multipart(accept):
+    media, multipart = accepting(request.header.get("accept"))
+    if media is None and multipart:
         return JSON  # the media type of each part (and of a refusal)
     if media is None:
         raise Refusal(
@@ -205,19 +232,19 @@ def answer_media(request: Request) -> str:
     return media
 
 
-async def read_request(request: Request, media: str, max_bytes: int) -> GraphQLRequest:
+async def read_request(request: Incoming, media: str, max_bytes: int) -> GraphQLRequest:
     """The GraphQL request a GET or POST carries; `Refusal` when it carries none the gateway can run."""
     if request.method == "GET":
         params = _url_parameters(request, max_bytes)
-        if_none_match = request.headers.get("if-none-match")
+        if_none_match = request.header.get("if-none-match")
     else:
         params = await _body_parameters(request, max_bytes)
         if_none_match = None
-    multipart = multipart_delivery(request.headers.get("accept"))
+    multipart = multipart_delivery(request.header.get("accept"))
     return _typed(params, request.method, media, multipart, if_none_match)
 
 
-def _url_parameters(request: Request, max_bytes: int) -> dict[str, Any]:
+def _url_parameters(request: Incoming, max_bytes: int) -> dict[str, Any]:
     """GET: the parameters in the URL, `variables` and `extensions` JSON-decoded; an empty one is absent."""
     limit = min(max_bytes, MAX_URL_QUERY)
     if len(request.scope.get("query_string", b"")) > limit:
@@ -242,9 +269,9 @@ def _url_parameters(request: Request, max_bytes: int) -> dict[str, Any]:
     return params
 
 
-async def _body_parameters(request: Request, max_bytes: int) -> dict[str, Any]:
+async def _body_parameters(request: Incoming, max_bytes: int) -> dict[str, Any]:
     """POST: the JSON object of the body, read to at most `max_bytes`."""
-    media, charset = content_type(request.headers.get("content-type") or "")
+    media, charset = content_type(request.header.get("content-type") or "")
     if not media:
         raise Refusal(415, "UNSUPPORTED_MEDIA_TYPE", "A POST needs Content-Type: application/json.")
     if media != JSON or charset != "utf-8":
@@ -298,10 +325,10 @@ def body_timeout(seconds: float) -> Refusal:
     )
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
+async def read_body(request: Incoming, max_bytes: int) -> bytes:
     """The body, refused (413) past `max_bytes`: at once when Content-Length says so, else while it streams in."""
     return await read_capped(
-        request.headers.get("content-length"), request.stream(), max_bytes, lambda size: too_large(max_bytes)
+        request.header.get("content-length"), request.stream(), max_bytes, lambda size: too_large(max_bytes)
     )
 
 

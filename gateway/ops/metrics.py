@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 import re
+from functools import lru_cache
 from typing import Any
 
 from prometheus_client import (
@@ -144,6 +145,13 @@ _operations: set[str] = set()
 _breakers_opened: dict[str, int] = {}
 
 
+@lru_cache(maxsize=4096)  # the label sets are bounded (operation names by MAX_OPERATIONS, routes by template)
+def labelled(metric: Any, *values: str) -> Any:
+    """The child of `metric` for these label values, looked up once (prometheus-client's `labels()` checks
+    and locks on every call: a request that does nothing would pay for it four times)."""
+    return metric.labels(*values)
+
+
 def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
@@ -162,36 +170,38 @@ def operation_label(name: str | None) -> str:
 
 
 def observe_request(operation: str, outcome: str, seconds: float) -> None:
-    REQUESTS.labels(operation, outcome).inc()
-    REQUEST_SECONDS.labels(operation).observe(seconds)
+    labelled(REQUESTS, operation, outcome).inc()
+    labelled(REQUEST_SECONDS, operation).observe(seconds)
 
 
 def observe_execution(path: str, fallback: str) -> None:
-    EXECUTIONS.labels(path, fallback).inc()
+    labelled(EXECUTIONS, path, fallback).inc()
 
 
 def observe_document(document_id: str | None, operation: str, status: int) -> None:
     """A request that read a document: which one (a trusted document's id, None for any other), and whether
     it was answered 304 Not Modified."""
     trusted = document_id is not None
-    DOCUMENTS.labels(document_id if trusted else "untrusted", operation, "true" if trusted else "false").inc()
+    labelled(
+        DOCUMENTS, document_id if trusted else "untrusted", operation, "true" if trusted else "false"
+    ).inc()
     if status == 304:
-        NOT_MODIFIED.labels(operation).inc()
+        labelled(NOT_MODIFIED, operation).inc()
 
 
 def observe_upstream(path: str, status: str, seconds: float) -> None:
     api, route = api_of(path), route_template(path)
-    UPSTREAM_REQUESTS.labels(api, route, status).inc()
-    UPSTREAM_SECONDS.labels(api, route).observe(seconds)
+    labelled(UPSTREAM_REQUESTS, api, route, status).inc()
+    labelled(UPSTREAM_SECONDS, api, route).observe(seconds)
 
 
 def observe_call(api: str, attempts: int, breaker: Any) -> None:
     """One logical upstream call through its guard (`gateway/upstream/resilience.py`): `attempts` HTTP
     requests were sent (0: the open breaker refused it); then the breaker's state."""
     if attempts == 0:
-        UPSTREAM_REJECTED.labels(api).inc()
+        labelled(UPSTREAM_REJECTED, api).inc()
     elif attempts > 1:
-        UPSTREAM_RETRIES.labels(api).inc(attempts - 1)
+        labelled(UPSTREAM_RETRIES, api).inc(attempts - 1)
     observe_breaker(api, breaker)
 
 
@@ -200,24 +210,24 @@ def observe_breaker(api: str, breaker: Any) -> None:
     with `state` (a `BreakerState` or its value) and `times_opened` will do."""
     state = getattr(breaker.state, "value", breaker.state)
     for name in BREAKER_STATES:
-        BREAKER_STATE.labels(api, name).set(1 if name == state else 0)
+        labelled(BREAKER_STATE, api, name).set(1 if name == state else 0)
     opened = int(breaker.times_opened)
     seen = _breakers_opened.get(api, 0)
     if opened > seen:
-        BREAKER_OPENED.labels(api).inc(opened - seen)
+        labelled(BREAKER_OPENED, api).inc(opened - seen)
     _breakers_opened[api] = opened
 
 
 def shed(reason: str) -> None:
-    SHED.labels(reason).inc()
+    labelled(SHED, reason).inc()
 
 
 def cache_lookup(cache: str, hit: bool) -> None:
-    CACHE_LOOKUPS.labels(cache, "hit" if hit else "miss").inc()
+    labelled(CACHE_LOOKUPS, cache, "hit" if hit else "miss").inc()
 
 
 def cache_error(action: str) -> None:
-    CACHE_ERRORS.labels(action).inc()
+    labelled(CACHE_ERRORS, action).inc()
 
 
 def exposition() -> tuple[bytes, str]:

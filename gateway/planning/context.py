@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway.ops.config import Settings
 from gateway.planning.documents import Document
+from gateway.planning.limits import Limits
 from gateway.planning.plan import OperationPlan
 from gateway.planning.route import Route
 from gateway.schema.context import Upstreams
@@ -29,6 +30,11 @@ class RequestContext:
     plan_reused: bool = False
     route: Route = field(default_factory=Route)  # which path answers, and why not a faster one
     document: Document | None = None  # the request's document, already parsed (a trusted one), else None
+    limits: Limits = None  # type: ignore[assignment]  # the settings' (the endpoint makes them once)
+
+    def __post_init__(self) -> None:
+        if self.limits is None:
+            self.limits = Limits.from_settings(self.services.settings)
 
     def use_plan(self, plan: OperationPlan, reused: bool) -> None:
         """The plan this request executes (`gateway.planning.planner.Planner`, after validation)."""

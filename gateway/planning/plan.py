@@ -159,7 +159,12 @@ class OperationPlan:
         """Upstream calls the operation could make (stops counting past `limits.max_cost`)."""
         if self.too_complex:
             return limits.max_cost + 1
-        key = (tuple(hashable(variables.get(name)) for name in self.size_variables), limits)
+        # what the count depends on: the size variables, the list size assumed and where counting stops
+        key = (
+            tuple(hashable(variables.get(name)) for name in self.size_variables),
+            limits.list_size,
+            limits.max_cost,
+        )
         found = self._costs.get(key)
         if found is None:
             found = self._costs[key] = CostCounter(self.schema, variables, limits).of(

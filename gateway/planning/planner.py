@@ -36,10 +36,13 @@ from gateway.planning.plan import OperationPlan
 
 
 class Requester(Protocol):
-    """What the Planner needs of a request's context: its settings (for the limits) and where the plan goes."""
+    """What the Planner needs of a request's context: its limits (from its settings) and where the plan goes."""
 
     @property
     def settings(self) -> Settings: ...
+
+    @property
+    def limits(self) -> Limits: ...
 
     document: Document | None  # the request's document when it came parsed and planned (a trusted one)
 
@@ -63,7 +66,7 @@ async def run_planned(
     """The graphql-core result of a request whose document is already parsed, validated and planned (None
     when it is not: the caller runs strawberry's pipeline instead). `allowed`: the operation kinds the request
     may run (query, mutation, subscription)."""
-    limits = Limits.from_settings(requester.settings)
+    limits = requester.limits
     document = requester.document or DOCUMENTS.get((query, limits.max_tokens))
     if document is None or document.validated.get((id(schema), RULES)) != []:
         return None
@@ -110,7 +113,7 @@ class Planner(SchemaExtension):
     def limits(self) -> Limits:
         """This request's limits, made once for its three hooks (the extension lives for one request)."""
         requester = self.requester
-        return Limits.from_settings(requester.settings) if requester is not None else Limits()
+        return requester.limits if requester is not None else Limits()
 
     def on_operation(self) -> Iterator[None]:
         self.execution_context.parse_options["max_tokens"] = self.limits.max_tokens
