@@ -21,6 +21,7 @@ import orjson
 import pytest
 
 from gateway.demo import DEMO_TOKEN_2
+from gateway.http.deadlines import Deadlines
 from gateway.http.turns import ADDRESS_SHARE, CREDENTIAL_SHARE, OVERLOADED, Holder, Turns, holder_of, share
 from tests.support import AUTH, Gateway, Metrics, Upstream, free_port, start_gateway, stop, wait_for
 
@@ -333,3 +334,26 @@ def test_a_request_that_gets_no_turn_says_why():
         return reasons
 
     assert asyncio.run(scenario()) == [CREDENTIAL_SHARE, None, ADDRESS_SHARE, None, OVERLOADED]
+
+
+async def test_one_timer_bounds_every_body_read_like_asyncio_timeout():
+    """`Deadlines` (the endpoint's BODY_TIMEOUT): a read past its deadline raises TimeoutError within a tenth
+    of the timeout, the others finish, and a cancellation from elsewhere stays a cancellation."""
+    deadlines = Deadlines(0.3)
+
+    async def read(seconds: float) -> str:
+        async with deadlines:
+            await asyncio.sleep(seconds)
+        return "read"
+
+    started = time.monotonic()
+    results = await asyncio.gather(read(0.05), read(5), read(0.2), return_exceptions=True)
+    took = time.monotonic() - started
+    assert results[0] == results[2] == "read" and isinstance(results[1], TimeoutError), results
+    assert 0.3 <= took < 0.3 + deadlines.period + 0.2
+    task = asyncio.ensure_future(read(5))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert deadlines._reading == {} and deadlines._expired == set()

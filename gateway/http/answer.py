@@ -150,6 +150,8 @@ class Outcome:
         metrics.observe_request(self.label, self.result, seconds)
         if self.label != "unknown":  # a document was read
             metrics.observe_document(self.document_id, self.label, self.status)
+        if not log.isEnabledFor(logging.INFO):
+            return
         upstream = self.upstream
         fields = {
             "method": method,

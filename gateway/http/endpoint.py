@@ -29,7 +29,6 @@ the requests being answered (a 503 costs a wait, not just a round trip).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -53,6 +52,7 @@ from gateway.http.answer import (
     with_extensions,
 )
 from gateway.http.apq import HASH_MISMATCH, PersistedQueryError
+from gateway.http.deadlines import Deadlines
 from gateway.http.graphql_http import (
     GRAPHQL_RESPONSE_JSON,
     GraphQLRequest,
@@ -130,6 +130,7 @@ class GraphQLEndpoint:
         self.schema = schema
         self.trusted = trusted if trusted is not None else TrustedDocuments()
         self.limits = Limits.from_settings(self.settings)
+        self.body_deadlines = Deadlines(self.settings.body_timeout)
         total = self.settings.max_concurrent_requests
         self.turns = Turns(
             total, share(total, self.settings.caller_share), share(total, self.settings.address_share)
@@ -196,7 +197,7 @@ class GraphQLEndpoint:
             return None
         try:
             outcome.media = answer_media(request)
-            async with asyncio.timeout(self.settings.body_timeout):  # a GET has no body: nothing to wait on
+            async with self.body_deadlines:  # BODY_TIMEOUT (a GET has no body: nothing to wait on)
                 graphql_request = await read_request(request, outcome.media, self.settings.max_request_bytes)
             credential = credential_for(self.settings, request.header.get("authorization"))
         except UnsendableCredential as exc:

@@ -16,8 +16,8 @@ fingerprint, and the request summary line names no header.
 from __future__ import annotations
 
 import logging
+import os
 import re
-import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +37,7 @@ def accept_request_id(value: str | None) -> str:
     goes into logs and upstream headers), else a new random one."""
     if value and _ACCEPTED_ID.fullmatch(value):
         return value
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 128 random bits, as a uuid4's hex (without its version bits: cheaper)
 
 
 def one_line(exc: BaseException) -> str:
