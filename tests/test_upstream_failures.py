@@ -155,7 +155,7 @@ async def test_a_bug_in_the_endpoint_is_a_500_in_json_and_one_log_line(monkeypat
     def broken(*args: object) -> None:
         raise RuntimeError("a detail for the log only")
 
-    monkeypatch.setattr("gateway.http.endpoint.operation_of", broken)
+    monkeypatch.setattr("gateway.http.endpoint.operation_in", broken)
     caplog.set_level(logging.INFO, logger="gateway.requests")
     app = create_app(load_settings(v2_url=UPSTREAM))
     try:

@@ -83,7 +83,7 @@ from gateway.http.turns import BODY_TIMEOUT, CREDENTIAL_SHARE, OVERLOADED, Turns
 from gateway.ops import metrics, tracing
 from gateway.ops.errors import error_body
 from gateway.planning.context import RequestContext
-from gateway.planning.documents import Document, Operation, document_for, operation_in, operation_of
+from gateway.planning.documents import Document, Operation, document_for, operation_in
 from gateway.planning.limits import Limits
 from gateway.upstream.credentials import Caller, CallStats, Credential, UnsendableCredential, credential_for
 
@@ -218,10 +218,11 @@ class GraphQLEndpoint:
         try:
             query, trusted = await self._query(graphql_request, outcome)
             if trusted is not None:
+                document: Document | None = trusted.document
                 operation = operation_in(trusted.document, graphql_request.operation_name)
                 outcome.document_id, outcome.document_name = trusted.id, trusted.name
             else:
-                operation = self._untrusted(query, graphql_request)
+                operation, document = self._untrusted(query, graphql_request)
             outcome.operation, outcome.label = operation.name, label_of(operation)
             check_operation(operation, graphql_request)
         except Refusal as refusal:
@@ -229,7 +230,6 @@ class GraphQLEndpoint:
             return
         with tracing.operation_span(operation.name, operation.kind) as span:
             stream = Stream(request.receive, send)
-            document = trusted.document if trusted is not None else None
             await self._run(graphql_request, query, credential, outcome, span, stream, document)
             span.answered(outcome.response_cache, outcome.result, outcome.upstream)
         if (
@@ -281,9 +281,10 @@ class GraphQLEndpoint:
         outcome.persisted_query = "hit" if request.query is None else "sent"
         return query, None
 
-    def _untrusted(self, query: str, request: GraphQLRequest) -> Operation:
-        """The operation of a document that is not trusted: refused under `enforce` (unless it only
-        introspects and INTROSPECTION is on), counted (in `_record`) and logged once under `log`."""
+    def _untrusted(self, query: str, request: GraphQLRequest) -> tuple[Operation, Document | None]:
+        """The operation of a document that is not trusted, and the document parsed (None when it does not
+        parse: the executor reports why): refused under `enforce` (unless it only introspects and
+        INTROSPECTION is on), counted (in `_record`) and logged once under `log`."""
         mode, max_tokens = self.trusted.mode, self.settings.max_query_tokens
         if mode == "enforce":
             if not self.settings.introspection:
@@ -294,14 +295,20 @@ class GraphQLEndpoint:
                 introspects = False
             if not introspects:
                 raise not_trusted("This document is not trusted.")
-        operation = operation_of(query, request.operation_name, max_tokens)
+        try:
+            document: Document | None = document_for(query, max_tokens)
+        except GraphQLError:
+            document = None
+        operation = (
+            operation_in(document, request.operation_name) if document else Operation(None, None, False)
+        )
         if mode == "log" and operation.parsed and self.trusted.first_run(operation.name, query):
             untrusted_log.warning(
                 "untrusted document ran: operation %s (TRUSTED_DOCUMENTS_MODE=log; logged once per document)",
                 operation.name or "anonymous",
                 extra={"fields": {"operation": operation.name, "document": query[:2000]}},
             )
-        return operation
+        return operation, document
 
     async def _run(
         self,
@@ -315,7 +322,7 @@ class GraphQLEndpoint:
     ) -> None:
         """The answer: kept whole in the response cache, else executed (and kept when it may be reused); sent
         as multipart/mixed on `stream` when the request asked for it. `document`: the query already parsed (a
-        trusted document's)."""
+        trusted document, or one from the documents' cache)."""
         responses = self.services.responses
         key = None
         if responses is not None and responses.enabled:

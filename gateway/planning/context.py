@@ -29,7 +29,7 @@ class RequestContext:
     plan: OperationPlan | None = None
     plan_reused: bool = False
     route: Route = field(default_factory=Route)  # which path answers, and why not a faster one
-    document: Document | None = None  # the request's document, already parsed (a trusted one), else None
+    document: Document | None = None  # the request's document, already parsed (by the endpoint), else None
     limits: Limits = None  # type: ignore[assignment]  # the settings' (the endpoint makes them once)
 
     def __post_init__(self) -> None:

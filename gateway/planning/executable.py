@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 import strawberry
@@ -49,6 +50,12 @@ DESCRIPTION = (
 )
 
 
+@lru_cache(maxsize=8)
+def kinds_of(allowed: frozenset[OperationType]) -> frozenset[str]:
+    """graphql-core's names of strawberry's operation types (the few sets the endpoint allows)."""
+    return frozenset(kind.value for kind in allowed)
+
+
 class GatewaySchema(strawberry.Schema):
     """The schema, executing a planned document without strawberry's pipeline (`run_planned`). `passes_answers`:
     its executor passes objects decoded into their answers through (the fast one). It has a description, which
@@ -88,7 +95,7 @@ class GatewaySchema(strawberry.Schema):
                 variable_values,
                 operation_name,
                 context_value,
-                frozenset(kind.value for kind in allowed),
+                kinds_of(allowed),
                 self.passes_answers,
                 self.execution_context_class,
                 self.config.enable_experimental_incremental_execution,
