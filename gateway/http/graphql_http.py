@@ -38,12 +38,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope
 
 from gateway.http.apq import PersistedQueryError, requested_hash
@@ -327,9 +328,24 @@ def body_timeout(seconds: float) -> Refusal:
 
 async def read_body(request: Incoming, max_bytes: int) -> bytes:
     """The body, refused (413) past `max_bytes`: at once when Content-Length says so, else while it streams in."""
-    return await read_capped(
-        request.header.get("content-length"), request.stream(), max_bytes, lambda size: too_large(max_bytes)
-    )
+    declared, refuse = request.header.get("content-length"), lambda size: too_large(max_bytes)
+    message = await request.receive()  # nearly always the whole body, in one message
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        return await read_capped(declared, None, max_bytes, refuse, first=message.get("body", b""))
+    if message["type"] != "http.request":
+        raise ClientDisconnect  # as Starlette's `Request.stream` would
+    return await read_capped(declared, _more(request), max_bytes, refuse, first=message.get("body", b""))
+
+
+async def _more(request: Incoming) -> AsyncIterator[bytes]:
+    """The rest of a body that came in several messages."""
+    while True:
+        message = await request.receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
 
 
 def _typed(

@@ -8,18 +8,28 @@ from collections.abc import AsyncIterable, Callable
 
 async def read_capped(
     declared: str | None,
-    chunks: AsyncIterable[bytes],
+    chunks: AsyncIterable[bytes] | None,
     limit: int,
     too_large: Callable[[int], BaseException],
     truncate: bool = False,
+    first: bytes = b"",
 ) -> bytes:
     """The body, read as it streams in, at most `limit` bytes. Past them `too_large(size)` is raised: at once
     when the Content-Length (`declared`) says so, else as soon as the bytes read exceed it. With `truncate`,
-    the first `limit` bytes are the body instead (and reading stops)."""
+    the first `limit` bytes are the body instead (and reading stops). `first`: the body's first bytes, already
+    received (`chunks` then brings the rest; None: there is no more)."""
     if not truncate and declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_large(int(declared))
     read: list[bytes] = []
     size = 0
+    if first:
+        if len(first) > limit:
+            if truncate:
+                return first[:limit]
+            raise too_large(len(first))
+        read, size = [first], len(first)
+    if chunks is None:
+        return first  # the whole body came at once (a GraphQL request, nearly always)
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
