@@ -24,7 +24,6 @@ records the fallback: `gateway/planning` `Fallback.INVALID_VALUE`).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 from collections.abc import Callable
@@ -244,13 +243,15 @@ class _Builder(Source):
         non_null = is_non_null_type(type_)
         leaf = type_.of_type if non_null else type_
         done = self.name("_complete", complete)
-        if isinstance(leaf, GraphQLEnumType):  # each value's completion, looked up
-            table = {}
-            for value in [*(v.value for v in leaf.values.values()), *([] if non_null else [None])]:
-                with contextlib.suppress(Exception):
-                    table[value] = complete(value)
-            table_name = self.name("_enum", table)
-            check = f"{table_name}[r] if r in {table_name} else {done}(r)"
+        if isinstance(leaf, GraphQLEnumType):  # each value's completion, looked up once known
+            table: dict[Any, Any] = {}
+
+            def complete_and_keep(result: Any) -> Any:
+                table[result] = completed = complete(result)  # only what it accepts: the enum's few values
+                return completed
+
+            table_name, keep = self.name("_enum", table), self.name("_keep", complete_and_keep)
+            check = f"{table_name}[r] if r in {table_name} else {keep}(r)"
         else:
             fast = {
                 "ID": "r.__class__ is str",
