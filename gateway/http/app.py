@@ -60,17 +60,17 @@ async def metrics_endpoint(request: Request) -> Response:
 
 
 class Gateway(Starlette):
-    """The Starlette app, with one shortcut: a request to /graphql goes to its endpoint through the gateway's
-    own middleware only (`Observe`, CORS and tracing when configured), not through Starlette's error and
-    exception middleware and router, which it never needs (the endpoint answers every failure itself). Every
-    other request, and the lifespan, take Starlette's whole stack."""
+    """The Starlette app, with one shortcut: a request to /graphql goes to its route through the gateway's own
+    middleware only (`Observe`, CORS and tracing when configured), not through Starlette's error and exception
+    middleware and router, which it never needs (the endpoint answers every failure itself). Every other
+    request, and the lifespan, take Starlette's whole stack."""
 
-    def __init__(self, graphql: ASGIApp, **kwargs: Any) -> None:
+    def __init__(self, graphql: Route, **kwargs: Any) -> None:
         self.graphql = graphql
         super().__init__(**kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
-        graphql = self.graphql
+        graphql: ASGIApp = GraphQLFirst.routed(self.graphql)
         for cls, args, kwargs in reversed(self.user_middleware):
             graphql = cls(graphql, *args, **kwargs)
         return GraphQLFirst(graphql, super().build_middleware_stack())
@@ -90,6 +90,18 @@ class GraphQLFirst:
                 await self.graphql(scope, receive, send)
                 return
         await self.rest(scope, receive, send)
+
+    @staticmethod
+    def routed(route: Route) -> ASGIApp:
+        """`route`'s endpoint, the scope routed as Starlette's router routes it (`endpoint`, `path_params`,
+        `route`: the server span is named after the route's path)."""
+        endpoint = route.endpoint
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            scope["endpoint"], scope["path_params"], scope["route"] = endpoint, {}, route
+            await endpoint(scope, receive, send)
+
+        return app
 
 
 def create_app(settings: Settings | None = None, tracer_provider: TracerProvider | None = None) -> Starlette:
@@ -138,12 +150,12 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
                 max_age=600,
             )
         )
-    endpoint = GraphQLEndpoint(services, schema, trusted)
+    graphql = Route(GRAPHQL_PATH, GraphQLEndpoint(services, schema, trusted))
     app = Gateway(
-        endpoint,
+        graphql,
         routes=[
             # every method reaches the endpoint, which answers others than GET and POST with 405 itself
-            Route(GRAPHQL_PATH, endpoint),  # for the router: its redirect of "/graphql/" finds it
+            graphql,  # for the router too: its redirect of "/graphql/" finds it
             Route("/healthz", healthz),
             Route("/readyz", Readiness().endpoint, methods=["GET"]),
             *([] if settings.metrics_port else [Route("/metrics", metrics_endpoint, methods=["GET"])]),

@@ -74,9 +74,9 @@ from gateway.http.response_cache import Kept, response_key, reusable_until
 from gateway.http.services import Services
 from gateway.http.trusted_documents import (
     NOT_FOUND,
-    NOT_TRUSTED,
     Trusted,
     TrustedDocuments,
+    not_trusted,
     only_introspection,
 )
 from gateway.http.turns import BODY_TIMEOUT, CREDENTIAL_SHARE, OVERLOADED, Turns, holder_of, share
@@ -96,13 +96,6 @@ ALLOWED = {
     "POST": frozenset({OperationType.QUERY, OperationType.MUTATION, OperationType.SUBSCRIPTION}),
 }
 RETRY_AFTER = 1  # seconds a shed request is told to wait
-
-
-def not_trusted(message: str) -> Refusal:
-    """The one refusal of TRUSTED_DOCUMENTS_MODE=enforce: 400 under both media types."""
-    return Refusal(
-        400, NOT_TRUSTED, f"{message} This gateway runs only trusted documents: send a listed one's id."
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from typing import Any, Literal
 from cachetools import LRUCache
 from graphql import FieldNode, GraphQLError, OperationType, parse, specified_rules
 
+from gateway.http.graphql_http import Refusal
 from gateway.ops.config import ConfigError
 from gateway.planning.documents import Document
 
@@ -50,6 +51,15 @@ log = logging.getLogger("gateway.trusted")
 Mode = Literal["off", "log", "enforce"]
 APOLLO_FORMAT = "apollo-persisted-query-manifest"
 NOT_TRUSTED = "DOCUMENT_NOT_TRUSTED"
+
+
+def not_trusted(message: str) -> Refusal:
+    """The one refusal of TRUSTED_DOCUMENTS_MODE=enforce: 400 under both media types."""
+    return Refusal(
+        400, NOT_TRUSTED, f"{message} This gateway runs only trusted documents: send a listed one's id."
+    )
+
+
 NOT_FOUND = "PERSISTED_DOCUMENT_NOT_FOUND"
 SHA256_PREFIX = "sha256:"
 MAX_ID_LENGTH = 256
