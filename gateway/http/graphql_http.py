@@ -149,18 +149,10 @@ def negotiate(accept: str | None) -> str | None:
     return chosen
 
 
-@lru_cache(maxsize=256)
-def _accepting(accept: str | None) -> tuple[str | None, bool]:
-    """(`negotiate(accept)`, `accepts_multipart(accept)`): clients send a few `Accept` values, again and again."""
-    return negotiate(accept), accepts_multipart(accept)
-
-
+@lru_cache(maxsize=256)  # clients send a few `Accept` values, again and again (each at most a request head)
 def accepting(accept: str | None) -> tuple[str | None, bool]:
-    """The media type chosen for `Accept` and whether it lists `multipart/mixed` (remembered for the usual
-    short values)."""
-    if accept is not None and len(accept) > 200:
-        return negotiate(accept), accepts_multipart(accept)
-    return _accepting(accept)
+    """The media type chosen for `Accept` (`negotiate`) and whether it lists `multipart/mixed`."""
+    return negotiate(accept), accepts_multipart(accept)
 
 
 def accepts_multipart(accept: str | None) -> bool:
