@@ -6,9 +6,12 @@ object's answer is the upstream object with its keys renamed, reordered, its val
 values added, and msgspec does most of that while it decodes. For such a selection `answer_decoder` makes two
 Struct classes per object type: one whose fields decode from the upstream keys (`rename`) and its twin, with
 the same fields in the same order (the selection's), which encodes under the response keys (msgspec renames
-alike both ways: its issue #828). A generated function switches each decoded object to its twin and computes
-its derived fields from the keys they declare, after which the compiled projections (`gateway/planning/execution.py`)
-pass it through untouched and the encoder writes it as it stands.
+alike both ways: its issue #828). One generated function, its loops over lists inline (no call per object),
+switches each decoded object to its twin and computes its derived fields from the keys they declare, their
+results checked inline for the usual types (a derived field that is one key's value, `KeyValue`, is copied);
+after it the compiled projections (`gateway/planning/execution.py`) pass the objects through untouched and the
+encoder writes them as they stand. `DateTime` values stay the raw JSON they came as and are checked together
+once the body is decoded (`check_timestamps`).
 
 Keys a derived field reads that the selection does not copy are decoded into fields of their own (as they come,
 like the dicts the resolver would get) and set to `msgspec.UNSET` once used: the encoder leaves them out.
