@@ -342,7 +342,7 @@ async def test_one_timer_bounds_every_body_read_like_asyncio_timeout():
     deadlines = Deadlines(0.3)
 
     async def read(seconds: float) -> str:
-        async with deadlines:
+        with deadlines:
             await asyncio.sleep(seconds)
         return "read"
 

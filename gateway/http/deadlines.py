@@ -16,7 +16,8 @@ from types import TracebackType
 
 
 class Deadlines:
-    """`async with deadlines:` bounds the block to `seconds` (TimeoutError past it), like `asyncio.timeout`."""
+    """`with deadlines:` bounds the block (in a task) to `seconds` (TimeoutError past it), like `asyncio.timeout`;
+    entering and leaving are plain calls, no coroutine."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -26,7 +27,7 @@ class Deadlines:
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # the timer's (an app may outlive a loop: tests)
 
-    async def __aenter__(self) -> None:
+    def __enter__(self) -> None:
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
@@ -34,7 +35,7 @@ class Deadlines:
         if self._timer is None or self._loop is not loop:
             self._loop, self._timer = loop, loop.call_later(self.period, self._sweep, loop)
 
-    async def __aexit__(
+    def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         task = asyncio.current_task()

@@ -190,7 +190,7 @@ class GraphQLEndpoint:
             return None
         try:
             outcome.media = answer_media(request)
-            async with self.body_deadlines:  # BODY_TIMEOUT (a GET has no body: nothing to wait on)
+            with self.body_deadlines:  # BODY_TIMEOUT (a GET has no body: nothing to wait on)
                 graphql_request = await read_request(request, outcome.media, self.settings.max_request_bytes)
             credential = credential_for(self.settings, request.header.get("authorization"))
         except UnsendableCredential as exc:
@@ -323,7 +323,8 @@ class GraphQLEndpoint:
             kept = await responses.get(key)
             if kept is not None:
                 self._reused(kept, request, outcome)
-                await self._single_part(request, outcome, stream)
+                if request.multipart == "always":
+                    await self._single_part(outcome, stream)
                 return
             outcome.response_cache = "miss"
         context = RequestContext(self.services, Caller(credential), document=document, limits=self.limits)
@@ -371,7 +372,8 @@ class GraphQLEndpoint:
         self._http_caching(request, outcome, encoded, until)
         if key is not None and responses is not None:
             await responses.put(key, encoded, outcome.result, stats, until)
-        await self._single_part(request, outcome, stream)
+        if request.multipart == "always":
+            await self._single_part(outcome, stream)
 
     async def _incremental(
         self,
@@ -402,9 +404,9 @@ class GraphQLEndpoint:
                 return
         outcome.result = result_of(answer.errors, answer.data_missing)
 
-    async def _single_part(self, request: GraphQLRequest, outcome: Outcome, stream: Stream | None) -> None:
+    async def _single_part(self, outcome: Outcome, stream: Stream | None) -> None:
         """An answer as the one part of a multipart/mixed body, for a client that accepts nothing else."""
-        if request.multipart == "always" and stream is not None:
+        if stream is not None:
 
             async def one() -> AsyncIterator[bytes]:
                 yield outcome.body

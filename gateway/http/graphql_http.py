@@ -49,7 +49,7 @@ from starlette.types import Receive, Scope
 
 from gateway.http.apq import PersistedQueryError, requested_hash
 from gateway.http.incremental import MULTIPART_MIXED
-from gateway.ops.bodies import read_capped
+from gateway.ops.bodies import capped, read_capped
 from gateway.ops.errors import error_body
 from gateway.planning.documents import Operation
 
@@ -323,7 +323,7 @@ async def read_body(request: Incoming, max_bytes: int) -> bytes:
     declared, refuse = request.header.get("content-length"), lambda size: too_large(max_bytes)
     message = await request.receive()  # nearly always the whole body, in one message
     if message["type"] == "http.request" and not message.get("more_body", False):
-        return await read_capped(declared, None, max_bytes, refuse, first=message.get("body", b""))
+        return capped(declared, message.get("body", b""), max_bytes, refuse)
     if message["type"] != "http.request":
         raise ClientDisconnect  # as Starlette's `Request.stream` would
     return await read_capped(declared, _more(request), max_bytes, refuse, first=message.get("body", b""))

@@ -6,6 +6,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Callable
 
 
+def capped(declared: str | None, body: bytes, limit: int, too_large: Callable[[int], BaseException]) -> bytes:
+    """A body received whole, refused past `limit` bytes as `read_capped` refuses one (no coroutine: a
+    GraphQL request's body nearly always comes in one message)."""
+    _refuse_declared(declared, limit, too_large)
+    if len(body) > limit:
+        raise too_large(len(body))
+    return body
+
+
+def _refuse_declared(declared: str | None, limit: int, too_large: Callable[[int], BaseException]) -> None:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise too_large(int(declared))
+
+
 async def read_capped(
     declared: str | None,
     chunks: AsyncIterable[bytes] | None,
@@ -18,8 +32,8 @@ async def read_capped(
     when the Content-Length (`declared`) says so, else as soon as the bytes read exceed it. With `truncate`,
     the first `limit` bytes are the body instead (and reading stops). `first`: the body's first bytes, already
     received (`chunks` then brings the rest; None: there is no more)."""
-    if not truncate and declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise too_large(int(declared))
+    if not truncate:
+        _refuse_declared(declared, limit, too_large)
     read: list[bytes] = []
     size = 0
     if first:
