@@ -20,11 +20,9 @@ A request refused on the way (`Refusal`) is answered JSON with `extensions.code`
 GraphQL-over-HTTP draft. An unexpected exception is a 500 with `INTERNAL_SERVER_ERROR` and one log line. No
 state passes by side channels: what a step finds is written on the request's `Outcome`.
 
-**Overload**: each process answers at most `MAX_CONCURRENT_REQUESTS` GraphQL requests at once. One more waits
-for its turn (first come, first served) at most `QUEUE_TIMEOUT` seconds, then is answered 503 with
-`Retry-After: 1` and the code `OVERLOADED` (counted with the outcome `shed`). So a burst is absorbed, no request
-waits unseen for long, and clients that retry at once cannot turn the refusals into a busy loop that starves
-the requests being answered (a 503 costs a wait, not just a round trip).
+**Overload**: each process answers at most `MAX_CONCURRENT_REQUESTS` GraphQL requests at once (`turns.py`). One
+more waits for its turn at most `QUEUE_TIMEOUT` seconds, then is answered 503 `OVERLOADED` with `Retry-After: 1`
+(outcome `shed`): a burst is absorbed, and clients retrying at once cannot starve the requests being answered.
 """
 
 from __future__ import annotations
@@ -143,7 +141,8 @@ class GraphQLEndpoint:
                 await outcome.respond(scope, receive, send)
                 return
             holder = holder_of(request.header.get("authorization"), client_address(scope))
-            shed = await self.turns.take(holder, self.settings.queue_timeout)
+            turns = self.turns
+            shed = None if turns.take_now(holder) else await turns.take(holder, self.settings.queue_timeout)
             if shed is not None:
                 self._shed(outcome, shed)
                 await outcome.respond(scope, receive, send)
@@ -222,7 +221,7 @@ class GraphQLEndpoint:
             outcome.refused(refusal, request.method)
             return
         with tracing.operation_span(operation.name, operation.kind) as span:
-            stream = Stream(request.receive, send)
+            stream = Stream(request.receive, send) if graphql_request.multipart is not None else None
             await self._run(graphql_request, query, credential, outcome, span, stream, document)
             span.answered(outcome.response_cache, outcome.result, outcome.upstream)
         if (

@@ -70,12 +70,18 @@ class Turns:
         self.credentials[caller.credential] = self.credentials.get(caller.credential, 0) + 1
         self.addresses[caller.address] = self.addresses.get(caller.address, 0) + 1
 
-    async def take(self, caller: Holder, timeout: float) -> str | None:
-        """A turn for `caller`, waiting at most `timeout` seconds: None once taken, else why it was shed."""
+    def take_now(self, caller: Holder) -> bool:
+        """A turn for `caller` if one is free and its share allows, without waiting (nearly every request)."""
         # With a turn free, every waiting request is one its caller's share holds back: a request that fits
         # goes first without wronging any of them.
         if self.free and self._over_share(caller) is None:
             self._grant(caller)
+            return True
+        return False
+
+    async def take(self, caller: Holder, timeout: float) -> str | None:
+        """A turn for `caller`, waiting at most `timeout` seconds: None once taken, else why it was shed."""
+        if self.take_now(caller):
             return None
         if timeout <= 0:
             return self._over_share(caller) or OVERLOADED
