@@ -4,7 +4,6 @@ request's `Outcome` (the response, its metrics and its log line)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -84,21 +83,21 @@ def label_of(operation: Operation) -> str:
     return metrics.operation_label(operation.name)
 
 
-@dataclass
 class Outcome:
     """What became of one request: filled in by each step of the pipeline, then turned into the response,
-    the request metrics and the summary log line."""
+    the request metrics and the summary log line. (A plain class, its defaults on the class: made for every
+    request, it sets only its two dictionaries.)"""
 
     status: int = 500
     body: bytes = b""
     media: str = JSON  # the answer's media type
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str]
     # ok, partial (field errors), rejected (refused before execution), error, shed, cancelled (the client went
     # away during a multipart answer)
     result: str = "error"
     operation: str | None = None  # the operation's name as the client gave it
     label: str = "unknown"  # the metrics' `operation`; unknown: no document read
-    upstream: dict[str, int] = field(default_factory=dict)  # calls, sharedCalls, cacheHits
+    upstream: dict[str, int]  # calls, sharedCalls, cacheHits
     response_cache: str | None = None  # hit / miss (None: not looked up)
     persisted_query: str | None = None  # hit / miss / sent / registered / refused / trusted
     document_id: str | None = None  # the trusted document's id (None: not a trusted document)
@@ -106,6 +105,9 @@ class Outcome:
     page: Response | None = None  # an answer that is no GraphQL response (GraphiQL's page)
     parts: int = 0  # the parts of an incremental answer (0: not incremental)
     streamed: bool = False  # sent part by part as multipart/mixed (the response is gone)
+
+    def __init__(self) -> None:
+        self.headers, self.upstream = {}, {}
 
     @property
     def trusted(self) -> bool:

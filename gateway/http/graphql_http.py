@@ -94,7 +94,7 @@ def persisted_refusal(error: PersistedQueryError) -> Refusal:
     return Refusal(error.status, error.code, error.message, well_formed=not error.malformed)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass sets each field through object.__setattr__
 class GraphQLRequest:
     """A request as read from HTTP, every part of the type GraphQL expects."""
 
