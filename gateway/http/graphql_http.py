@@ -288,6 +288,7 @@ async def _body_parameters(request: Incoming, max_bytes: int) -> dict[str, Any]:
     return params
 
 
+@lru_cache(maxsize=64)  # clients send a few Content-Type values
 def content_type(header: str) -> tuple[str, str]:
     """A Content-Type's media type (lower case) and charset (utf-8 when none is given)."""
     media, *options = header.split(";")
