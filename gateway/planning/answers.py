@@ -8,7 +8,7 @@ Struct classes per object type: one whose fields decode from the upstream keys (
 the same fields in the same order (the selection's), which encodes under the response keys (msgspec renames
 alike both ways: its issue #828). One generated function, its loops over lists inline (no call per object),
 switches each decoded object to its twin and computes its derived fields from the keys they declare, their
-results checked inline for the usual types (a derived field that is one key's value, `KeyValue`, is copied);
+results checked inline for the usual types (a derived field of one key's value, `OfKey`, is given it directly);
 after it the compiled projections (`gateway/planning/execution.py`) pass the objects through untouched and the
 encoder writes them as they stand. `DateTime` values stay the raw JSON they came as and are checked together
 once the body is decoded (`check_timestamps`).
@@ -47,7 +47,7 @@ from graphql import (
 from graphql.pyutils import Undefined
 
 from gateway.planning.codegen import Source
-from gateway.schema.declarations import COMPUTE, READS, KeyValue, Kind, declared, upstream_key
+from gateway.schema.declarations import COMPUTE, READS, Kind, OfKey, declared, upstream_key
 from gateway.schema.scalars import STRICT_OUTPUT
 
 log = logging.getLogger("gateway.plan")
@@ -267,12 +267,14 @@ class _Builder(Source):
             else:
                 fast = fast if non_null else f"r is None or {fast}"
                 check = f"r if {fast} else {done}(r)"
-        if isinstance(compute, KeyValue):  # the value of one key, under another name: as a copy costs
+        if isinstance(compute, OfKey):  # a function of one key's value (or the value): no dict, no lookup
             key = compute.key
             source = "{o}." + (copied.get(key) or hidden[key])
             first = (
                 [f"r = {source}"] if key in copied else [f"r = {source}", "if r is UNSET:", "    r = None"]
             )
+            if compute.function is not None:
+                first.append(f"r = {self.name('_of_key', compute.function)}(r)")
         else:
             function = self.name("_derive", compute)
             items = ", ".join(f"{key!r}: {{o}}.{copied[key]}" for key in reads if key in copied)

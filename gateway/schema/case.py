@@ -44,7 +44,7 @@ from gateway.schema.declarations import (
     RELATED,
     RELATED_WINDOW,
     V2_LINKED_BY_IDS,
-    KeyValue,
+    OfKey,
     derived,
     fetching,
 )
@@ -149,7 +149,7 @@ def related_cases_connection(kind: str, id_key: str, what: str) -> Any:
     )
 
 
-user_key = KeyValue("user_id")  # `Assignee.id`: the user's ID
+user_key = OfKey("user_id")  # `Assignee.id`: the user's ID
 
 
 @strawberry.type(description="A user: a case author, opener, resolver, assignee or actor.")

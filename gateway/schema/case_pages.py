@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 from strawberry.dataloader import DataLoader
 
-from gateway.ops.config import Settings
-from gateway.ops.errors import upstream_object
 from gateway.schema.case_parts import Activity, Record
 from gateway.schema.context import Context
 from gateway.schema.declarations import (
+    OfKey,
     derived,
 )
 from gateway.schema.page import PageNumberInfo, check_page, page_info_from_meta
@@ -27,13 +26,9 @@ Parent = strawberry.Parent[dict[str, Any]]
 Info = strawberry.Info[Context]
 
 
-def page_of(key: str) -> Any:
+def page_of(key: str) -> OfKey:
     """A `PageMeta` page field: the page number in the upstream's page URL under `key` (never the URL)."""
-
-    def page(meta: Any, settings: Settings) -> int | None:
-        return page_number(upstream_object(meta).get(key))
-
-    return page
+    return OfKey(key, page_number)
 
 
 def page_number(url: Any) -> int | None:
