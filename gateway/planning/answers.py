@@ -254,7 +254,7 @@ class _Builder(Source):
                 return completed
 
             table_name, keep = self.name("_enum", table), self.name("_keep", complete_and_keep)
-            check = f"{table_name}[r] if r in {table_name} else {keep}(r)"
+            check = f"t if (t := {table_name}.get(r, UNSET)) is not UNSET else {keep}(r)"  # one hash
         else:
             fast = {
                 "ID": "r.__class__ is str",
