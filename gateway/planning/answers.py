@@ -245,7 +245,6 @@ class _Builder(Source):
         complete = _completion(type_)
         non_null = is_non_null_type(type_)
         leaf = type_.of_type if non_null else type_
-        done = self.name("_complete", complete)
         if isinstance(leaf, GraphQLEnumType):  # each value's completion, looked up once known
             table: dict[Any, Any] = {}
 
@@ -256,6 +255,7 @@ class _Builder(Source):
             table_name, keep = self.name("_enum", table), self.name("_keep", complete_and_keep)
             check = f"t if (t := {table_name}.get(r, UNSET)) is not UNSET else {keep}(r)"  # one hash
         else:
+            done = self.name("_complete", complete)
             fast = {
                 "ID": "r.__class__ is str",
                 "String": "r.__class__ is str",
@@ -298,9 +298,7 @@ class _Builder(Source):
             depth += is_list_type(named)
             named = named.of_type
         if is_leaf_type(named) and named.name == "DateTime" and not depth and not read:
-            nullable = not is_non_null_type(field_def.type)
-            collect = "add_nullable" if nullable else "add_timestamp"
-            if nullable:
+            if not is_non_null_type(field_def.type):
                 steps.append(
                     lambda v, ind: [
                         f"{ind}x = {v}.{name}",
@@ -309,7 +307,7 @@ class _Builder(Source):
                     ]
                 )
                 return (name, msgspec.Raw, None)
-            steps.append(lambda v, ind: [f"{ind}{collect}({v}.{name})"])
+            steps.append(lambda v, ind: [f"{ind}add_timestamp({v}.{name})"])
             return (name, msgspec.Raw)
         if is_leaf_type(named):
             inner, check = self.leaf_type(named)
